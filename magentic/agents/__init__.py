@@ -1,0 +1,1 @@
+"""The specialists the orchestrator delegates to. Each knows nothing about the orchestrator."""

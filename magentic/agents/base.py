@@ -1,0 +1,122 @@
+"""The agent protocol: what the orchestrator may ask of any specialist.
+
+The orchestrator knows an agent only by `name` and `description`; it hands over one
+instruction at a time and gets back an `AgentReply`. Everything an agent needs from the run
+arrives in the `StepContext`, so agents hold no reference to the orchestrator or the team.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from magentic.events import AgentActed, Attachment, Event, EventBus
+from magentic.llm.messages import ImagePart
+
+
+@dataclass
+class TeamMessage:
+    """One entry of the conversation the whole team shares."""
+
+    source: str  # "user", "orchestrator" or an agent's name
+    text: str
+    images: list[ImagePart] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class AgentReply:
+    text: str
+    images: list[ImagePart] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    # Words a person typed while watching the step (headed --step mode); the orchestrator
+    # adds them to the conversation as coming from the user.
+    guidance: str | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    decision: Literal["continue", "skip", "guide"]
+    guidance: str = ""
+
+
+class Approver(Protocol):
+    """A person who may look at each action before it happens (headed --step mode)."""
+
+    async def review(self, agent: str, action: str, detail: str) -> Approval: ...
+
+
+@dataclass
+class StepContext:
+    task: str
+    conversation: Sequence[TeamMessage]
+    workspace: Path
+    events: EventBus
+    files: Sequence[Path] = ()
+    round: int = 0
+    # time.monotonic() value by which the step should be over (the run's wall budget).
+    deadline: float | None = None
+    approver: Approver | None = None
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def emit(self, event: Event) -> None:
+        self.events.emit(event)
+
+    def acted(
+        self,
+        agent: str,
+        action: str,
+        args: dict[str, object] | None = None,
+        result: str = "",
+        *,
+        error: str | None = None,
+        duration_ms: float = 0.0,
+        attachments: Sequence[Attachment] = (),
+    ) -> None:
+        """Record one action of an agent in the trace."""
+        self.events.emit(
+            AgentActed(
+                agent=agent,
+                action=action,
+                args=dict(args or {}),
+                result=result,
+                error=error,
+                duration_ms=duration_ms,
+                attachments=list(attachments),
+            )
+        )
+
+
+@runtime_checkable
+class Agent(Protocol):
+    name: str
+    description: str
+
+    async def step(self, instruction: str, ctx: StepContext) -> AgentReply: ...
+
+    async def reset(self) -> None:
+        """Forget what this agent learned in the task (called on a replan)."""
+
+    async def close(self) -> None:
+        """Release processes and files (called once at the end of a run)."""
+
+
+class BaseAgent:
+    """Convenience base with no-op reset and close."""
+
+    name: str = "agent"
+    description: str = ""
+
+    async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        raise NotImplementedError
+
+    async def reset(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

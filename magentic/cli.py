@@ -1,0 +1,172 @@
+"""`magentic run | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
+
+Exit codes: 0 answered, 1 failed or out of budget, 2 bad usage or configuration, 130 on
+Ctrl-C. Errors print one line; a traceback only with MAGENTIC_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from magentic import __version__
+from magentic.errors import ConfigError, MagenticError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="a TOML config file")
+    parser.add_argument("--model", help="model name for every role (overrides the config)")
+    parser.add_argument(
+        "--base-url", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+    )
+    parser.add_argument("--api-key-env", help="environment variable holding the API key")
+    parser.add_argument(
+        "--cache", choices=["off", "read_write", "replay"], help="record/replay model calls"
+    )
+    parser.add_argument("--cache-path", type=Path, help="the record/replay cache file")
+    parser.add_argument("--max-rounds", type=int, help="budget: orchestrator rounds")
+    parser.add_argument("--max-seconds", type=float, help="budget: wall-clock seconds")
+    parser.add_argument("--max-tokens", type=int, help="budget: model tokens")
+    parser.add_argument("--max-cost", type=float, help="budget: US dollars")
+    parser.add_argument("--agents", help="comma-separated team, e.g. WebSurfer,Coder")
+    parser.add_argument("--sandbox", choices=["docker", "bwrap", "local"], help="where code runs")
+    parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument("--slow-mo", type=int, metavar="MS", help="slow each browser action")
+    parser.add_argument("--step", action="store_true", help="pause before each browser action")
+    parser.add_argument("--text-only", action="store_true", help="no screenshots to the models")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags as dotted config keys; None means 'not given'."""
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else None
+    flags: dict[str, Any] = {
+        "models.default.model": args.model,
+        "models.default.base_url": args.base_url,
+        "models.default.api_key_env": args.api_key_env,
+        "cache.mode": args.cache,
+        "cache.path": args.cache_path,
+        "orchestrator.budgets.max_rounds": args.max_rounds,
+        "orchestrator.budgets.max_seconds": args.max_seconds,
+        "orchestrator.budgets.max_tokens": args.max_tokens,
+        "orchestrator.budgets.max_cost": args.max_cost,
+        "agents": agents,
+        "sandbox.kind": args.sandbox,
+        "web.headless": False if args.headed else None,
+        "web.slow_mo_ms": args.slow_mo,
+        "web.step_mode": True if args.step else None,
+        "web.text_only": True if args.text_only else None,
+    }
+    if getattr(args, "trace_dir", None) is not None:
+        flags["trace_dir"] = args.trace_dir
+    return flags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="magentic", description="A generalist multi-agent team for web, file and code tasks."
+    )
+    parser.add_argument("--version", action="version", version=f"magentic {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every agent action")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run one task")
+    run.add_argument("task", help="the task, in words")
+    run.add_argument(
+        "--file", action="append", type=Path, default=[], help="attach a file (repeatable)"
+    )
+    run.add_argument("--trace-dir", type=Path, help="where run folders go (default: runs/)")
+    run.add_argument("--answer-format", help="how the final answer must be written")
+    run.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the answer"
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    _add_model_flags(run)
+
+    trace = commands.add_parser("trace", help="look at a finished run")
+    trace_commands = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
+    show = trace_commands.add_parser("show", help="print a run's trace as readable lines")
+    show.add_argument("path", type=Path, help="a run folder or its trace.jsonl")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if os.environ.get("MAGENTIC_DEBUG") else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "trace":
+            return _trace_show(args.path)
+    except ConfigError as error:
+        print(f"magentic: {error.reason}", file=sys.stderr)
+        return EXIT_USAGE
+    except MagenticError as error:
+        print(f"magentic: {error.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("magentic: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        if os.environ.get("MAGENTIC_DEBUG"):
+            raise
+        print(
+            f"magentic: internal error: {type(error).__name__}: {error} "
+            "(set MAGENTIC_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from magentic.config import load_config
+    from magentic.team import run_task
+    from magentic.ui.console import ConsolePrinter
+
+    overrides = _overrides(args)
+    if args.answer_format:
+        overrides["orchestrator.answer_format"] = args.answer_format
+    config = load_config(args.config, overrides=overrides)
+    for path in args.file:
+        if not path.is_file():
+            raise ConfigError(f"attached file not found: {path}")
+    subscribers = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
+    result = asyncio.run(run_task(args.task, config, files=args.file, subscribers=subscribers))
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
+    return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _trace_show(path: Path) -> int:
+    from magentic.trace.writer import read_trace
+    from magentic.ui.console import ConsolePrinter
+
+    if not path.exists():
+        raise ConfigError(f"no trace at {path}")
+    printer = ConsolePrinter(stream=sys.stdout, verbose=True)
+    for event in read_trace(path):
+        printer(event)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

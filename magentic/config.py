@@ -1,0 +1,152 @@
+"""One typed Config, read from a TOML file, then the environment, then the command line.
+
+Later sources win. Per-role model settings inherit from `[models.default]`, so a cheap model
+can serve the specialists while a strong one orchestrates:
+
+    [models.default]
+    model = "gpt-4o-mini"
+    [models.orchestrator]
+    model = "gpt-4o"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from magentic.errors import ConfigError
+from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
+from magentic.orchestrator.orchestrator import OrchestratorSettings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROLES = ("orchestrator", "web_surfer", "file_surfer", "coder")
+DEFAULT_AGENTS = ["WebSurfer", "FileSurfer", "Coder", "ComputerTerminal"]
+
+
+class CacheSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["off", "read_write", "replay"] = "off"
+    path: Path = Path(".magentic/model-cache.sqlite")
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"default": dict[str, Any]()})
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    agents: list[str] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
+    sandbox: dict[str, Any] = Field(default_factory=dict)  # magentic.execution settings
+    web: dict[str, Any] = Field(default_factory=dict)  # WebSurfer settings
+    files: dict[str, Any] = Field(default_factory=dict)  # FileSurfer settings
+    trace_dir: Path = Path("runs")
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    def model_for(self, role: str) -> ModelSettings:
+        """The settings of one role: the default's, overlaid with the role's own."""
+        merged = {**self.models.get("default", {}), **self.models.get(role, {})}
+        try:
+            return ModelSettings.model_validate(merged)
+        except ValidationError as error:
+            raise ConfigError(f"bad [models.{role}] settings: {_first_error(error)}") from None
+
+    def summary(self) -> dict[str, Any]:
+        """What a trace records of the config: everything but secrets."""
+        return {
+            "models": {role: self.model_for(role).model_dump() for role in ("default", *ROLES)},
+            "orchestrator": self.orchestrator.model_dump(),
+            "agents": self.agents,
+            "sandbox": self.sandbox,
+            "web": self.web,
+            "files": self.files,
+            "cache": self.cache.model_dump(mode="json"),
+        }
+
+
+def _first_error(error: ValidationError) -> str:
+    item = error.errors()[0]
+    where = ".".join(str(p) for p in item["loc"])
+    return f"{where}: {item['msg']}" if where else item["msg"]
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+# Environment variables and where they land in the config tree.
+ENV_KEYS: dict[str, str] = {
+    "OPENAI_BASE_URL": "models.default.base_url",
+    "MAGENTIC_BASE_URL": "models.default.base_url",
+    "MAGENTIC_MODEL": "models.default.model",
+    "MAGENTIC_API_KEY_ENV": "models.default.api_key_env",
+    "MAGENTIC_MAX_ROUNDS": "orchestrator.budgets.max_rounds",
+    "MAGENTIC_MAX_SECONDS": "orchestrator.budgets.max_seconds",
+    "MAGENTIC_MAX_TOKENS": "orchestrator.budgets.max_tokens",
+    "MAGENTIC_MAX_COST": "orchestrator.budgets.max_cost",
+    "MAGENTIC_TRACE_DIR": "trace_dir",
+    "MAGENTIC_CACHE": "cache.mode",
+    "MAGENTIC_CACHE_PATH": "cache.path",
+    "MAGENTIC_SANDBOX": "sandbox.kind",
+}
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """File, then environment, then `overrides` (dotted keys, from the command line)."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            tree = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    env = os.environ if environ is None else environ
+    env_tree: dict[str, Any] = {}
+    for name, dotted in ENV_KEYS.items():
+        if env.get(name):
+            _set(env_tree, dotted, env[name])
+    tree = _deep_merge(tree, env_tree)
+    flag_tree: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set(flag_tree, dotted, value)
+    tree = _deep_merge(tree, flag_tree)
+    tree.setdefault("models", {}).setdefault("default", {})
+    try:
+        config = Config.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(f"bad configuration: {_first_error(error)}") from None
+    for role in ("default", *ROLES):
+        config.model_for(role)  # fail now, with the role's name, not mid-run
+    unknown = set(config.models) - {"default", *ROLES}
+    if unknown:
+        raise ConfigError(
+            f"unknown model role(s) {sorted(unknown)}; the roles are: default, {', '.join(ROLES)}"
+        )
+    return config

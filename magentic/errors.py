@@ -1,0 +1,67 @@
+"""One error root for everything magentic raises on purpose.
+
+Errors the model can act on (a bad tool argument, a page that did not load) are returned to
+it as observations and never raised this far. What is raised is what ends a step or a run;
+the orchestrator turns it into a clean stop with a reason, and the CLI prints one line.
+"""
+
+from __future__ import annotations
+
+
+class MagenticError(Exception):
+    """Root of magentic's errors. `reason` is a one-line, user-facing explanation."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConfigError(MagenticError):
+    """The configuration or the command line is wrong; exit code 2."""
+
+
+class ModelError(MagenticError):
+    """The model endpoint failed: unreachable, unknown model, bad key, or out of retries."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.status = status
+        # A passing fault (rate limit, 5xx, timeout, dropped connection): worth another try,
+        # after `retry_after` seconds when the server said so.
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class ReplayMissError(ModelError):
+    """Replay-only mode met a request that was never recorded."""
+
+
+class ModelOutputError(MagenticError):
+    """The model kept answering in a shape we cannot use, after the bounded re-asks."""
+
+    def __init__(self, reason: str, *, last_output: str = "") -> None:
+        super().__init__(reason)
+        self.last_output = last_output
+
+
+class BudgetExceeded(MagenticError):
+    """A run budget (rounds, wall time, tokens, cost) ran out."""
+
+    def __init__(self, reason: str, *, budget: str) -> None:
+        super().__init__(reason)
+        self.budget = budget
+
+
+class SandboxError(MagenticError):
+    """The code sandbox could not start, run or clean up."""
+
+
+class BrowserError(MagenticError):
+    """The browser could not be found, launched or recovered."""

@@ -1,0 +1,222 @@
+"""The typed events every part of a run emits, and the bus that hands them to subscribers.
+
+Nothing in magentic prints or writes a trace directly: it emits an event, and the console,
+the JSONL trace and telemetry subscribe. Events are pydantic models because they leave the
+process (the trace on disk is the list of events, and `load_event` reads one back).
+
+Binary payloads (screenshots) ride along in `attachments`, which is never serialized; the
+trace writer saves each to a file beside the trace and records its relative path in
+`attachment_paths`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+log = logging.getLogger(__name__)
+
+
+class Attachment(BaseModel):
+    """A binary file that belongs to an event (a screenshot, a chart the code drew)."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    data: bytes
+    mime: str = "image/png"
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    run_id: str = ""
+    seq: int = 0
+    t: float = Field(default_factory=time.time)
+    attachments: list[Attachment] = Field(default_factory=list, exclude=True, repr=False)
+    attachment_paths: list[str] = Field(default_factory=list)
+
+
+class RunStarted(Event):
+    kind: Literal["run_started"] = "run_started"
+    task: str
+    files: list[str] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class LedgerUpdated(Event):
+    kind: Literal["ledger_updated"] = "ledger_updated"
+    replan: int
+    facts: str
+    plan: str
+
+
+class ProgressAssessed(Event):
+    kind: Literal["progress_assessed"] = "progress_assessed"
+    round: int
+    ledger: dict[str, Any]
+    stall_count: int
+
+
+class Delegated(Event):
+    kind: Literal["delegated"] = "delegated"
+    round: int
+    agent: str
+    instruction: str
+
+
+class AgentActed(Event):
+    """One action an agent took inside its step (a click, a file opened, a code block run)."""
+
+    kind: Literal["agent_acted"] = "agent_acted"
+    agent: str
+    action: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    result: str = ""
+    error: str | None = None
+    duration_ms: float = 0.0
+
+
+class AgentReplied(Event):
+    kind: Literal["agent_replied"] = "agent_replied"
+    round: int
+    agent: str
+    text: str
+    files: list[str] = Field(default_factory=list)
+
+
+class ModelCalled(Event):
+    kind: Literal["model_called"] = "model_called"
+    role: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    cost: float = 0.0
+    attempts: int = 1
+
+
+class ModelOutputRejected(Event):
+    """The model's reply did not fit what was asked; it is asked again with the error."""
+
+    kind: Literal["model_output_rejected"] = "model_output_rejected"
+    role: str
+    error: str
+    output: str
+    attempt: int
+
+
+class Stalled(Event):
+    kind: Literal["stalled"] = "stalled"
+    round: int
+    stall_count: int
+    reason: str
+
+
+class Replanned(Event):
+    kind: Literal["replanned"] = "replanned"
+    replan: int
+    reason: str
+
+
+class ApprovalRequested(Event):
+    kind: Literal["approval_requested"] = "approval_requested"
+    agent: str
+    action: str
+    detail: str = ""
+
+
+class ApprovalGiven(Event):
+    kind: Literal["approval_given"] = "approval_given"
+    agent: str
+    decision: Literal["continue", "skip", "guide"]
+    guidance: str = ""
+
+
+class FinalAnswer(Event):
+    kind: Literal["final_answer"] = "final_answer"
+    answer: str
+
+
+class RunFailed(Event):
+    kind: Literal["run_failed"] = "run_failed"
+    reason: str
+    error_type: str = ""
+
+
+class RunFinished(Event):
+    """Always the last event of a run, whatever its outcome."""
+
+    kind: Literal["run_finished"] = "run_finished"
+    status: Literal["answered", "out_of_budget", "failed", "cancelled"]
+    stop_reason: str
+    answer: str = ""
+    rounds: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    seconds: float = 0.0
+
+
+AnyEvent = Annotated[
+    RunStarted
+    | LedgerUpdated
+    | ProgressAssessed
+    | Delegated
+    | AgentActed
+    | AgentReplied
+    | ModelCalled
+    | ModelOutputRejected
+    | Stalled
+    | Replanned
+    | ApprovalRequested
+    | ApprovalGiven
+    | FinalAnswer
+    | RunFailed
+    | RunFinished,
+    Field(discriminator="kind"),
+]
+_event_adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)
+
+
+def load_event(line: str | bytes) -> Event:
+    """Parse one JSONL trace line back into its typed event."""
+    event: Event = _event_adapter.validate_json(line)
+    return event
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Numbers events, stamps them with the run id and hands them to every subscriber.
+
+    Subscribers are plain functions and must not block: the trace writer hands its disk
+    writes to a thread. A subscriber that raises is logged and the run goes on: one broken
+    printer must not end a run.
+    """
+
+    def __init__(self, run_id: str = "") -> None:
+        self.run_id = run_id
+        self._subscribers: list[Subscriber] = []
+        self._seq = 0
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def emit(self, event: Event) -> None:
+        self._seq += 1
+        event.seq = self._seq
+        if not event.run_id:
+            event.run_id = self.run_id
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:  # a subscriber's bug must not end the run
+                log.exception("event subscriber %r failed on %s", subscriber, event.kind)

@@ -1,0 +1,88 @@
+"""Model settings per role, and the price table that turns tokens into money."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magentic.errors import ConfigError
+
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+class Price(BaseModel):
+    """US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = 0.0
+    output: float = 0.0
+    cached_input: float | None = None  # defaults to `input` when a provider gives no discount
+
+
+# Published list prices at the time of writing; a config file's [prices] table overrides them.
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4o": Price(input=2.5, output=10.0, cached_input=1.25),
+    "gpt-4o-mini": Price(input=0.15, output=0.6, cached_input=0.075),
+    "gpt-4.1": Price(input=2.0, output=8.0, cached_input=0.5),
+    "gpt-4.1-mini": Price(input=0.4, output=1.6, cached_input=0.1),
+    "gpt-4.1-nano": Price(input=0.1, output=0.4, cached_input=0.025),
+    "o3": Price(input=2.0, output=8.0, cached_input=0.5),
+    "o4-mini": Price(input=1.1, output=4.4, cached_input=0.275),
+}
+
+
+def cost_of(
+    prices: dict[str, Price], model: str, prompt: int, completion: int, cached: int
+) -> float:
+    """Dollars for one call; 0 for a model with no known price (a local model, say)."""
+    price = prices.get(model)
+    if price is None:
+        # "gpt-4o-2024-08-06" is priced as "gpt-4o": take the longest known prefix.
+        matches = [name for name in prices if model.startswith(name)]
+        if not matches:
+            return 0.0
+        price = prices[max(matches, key=len)]
+    cached_rate = price.input if price.cached_input is None else price.cached_input
+    uncached = max(prompt - cached, 0)
+    return (uncached * price.input + cached * cached_rate + completion * price.output) / 1e6
+
+
+class ModelSettings(BaseModel):
+    """How one role talks to its model. Any OpenAI-compatible endpoint works."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = "gpt-4o"
+    base_url: str | None = None  # None: OpenAI's own
+    provider: Literal["openai", "azure"] = "openai"
+    api_version: str | None = None  # Azure only
+    api_key_env: str = "OPENAI_API_KEY"
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    vision: bool = True
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    retry_backoff_s: float = 0.5  # first wait; doubles each retry (a Retry-After header wins)
+    stream: bool = False
+    # What the endpoint supports; "auto" starts with the best and steps down on refusal.
+    structured_mode: Literal["auto", "json_schema", "json_object", "text"] = "auto"
+    tool_mode: Literal["auto", "native", "json"] = "auto"
+    # How many times a reply of the wrong shape is re-asked before giving up.
+    max_repairs: int = 2
+
+    def resolved_key(self) -> str:
+        """The API key to send; a local endpoint that needs none gets a placeholder."""
+        key = self.api_key or os.environ.get(self.api_key_env)
+        if key:
+            return key
+        if self.base_url is None or "api.openai.com" in self.base_url:
+            raise ConfigError(
+                f"no API key: set {self.api_key_env} (or point --base-url at an endpoint "
+                "that needs none)"
+            )
+        return "not-needed"
+
+    def display_url(self) -> str:
+        return self.base_url or DEFAULT_OPENAI_URL

@@ -1,0 +1,1 @@
+"""The lead agent: plans, delegates, watches progress, replans, answers."""

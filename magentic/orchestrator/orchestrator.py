@@ -1,0 +1,403 @@
+"""The Orchestrator: an outer loop that plans and replans, an inner loop of rounds.
+
+Each round ends in one of four typed outcomes: Delegate (an agent acts), Replan (the team
+stalled), Finish (the task is done), or a BudgetExceeded stop. Model mistakes never end a run:
+shapes are re-asked by the model client, and when that fails the round falls back to a safe
+choice (count a stall, keep the old plan). What ends a run early is a budget, the replan
+bound, a model endpoint that stays down, or cancellation; each ends it with a reason and the
+best answer so far, and the trace gets its RunFinished event whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magentic.agents.base import Agent, AgentReply, Approver, StepContext, TeamMessage
+from magentic.errors import BudgetExceeded, MagenticError, ModelError, ModelOutputError
+from magentic.events import (
+    AgentActed,
+    AgentReplied,
+    Delegated,
+    EventBus,
+    FinalAnswer,
+    LedgerUpdated,
+    ProgressAssessed,
+    Replanned,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Stalled,
+)
+from magentic.llm.client import ModelClient
+from magentic.llm.messages import Message, assistant, system, user
+from magentic.orchestrator import prompts
+from magentic.orchestrator.budget import BudgetGuard, Budgets
+from magentic.orchestrator.ledger import (
+    Facts,
+    Plan,
+    PlanStep,
+    ProgressLedger,
+    TaskLedger,
+    progress_schema,
+)
+from magentic.orchestrator.transcript import Transcript
+
+log = logging.getLogger(__name__)
+Status = Literal["answered", "out_of_budget", "failed", "cancelled"]
+
+
+class OrchestratorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_stalls: int = Field(default=3, ge=0)
+    max_replans: int = Field(default=3, ge=0)
+    budgets: Budgets = Field(default_factory=Budgets)
+    # Extra instructions on the final answer's form, e.g. GAIA's "FINAL ANSWER: ..." line.
+    answer_format: str | None = None
+    message_chars: int = 2500
+    transcript_chars: int = 24000
+    transcript_images: Literal["none", "last"] = "none"
+    final_answer_timeout_s: float = 60.0
+
+
+@dataclass
+class RunResult:
+    answer: str
+    status: Status
+    stop_reason: str
+    rounds: int = 0
+    replans: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    seconds: float = 0.0
+    trace_path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Delegate:
+    agent: str
+    instruction: str
+
+
+@dataclass
+class Replan:
+    reason: str
+
+
+@dataclass
+class Finish:
+    reason: str
+
+
+Outcome = Delegate | Replan | Finish
+
+
+@dataclass
+class Orchestrator:
+    client: ModelClient
+    agents: Sequence[Agent]
+    events: EventBus
+    workspace: Path
+    settings: OrchestratorSettings = field(default_factory=OrchestratorSettings)
+    files: Sequence[Path] = ()
+    approver: Approver | None = None
+
+    def __post_init__(self) -> None:
+        self.by_name = {agent.name: agent for agent in self.agents}
+        if not self.by_name:
+            raise MagenticError("the team has no agents")
+        self.guard = BudgetGuard(self.settings.budgets, self.client.meter)
+        self.transcript = Transcript(
+            message_chars=self.settings.message_chars,
+            budget_chars=self.settings.transcript_chars,
+            images=self.settings.transcript_images,
+        )
+        self.progress_model = progress_schema(list(self.by_name))
+        team = "\n".join(f"- {a.name}: {a.description}" for a in self.agents)
+        self.system_prompt = system(prompts.SYSTEM.format(team=team))
+        self.ledger = TaskLedger(task="")
+        self.rounds = 0
+        self.stalls = 0
+
+    # The run ------------------------------------------------------------------------------
+    async def run(self, task: str, *, config: dict[str, Any] | None = None) -> RunResult:
+        self.ledger = TaskLedger(task=task)
+        self.guard.start()
+        self.events.emit(
+            RunStarted(
+                task=task,
+                files=[str(f) for f in self.files],
+                agents=list(self.by_name),
+                config=config or {},
+            )
+        )
+        status: Status = "failed"
+        reason = ""
+        answer = ""
+        try:
+            answer = await self._run()
+            status, reason = "answered", "the task was answered"
+        except BudgetExceeded as stop:
+            status, reason = "out_of_budget", stop.reason
+            answer = await self._best_answer(stop.reason)
+        except ModelOutputError as error:
+            status, reason = "failed", error.reason
+            self.events.emit(RunFailed(reason=error.reason, error_type="ModelOutputError"))
+        except ModelError as error:
+            status, reason = "failed", error.reason
+            self.events.emit(RunFailed(reason=error.reason, error_type=type(error).__name__))
+        except asyncio.CancelledError:
+            status, reason = "cancelled", "the run was cancelled"
+            raise
+        finally:
+            result = self._result(answer, status, reason)
+            if answer:
+                self.events.emit(FinalAnswer(answer=answer))
+            self.events.emit(
+                RunFinished(
+                    status=status,
+                    stop_reason=reason,
+                    answer=answer,
+                    rounds=self.rounds,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    cost=result.cost,
+                    seconds=result.seconds,
+                )
+            )
+        return result
+
+    def _result(self, answer: str, status: Status, reason: str) -> RunResult:
+        total = self.client.meter.total
+        return RunResult(
+            answer=answer,
+            status=status,
+            stop_reason=reason,
+            rounds=self.rounds,
+            replans=self.ledger.replans,
+            prompt_tokens=total.prompt_tokens,
+            completion_tokens=total.completion_tokens,
+            cost=total.cost,
+            seconds=round(self.guard.elapsed, 3),
+        )
+
+    async def _run(self) -> str:
+        await self._plan()
+        while True:
+            self.guard.check(self.rounds)
+            outcome = await self._round()
+            if isinstance(outcome, Finish):
+                return await self.guard.bounded(self._final_answer())
+            if isinstance(outcome, Replan):
+                await self._replan(outcome.reason)
+            else:
+                await self._delegate(outcome)
+
+    # Outer loop: facts and plan -----------------------------------------------------------
+    def _ledger_messages(self) -> list[Message]:
+        return [self.system_prompt, user(prompts.TASK_LEDGER.format(ledger=self.ledger.render()))]
+
+    async def _ask_facts_and_plan(
+        self, facts_prompt: str, plan_prompt: str, head: list[Message]
+    ) -> None:
+        facts_messages = [*head, user(facts_prompt)]
+        try:
+            facts = await self.guard.bounded(self.client.structured(facts_messages, Facts))
+        except ModelOutputError as error:
+            log.info("facts fell back to the previous ones: %s", error.reason)
+            facts = self.ledger.facts
+        plan_messages = [*facts_messages, assistant(facts.model_dump_json()), user(plan_prompt)]
+        try:
+            plan = await self.guard.bounded(self.client.structured(plan_messages, Plan))
+        except ModelOutputError as error:
+            log.info("plan fell back to a generic one: %s", error.reason)
+            plan = self.ledger.plan or Plan(
+                steps=[PlanStep(agent=a.name, action="help as needed") for a in self.agents]
+            )
+        self.ledger.facts, self.ledger.plan = facts, plan
+        self.events.emit(
+            LedgerUpdated(replan=self.ledger.replans, facts=facts.render(), plan=plan.render())
+        )
+
+    async def _plan(self) -> None:
+        names = ", ".join(self.by_name)
+        await self._ask_facts_and_plan(
+            prompts.FACTS.format(task=self.ledger.task),
+            prompts.PLAN.format(names=names),
+            [self.system_prompt],
+        )
+
+    async def _replan(self, reason: str) -> None:
+        if self.ledger.replans >= self.settings.max_replans:
+            raise BudgetExceeded(
+                f"the team stalled and the limit of {self.settings.max_replans} replans is "
+                f"reached ({reason})",
+                budget="replans",
+            )
+        self.ledger.replans += 1
+        self.events.emit(Replanned(replan=self.ledger.replans, reason=reason))
+        names = ", ".join(self.by_name)
+        head = [*self._ledger_messages(), *self.transcript.messages()]
+        await self._ask_facts_and_plan(
+            prompts.REPLAN_FACTS.format(facts=self.ledger.facts.render()),
+            prompts.REPLAN_PLAN.format(reason=reason, names=names),
+            head,
+        )
+        for agent in self.agents:
+            await agent.reset()
+        self.transcript.clear()
+        self.stalls = 0
+
+    # Inner loop: one round ----------------------------------------------------------------
+    async def _round(self) -> Outcome:
+        self.rounds += 1
+        messages = [
+            *self._ledger_messages(),
+            *self.transcript.messages(),
+            user(prompts.PROGRESS.format(names=", ".join(self.by_name))),
+        ]
+        try:
+            ledger: ProgressLedger | None = await self.guard.bounded(
+                self.client.structured(messages, self.progress_model)
+            )
+        except ModelOutputError as error:
+            ledger, fault = None, error.reason
+        if ledger is None:
+            # No usable judgement this round: count it as a stall and keep the plan moving.
+            if self._stall(f"the progress assessment failed: {fault}", {}):
+                return Replan(f"the progress assessment kept failing: {fault}")
+            return self._fallback_delegate()
+        snapshot = ledger.model_dump()
+        if ledger.is_request_satisfied.answer:
+            self._assessed(snapshot)
+            return Finish(ledger.is_request_satisfied.reason)
+        if ledger.is_in_loop.answer:
+            if self._stall(ledger.is_in_loop.reason or "the team is in a loop", snapshot):
+                return Replan(ledger.is_in_loop.reason or "the team is in a loop")
+        elif not ledger.is_progress_being_made.answer:
+            reason = ledger.is_progress_being_made.reason or "no progress"
+            if self._stall(reason, snapshot):
+                return Replan(reason)
+        else:
+            self.stalls = max(self.stalls - 1, 0)
+            self._assessed(snapshot)
+        return Delegate(ledger.next_speaker.answer, ledger.instruction_or_question.answer)
+
+    def _assessed(self, snapshot: dict[str, Any]) -> None:
+        self.events.emit(
+            ProgressAssessed(round=self.rounds, ledger=snapshot, stall_count=self.stalls)
+        )
+
+    def _stall(self, reason: str, snapshot: dict[str, Any]) -> bool:
+        """Count a stall and record it; True when the stalls are past the limit."""
+        self.stalls += 1
+        self._assessed(snapshot)
+        self.events.emit(Stalled(round=self.rounds, stall_count=self.stalls, reason=reason))
+        return self.stalls > self.settings.max_stalls
+
+    def _fallback_delegate(self) -> Delegate:
+        """With no usable progress ledger, hand the next plan step on rather than idle."""
+        plan = self.ledger.plan
+        steps = plan.steps if plan else []
+        step = steps[min(self.rounds - 1, len(steps) - 1)] if steps else None
+        if step is not None and step.agent in self.by_name:
+            return Delegate(step.agent, f"Continue with this step of the plan: {step.action}")
+        first = next(iter(self.by_name))
+        return Delegate(first, f"Continue working on the task: {self.ledger.task}")
+
+    # Delegation ---------------------------------------------------------------------------
+    async def _delegate(self, outcome: Delegate) -> None:
+        agent = self.by_name[outcome.agent]
+        self.transcript.add(TeamMessage("orchestrator", f"(to {agent.name}) {outcome.instruction}"))
+        self.events.emit(
+            Delegated(round=self.rounds, agent=agent.name, instruction=outcome.instruction)
+        )
+        ctx = StepContext(
+            task=self.ledger.task,
+            conversation=self.transcript.for_agents(),
+            workspace=self.workspace,
+            events=self.events,
+            files=self.files,
+            round=self.rounds,
+            deadline=self.guard.deadline,
+            approver=self.approver,
+        )
+        started = time.perf_counter()
+        try:
+            reply = await self.guard.bounded(agent.step(outcome.instruction, ctx))
+        except (BudgetExceeded, ModelError, asyncio.CancelledError):
+            raise
+        except Exception as error:  # an agent's failure is an observation, not the run's end
+            reason = (
+                error.reason
+                if isinstance(error, MagenticError)
+                else f"{type(error).__name__}: {error}"
+            )
+            log.warning(
+                "%s failed: %s", agent.name, reason, exc_info=not isinstance(error, MagenticError)
+            )
+            self.events.emit(
+                AgentActed(
+                    agent=agent.name,
+                    action="step",
+                    error=reason,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
+            reply = AgentReply(text=f"{agent.name} could not complete the step: {reason}")
+        self.transcript.add(
+            TeamMessage(agent.name, reply.text, list(reply.images), list(reply.files))
+        )
+        self.events.emit(
+            AgentReplied(
+                round=self.rounds,
+                agent=agent.name,
+                text=reply.text,
+                files=[str(f) for f in reply.files],
+            )
+        )
+        if reply.guidance:
+            self.transcript.add(TeamMessage("user", reply.guidance))
+
+    # Answers ------------------------------------------------------------------------------
+    async def _final_answer(self, note: str = "") -> str:
+        answer_format = ""
+        if self.settings.answer_format:
+            answer_format = prompts.ANSWER_FORMAT_PREFIX + self.settings.answer_format
+        question = prompts.FINAL_ANSWER.format(task=self.ledger.task, answer_format=answer_format)
+        if note:
+            question += "\n" + prompts.BUDGET_NOTE.format(reason=note)
+        messages = [*self._ledger_messages(), *self.transcript.messages(), user(question)]
+        for _ in range(2):
+            result = await self.client.chat(messages)
+            if result.text.strip():
+                return result.text.strip()
+            messages = [*messages, assistant(result.refusal or "(empty reply)"), user(question)]
+        return self._last_reply()
+
+    def _last_reply(self) -> str:
+        for entry in reversed(self.transcript.entries):
+            if entry.source not in ("orchestrator", "user"):
+                return entry.text
+        return ""
+
+    async def _best_answer(self, reason: str) -> str:
+        """After a budget stop: one bounded last call for an answer, else the last reply."""
+        try:
+            return await asyncio.wait_for(
+                self._final_answer(note=reason), timeout=self.settings.final_answer_timeout_s
+            )
+        except (MagenticError, asyncio.TimeoutError) as error:
+            log.info("no final answer after the budget stop: %s", error)
+            return self._last_reply()

@@ -1,0 +1,199 @@
+"""Assembling a team from the config and running one task with it.
+
+This is the one place that knows every part: it makes the run folder and workspace, the
+event bus and trace, one ModelClient per role (sharing the usage meter and the cache), the
+agents the config names, and the Orchestrator; it runs the task and closes everything,
+whatever happens. Agents whose optional parts are not installed are left out with a note,
+so a run works with whatever agents exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets as _secrets
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from magentic.agents.base import Agent, Approver
+from magentic.config import Config
+from magentic.errors import ConfigError
+from magentic.events import EventBus, Subscriber
+from magentic.llm.cache import ModelCache
+from magentic.llm.client import ModelClient
+from magentic.llm.usage import UsageMeter
+from magentic.orchestrator.orchestrator import Orchestrator, RunResult
+from magentic.trace.writer import TraceWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TeamParts:
+    """What an agent factory may use to build its agent."""
+
+    config: Config
+    events: EventBus
+    meter: UsageMeter
+    cache: ModelCache | None
+    workspace: Path
+    files: list[Path]
+    # Long-lived things shared across runs (a browser process in a benchmark), by name.
+    shared: dict[str, Any] = field(default_factory=dict)
+    clients: list[ModelClient] = field(default_factory=list)
+
+    def client_for(self, role: str) -> ModelClient:
+        client = ModelClient(
+            self.config.model_for(role),
+            role=role,
+            events=self.events,
+            meter=self.meter,
+            cache=self.cache,
+            prices=self.config.prices,
+        )
+        self.clients.append(client)
+        return client
+
+
+AgentFactory = Callable[[TeamParts], Agent]
+
+
+def _coder(parts: TeamParts) -> Agent:
+    from magentic.agents.coder import Coder
+
+    return Coder(parts.client_for("coder"))
+
+
+def _terminal(parts: TeamParts) -> Agent:
+    from magentic.agents.terminal import ComputerTerminal  # type: ignore[import-not-found]
+
+    return ComputerTerminal.from_team(parts)  # type: ignore[no-any-return]
+
+
+def _web_surfer(parts: TeamParts) -> Agent:
+    from magentic.agents.web_surfer.agent import WebSurfer  # type: ignore[import-not-found]
+
+    return WebSurfer.from_team(parts)  # type: ignore[no-any-return]
+
+
+def _file_surfer(parts: TeamParts) -> Agent:
+    from magentic.agents.file_surfer import FileSurfer
+
+    return FileSurfer.from_team(parts)  # type: ignore[attr-defined,no-any-return]
+
+
+# Imports happen inside the factories: a part whose extra is not installed (Playwright,
+# the Docker SDK) costs nothing until its agent is asked for, and is left out if missing.
+FACTORIES: dict[str, AgentFactory] = {
+    "WebSurfer": _web_surfer,
+    "FileSurfer": _file_surfer,
+    "Coder": _coder,
+    "ComputerTerminal": _terminal,
+}
+
+
+def build_agents(parts: TeamParts, names: Sequence[str]) -> list[Agent]:
+    agents: list[Agent] = []
+    for name in names:
+        factory = FACTORIES.get(name)
+        if factory is None:
+            raise ConfigError(f"unknown agent '{name}'; known agents: {', '.join(FACTORIES)}")
+        try:
+            agents.append(factory(parts))
+        except (ImportError, AttributeError) as error:
+            log.warning("%s left out of the team: %s", name, error)
+    if not agents:
+        raise ConfigError("no agent of the configured team could be built")
+    return agents
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + _secrets.token_hex(3)
+
+
+def key_values(config: Config) -> list[str]:
+    """The API keys this config would send, so the trace can scrub them."""
+    values = []
+    for role in ("default", "orchestrator", "web_surfer", "file_surfer", "coder"):
+        settings = config.model_for(role)
+        for value in (settings.api_key, os.environ.get(settings.api_key_env)):
+            if value:
+                values.append(value)
+    return values
+
+
+def prepare_workspace(run_dir: Path, files: Iterable[Path]) -> tuple[Path, list[Path]]:
+    """The run's workspace, with the task's files copied in (the sandbox sees only it)."""
+    workspace = run_dir / "workspace"
+    workspace.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for source in files:
+        source = Path(source)
+        if not source.is_file():
+            raise ConfigError(f"attached file not found: {source}")
+        target = workspace / source.name
+        shutil.copy2(source, target)
+        copied.append(target)
+    return workspace, copied
+
+
+async def run_task(
+    task: str,
+    config: Config,
+    *,
+    files: Sequence[Path] = (),
+    subscribers: Sequence[Subscriber] = (),
+    approver: Approver | None = None,
+    run_dir: Path | None = None,
+    shared: dict[str, Any] | None = None,
+) -> RunResult:
+    """Run one task to its end and return the outcome; the trace is in the run folder."""
+    run_id = new_run_id()
+    run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
+    workspace, copied = prepare_workspace(run_dir, files)
+    events = EventBus(run_id)
+    trace = TraceWriter(run_dir, secrets=key_values(config))
+    events.subscribe(trace)
+    for subscriber in subscribers:
+        events.subscribe(subscriber)
+    cache = ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
+    parts = TeamParts(
+        config=config,
+        events=events,
+        meter=UsageMeter(),
+        cache=cache,
+        workspace=workspace,
+        files=copied,
+        shared=shared if shared is not None else {},
+    )
+    agents: list[Agent] = []
+    try:
+        orchestrator_client = parts.client_for("orchestrator")
+        agents = build_agents(parts, config.agents)
+        orchestrator = Orchestrator(
+            client=orchestrator_client,
+            agents=agents,
+            events=events,
+            workspace=workspace,
+            settings=config.orchestrator,
+            files=copied,
+            approver=approver,
+        )
+        result = await orchestrator.run(task, config=config.summary())
+        result.trace_path = str(trace.path)
+        return result
+    finally:
+        for agent in agents:
+            try:
+                await agent.close()
+            except Exception:  # closing must not hide the run's outcome
+                log.exception("closing %s failed", agent.name)
+        for client in parts.clients:
+            await client.close()
+        if cache is not None:
+            cache.close()
+        trace.close()

@@ -1,0 +1,390 @@
+"""ScriptedLLMServer: a real OpenAI-compatible HTTP server on 127.0.0.1, driven by a script.
+
+Tests (ours and our users') talk to it with the real `openai` client, so everything between
+the agent and the wire is exercised: request shapes, streaming, tool calls, JSON modes,
+usage counts, retries on injected faults. It runs in its own thread so sync code, async code
+and subprocesses (the CLI) can all reach it.
+
+    def script(request: ChatRequest) -> Reply: ...
+    async with ScriptedLLMServer(script) as server:   # or `with`
+        client = AsyncOpenAI(base_url=server.base_url, api_key="test")
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from magentic.testing.replies import Reply
+
+Script = Callable[["ChatRequest"], "Reply | str"]
+
+
+@dataclass
+class ChatRequest:
+    """One parsed /chat/completions request, as the script sees it."""
+
+    body: dict[str, Any]
+    index: int  # 0 for the first request the server received
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
+
+    @property
+    def model(self) -> str:
+        return str(self.body.get("model", ""))
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", []))
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        return list(self.body.get("tools") or [])
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.get("function", {}).get("name", "") for t in self.tools]
+
+    @property
+    def response_format(self) -> dict[str, Any] | None:
+        rf = self.body.get("response_format")
+        return rf if isinstance(rf, dict) else None
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+    @staticmethod
+    def content_text(message: dict[str, Any]) -> str:
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+        return ""
+
+    def image_count(self) -> int:
+        count = 0
+        for message in self.messages:
+            content = message.get("content")
+            if isinstance(content, list):
+                count += sum(1 for p in content if p.get("type") == "image_url")
+        return count
+
+    def system_text(self) -> str:
+        return "\n".join(self.content_text(m) for m in self.messages if m.get("role") == "system")
+
+    def last_user_text(self) -> str:
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return self.content_text(message)
+        return ""
+
+    def all_text(self) -> str:
+        return "\n".join(self.content_text(m) for m in self.messages)
+
+    def wants(self, word: str) -> bool:
+        """Whether the last user message mentions `word` (case-insensitive): scripts branch on it."""
+        return word.lower() in self.last_user_text().lower()
+
+
+def sequence(*replies: Reply | str) -> Script:
+    """A script that answers the n-th request with the n-th reply, then repeats the last."""
+    items = list(replies)
+
+    def script(request: ChatRequest) -> Reply | str:
+        return items[min(request.index, len(items) - 1)]
+
+    return script
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4) if text else 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms ACK stalls
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet, like a test double should be
+        return
+
+    # Routing -------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0].rstrip("/")
+        if path.endswith("/models"):
+            models = self.server.owner.models or ["scripted"]
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "magentic"} for m in models
+            ]
+            self._send_json(200, {"object": "list", "data": data})
+        else:
+            self._send_error(404, f"no route {self.path}", "not_found")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_error(404, f"no route {self.path}", "not_found")
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            self._send_error(400, "request body is not JSON", "invalid_request_error")
+            return
+        owner = self.server.owner
+        refusal = owner.check_request(body, dict(self.headers))
+        if refusal is not None:
+            status, message, code = refusal
+            self._send_error(status, message, code)
+            return
+        request = owner.record(body, dict(self.headers))
+        try:
+            reply = owner.script(request)
+        except Exception as exc:  # a broken script is the test's bug: say it loudly, as a 500
+            owner.script_errors.append(exc)
+            self._send_error(500, f"script raised {type(exc).__name__}: {exc}", "script_error")
+            return
+        if isinstance(reply, str):
+            reply = Reply.text(reply)
+        self._answer(request, reply)
+
+    # Answers -------------------------------------------------------------------------------
+    def _answer(self, request: ChatRequest, reply: Reply) -> None:
+        if reply.delay_s and self.server.owner.wait_or_stop(reply.delay_s):
+            return
+        if reply.fault == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
+        if reply.fault == "malformed":
+            self._send_raw(200, b"{this is not json", "application/json")
+            return
+        if reply.fault == "http_error":
+            headers = {}
+            if reply.retry_after is not None:
+                headers["Retry-After"] = f"{reply.retry_after:g}"
+            self._send_error(reply.status, reply.error_message, "scripted", headers)
+            return
+        completion = self._completion(request, reply)
+        if request.stream:
+            self._stream(request, completion)
+        else:
+            self._send_json(200, completion)
+
+    def _completion(self, request: ChatRequest, reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.refusal is not None:
+            message["refusal"] = reply.refusal
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{uuid.uuid4().hex[:12]}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
+                for name, args in reply.tool_calls
+            ]
+        finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+        if reply.usage is not None:
+            prompt, completion, cached = reply.usage
+        else:
+            prompt = _estimate_tokens(json.dumps(request.messages)) + 85 * request.image_count()
+            completion = _estimate_tokens((reply.content or "") + json.dumps(reply.tool_calls))
+            cached = 0
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
+        }
+
+    def _stream(self, request: ChatRequest, completion: dict[str, Any]) -> None:
+        """Send the completion as server-sent events, a few characters a chunk."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        base = {k: completion[k] for k in ("id", "created", "model")}
+        base["object"] = "chat.completion.chunk"
+        message = completion["choices"][0]["message"]
+
+        def send(delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> None:
+            chunk = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
+            if usage is not None:
+                chunk = dict(base, choices=[], usage=usage)
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            self.wfile.flush()
+
+        send({"role": "assistant", "content": ""})
+        content = message.get("content") or ""
+        for start in range(0, len(content), 16):
+            send({"content": content[start : start + 16]})
+        for index, call in enumerate(message.get("tool_calls") or []):
+            head = {"index": index, "id": call["id"], "type": "function"}
+            args = call["function"]["arguments"]
+            send(
+                {
+                    "tool_calls": [
+                        dict(head, function={"name": call["function"]["name"], "arguments": ""})
+                    ]
+                }
+            )
+            for start in range(0, len(args), 16):
+                piece = {"index": index, "function": {"arguments": args[start : start + 16]}}
+                send({"tool_calls": [piece]})
+        send({}, completion["choices"][0]["finish_reason"])
+        if (request.body.get("stream_options") or {}).get("include_usage"):
+            send({}, usage=completion["usage"])
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    # Wire helpers --------------------------------------------------------------------------
+    def _send_raw(
+        self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        self._send_raw(status, json.dumps(obj).encode(), "application/json", headers)
+
+    def _send_error(
+        self, status: int, message: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        error = {"message": message, "type": phrase.lower().replace(" ", "_"), "code": code}
+        self._send_json(status, {"error": error}, headers)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: ScriptedLLMServer
+
+
+class ScriptedLLMServer:
+    """An OpenAI-compatible endpoint whose every answer comes from `script`.
+
+    Capability switches imitate weaker endpoints: with `supports_tools=False` a request that
+    offers tools gets the 400 such servers send, and likewise for JSON schema and JSON object
+    response formats. `models` (when given) makes unknown model names a 404, and `api_key`
+    (when given) makes a wrong key a 401.
+    """
+
+    def __init__(
+        self,
+        script: Script | Sequence[Reply | str],
+        *,
+        supports_tools: bool = True,
+        supports_json_schema: bool = True,
+        supports_json_object: bool = True,
+        models: Sequence[str] | None = None,
+        api_key: str | None = None,
+        port: int = 0,
+    ) -> None:
+        self.script: Script = script if callable(script) else sequence(*script)
+        self.supports_tools = supports_tools
+        self.supports_json_schema = supports_json_schema
+        self.supports_json_object = supports_json_object
+        self.models = list(models or [])
+        self.api_key = api_key
+        self.requests: list[ChatRequest] = []
+        self.script_errors: list[Exception] = []
+        self._port = port
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # Lifecycle -----------------------------------------------------------------------------
+    def start(self) -> ScriptedLLMServer:
+        self._httpd = _Server(("127.0.0.1", self._port), _Handler)
+        self._httpd.owner = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="scripted-llm", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> ScriptedLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> ScriptedLLMServer:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # Used by the handler -------------------------------------------------------------------
+    def record(self, body: dict[str, Any], headers: dict[str, str]) -> ChatRequest:
+        with self._lock:
+            lowered = {key.lower(): value for key, value in headers.items()}
+            request = ChatRequest(body=body, index=len(self.requests), headers=lowered)
+            self.requests.append(request)
+        return request
+
+    def wait_or_stop(self, seconds: float) -> bool:
+        """Sleep for a slow reply; True when the server is stopping meanwhile."""
+        return self._stopping.wait(seconds)
+
+    def check_request(
+        self, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, str, str] | None:
+        """The refusal a real endpoint of this kind would send, or None to answer."""
+        if self.api_key is not None:
+            auth = headers.get("Authorization") or headers.get("authorization") or ""
+            if auth != f"Bearer {self.api_key}":
+                return 401, "Incorrect API key provided.", "invalid_api_key"
+        if self.models and body.get("model") not in self.models:
+            return 404, f"The model `{body.get('model')}` does not exist.", "model_not_found"
+        if body.get("tools") and not self.supports_tools:
+            return 400, "This model does not support tools.", "tools_not_supported"
+        kind = (body.get("response_format") or {}).get("type")
+        if kind == "json_schema" and not self.supports_json_schema:
+            return 400, "response_format json_schema is not supported.", "unsupported_format"
+        if kind == "json_object" and not self.supports_json_object:
+            return 400, "response_format json_object is not supported.", "unsupported_format"
+        return None

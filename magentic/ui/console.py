@@ -1,0 +1,87 @@
+"""A plain console printer: one readable line per event that matters, on stderr.
+
+stdout is kept for the answer (or the --json object), so a run can be piped.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from magentic.events import (
+    AgentActed,
+    AgentReplied,
+    Delegated,
+    Event,
+    FinalAnswer,
+    LedgerUpdated,
+    ModelOutputRejected,
+    ProgressAssessed,
+    Replanned,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Stalled,
+)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class ConsolePrinter:
+    def __init__(self, stream: TextIO | None = None, *, verbose: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.verbose = verbose
+
+    def line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def __call__(self, event: Event) -> None:
+        text = self.render(event)
+        if text:
+            self.line(text)
+
+    def render(self, event: Event) -> str | None:
+        if isinstance(event, RunStarted):
+            return f"▶ task: {_short(event.task)}  (team: {', '.join(event.agents)})"
+        if isinstance(event, LedgerUpdated):
+            label = "plan" if event.replan == 0 else f"new plan #{event.replan}"
+            steps = "; ".join(line.strip() for line in event.plan.splitlines()[:6])
+            return f"  {label}: {_short(steps, 300)}"
+        if isinstance(event, Delegated):
+            return f"[{event.round}] → {event.agent}: {_short(event.instruction)}"
+        if isinstance(event, AgentActed):
+            if event.error:
+                return f"    {event.agent}.{event.action} failed: {_short(event.error)}"
+            return (
+                f"    {event.agent}.{event.action} {_short(event.result, 100)}"
+                if self.verbose
+                else None
+            )
+        if isinstance(event, AgentReplied):
+            return f"    {event.agent}: {_short(event.text)}"
+        if isinstance(event, ProgressAssessed):
+            return None
+        if isinstance(event, Stalled):
+            return f"  stalled ({event.stall_count}): {_short(event.reason)}"
+        if isinstance(event, Replanned):
+            return f"  replanning (#{event.replan}): {_short(event.reason)}"
+        if isinstance(event, ModelOutputRejected):
+            return (
+                f"  ({event.role} model output rejected: {_short(event.error, 100)})"
+                if self.verbose
+                else None
+            )
+        if isinstance(event, RunFailed):
+            return f"✗ {event.reason}"
+        if isinstance(event, FinalAnswer):
+            return None
+        if isinstance(event, RunFinished):
+            return (
+                f"■ {event.status}: {event.stop_reason} — {event.rounds} rounds, "
+                f"{event.prompt_tokens + event.completion_tokens} tokens, ${event.cost:.4f}, "
+                f"{event.seconds:.1f} s"
+            )
+        return None

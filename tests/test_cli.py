@@ -1,0 +1,165 @@
+"""`magentic` as a person runs it: a real subprocess against a real scripted endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from magentic import __version__
+from magentic.testing import ScriptedLLMServer
+from magentic.testing.demo import DEMO_TASK, demo_script
+
+
+def magentic(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "magentic.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    done = magentic("--version", cwd=tmp_path)
+    assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_run_prints_json_and_writes_a_trace(tmp_path: Path) -> None:
+    with ScriptedLLMServer(demo_script) as server:
+        done = magentic(
+            "run",
+            DEMO_TASK,
+            "--base-url",
+            server.base_url,
+            "--agents",
+            "Coder",
+            "--trace-dir",
+            str(tmp_path / "runs"),
+            "--json",
+            cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["status"] == "answered" and out["rounds"] == 2
+    assert set(out) >= {
+        "answer",
+        "status",
+        "stop_reason",
+        "rounds",
+        "prompt_tokens",
+        "cost",
+        "trace_path",
+    }
+    trace = Path(out["trace_path"])
+    kinds = [json.loads(line)["kind"] for line in trace.read_text().splitlines()]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert "→ Coder" in done.stderr  # progress lines go to stderr, the JSON to stdout
+    shown = magentic("trace", "show", str(trace.parent), cwd=tmp_path)
+    assert shown.returncode == 0 and "Coder" in shown.stdout and "answered" in shown.stdout
+
+
+def test_api_key_never_reaches_the_trace(tmp_path: Path) -> None:
+    secret = "sk-test-" + "s3cr3t" * 5
+    with ScriptedLLMServer(demo_script) as server:
+        done = magentic(
+            "run",
+            DEMO_TASK + " " + secret,
+            "--base-url",
+            server.base_url,
+            "--agents",
+            "Coder",
+            "--trace-dir",
+            str(tmp_path / "runs"),
+            "--json",
+            cwd=tmp_path,
+            env={"OPENAI_API_KEY": secret},
+        )
+        assert server.requests[0].headers.get("authorization") == f"Bearer {secret}"
+    out = json.loads(done.stdout)
+    text = Path(out["trace_path"]).read_text()
+    assert secret not in text and "[redacted]" in text
+
+
+def test_replay_answers_a_recorded_run_with_the_server_gone(tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    common = [
+        "--agents",
+        "Coder",
+        "--trace-dir",
+        str(tmp_path / "runs"),
+        "--json",
+        "--cache-path",
+        str(cache),
+    ]
+    with ScriptedLLMServer(demo_script) as server:
+        url = server.base_url
+        recorded = magentic(
+            "run", DEMO_TASK, "--base-url", url, "--cache", "read_write", *common, cwd=tmp_path
+        )
+    assert recorded.returncode == 0, recorded.stderr
+    replayed = magentic(
+        "run", DEMO_TASK, "--base-url", url, "--cache", "replay", *common, cwd=tmp_path
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    first, second = json.loads(recorded.stdout), json.loads(replayed.stdout)
+    assert second["answer"] == first["answer"] and second["rounds"] == first["rounds"]
+    assert second["cost"] == 0  # nothing was bought twice
+    missed = magentic(
+        "run", "a different task", "--base-url", url, "--cache", "replay", *common, cwd=tmp_path
+    )
+    assert missed.returncode == 1
+    assert "never recorded" in json.loads(missed.stdout)["stop_reason"]
+
+
+def test_bad_config_is_exit_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[orchestrator]\nmax_stalls = 'many'\n")
+    done = magentic("run", "x", "--config", str(bad), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "max_stalls" in done.stderr and "Traceback" not in done.stderr
+    missing = magentic(
+        "run",
+        "x",
+        "--file",
+        str(tmp_path / "nope.pdf"),
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        cwd=tmp_path,
+    )
+    assert missing.returncode == 2 and "attached file not found" in missing.stderr
+    usage = magentic("run", cwd=tmp_path)
+    assert usage.returncode == 2
+
+
+def test_unreachable_endpoint_fails_cleanly(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "fast.toml"
+    config.write_text("[models.default]\nmax_retries = 1\nretry_backoff_s = 0.01\n")
+    done = magentic(
+        "run",
+        "x",
+        "--base-url",
+        f"http://127.0.0.1:{port}/v1",
+        "--config",
+        str(config),
+        "--agents",
+        "Coder",
+        "--trace-dir",
+        str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "cannot reach the model endpoint" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

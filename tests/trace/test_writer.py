@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from magentic.events import AgentActed, Attachment, EventBus, RunFinished
+from magentic.trace.writer import TraceWriter, read_trace
+
+
+def test_events_round_trip_with_attachments_and_secrets_scrubbed(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path / "run", secrets=["hunter2-secret"])
+    bus = EventBus("r1")
+    bus.subscribe(writer)
+    png = b"\x89PNG\r\n\x1a\nfake"
+    bus.emit(
+        AgentActed(
+            agent="WebSurfer",
+            action="click",
+            result="typed hunter2-secret and sk-abcdefghijklmnopqrstuvwxyz",
+            attachments=[Attachment(name="shot.png", data=png)],
+        )
+    )
+    bus.emit(RunFinished(status="answered", stop_reason="done", answer="42"))
+    writer.close()
+    events = read_trace(tmp_path / "run")
+    assert [e.kind for e in events] == ["agent_acted", "run_finished"]
+    assert [e.seq for e in events] == [1, 2] and events[0].run_id == "r1"
+    acted = events[0]
+    assert isinstance(acted, AgentActed)
+    assert "hunter2-secret" not in acted.result and "sk-abc" not in acted.result
+    assert (tmp_path / "run" / acted.attachment_paths[0]).read_bytes() == png
+    assert "fake" not in (tmp_path / "run" / "trace.jsonl").read_text()  # bytes live beside it
