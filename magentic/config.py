@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from magentic.agents.file_surfer import FileSurferSettings
 from magentic.errors import ConfigError
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
 from magentic.orchestrator.orchestrator import OrchestratorSettings
@@ -44,7 +45,7 @@ class Config(BaseModel):
     agents: list[str] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
     sandbox: dict[str, Any] = Field(default_factory=dict)  # magentic.execution settings
     web: dict[str, Any] = Field(default_factory=dict)  # WebSurfer settings
-    files: dict[str, Any] = Field(default_factory=dict)  # FileSurfer settings
+    file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -65,7 +66,7 @@ class Config(BaseModel):
             "agents": self.agents,
             "sandbox": self.sandbox,
             "web": self.web,
-            "files": self.files,
+            "file_surfer": self.file_surfer.model_dump(),
             "cache": self.cache.model_dump(mode="json"),
         }
 

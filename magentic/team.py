@@ -83,7 +83,8 @@ def _web_surfer(parts: TeamParts) -> Agent:
 def _file_surfer(parts: TeamParts) -> Agent:
     from magentic.agents.file_surfer import FileSurfer
 
-    return FileSurfer.from_team(parts)  # type: ignore[attr-defined,no-any-return]
+    roots = [parts.workspace, *parts.files]
+    return FileSurfer(parts.client_for("file_surfer"), roots, parts.config.file_surfer)
 
 
 # Imports happen inside the factories: a part whose extra is not installed (Playwright,

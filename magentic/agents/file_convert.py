@@ -1,0 +1,298 @@
+"""What the FileSurfer may read, and that file as Markdown text (no model here).
+
+`Roots` admits a path only when, with `..` and symlinks resolved, it lies inside an allowed
+folder or is an allowed file. markitdown does the converting; this module adds what an agent needs around it: a cache so a
+file is converted once per version (path, mtime, size), a size limit, image metadata from
+Pillow (markitdown reads it only through exiftool, often absent), a ZIP member listing, a
+sanity check of containers (markitdown otherwise "reads" a damaged DOCX as plain text), and
+one clear sentence instead of an exception when a file cannot be read.
+"""
+
+from __future__ import annotations
+
+import functools
+import mimetypes
+import re
+import threading
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_KINDS = {
+    ".pdf": "PDF document",
+    ".docx": "Word document",
+    ".xlsx": "Excel workbook",
+    ".xls": "Excel 97 workbook",
+    ".pptx": "PowerPoint deck",
+    ".csv": "CSV table",
+    ".html": "HTML page",
+    ".htm": "HTML page",
+    ".json": "JSON file",
+    ".jsonl": "JSON lines file",
+    ".xml": "XML file",
+    ".txt": "text file",
+    ".md": "Markdown file",
+    ".zip": "ZIP archive",
+    ".epub": "EPUB book",
+    ".ipynb": "Jupyter notebook",
+    ".msg": "Outlook message",
+    ".wav": "WAV audio",
+    ".mp3": "MP3 audio",
+    ".m4a": "M4A audio",
+    ".mp4": "MP4 video",
+}
+_IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+_AUDIO = {".wav", ".mp3", ".m4a", ".mp4"}
+_ZIP_CONTAINERS = {".docx", ".xlsx", ".pptx", ".zip", ".epub"}
+READABLE = "PDF, Word, Excel, PowerPoint, CSV, HTML, JSON, XML, text, ZIP, EPUB, notebooks, images"
+
+
+def kind_of(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext in _KINDS:
+        return _KINDS[ext]
+    if ext in _IMAGES:
+        return f"{ext[1:].upper()} image"
+    mime, _ = mimetypes.guess_type(path.name)
+    return f"{mime} file" if mime else "file"
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@dataclass
+class Document:
+    path: Path
+    kind: str
+    title: str
+    text: str
+    size: int  # bytes on disk; 0 for a folder listing
+    # Derived by the viewer and kept with the cached conversion: page spans per page size,
+    # and the (position, text) of each heading and of each table's header rows.
+    pages: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    headings: list[tuple[int, str]] | None = None
+    tables: list[tuple[int, str]] | None = None
+
+
+class Refused(Exception):
+    """A path or file the viewer will not or cannot show; `str()` is the model's observation."""
+
+
+class Converter:
+    """markitdown (plus Pillow for image metadata) behind an LRU cache keyed by (path, mtime, size).
+
+    Everything here blocks (markitdown, Pillow, the disk): the viewer calls it in a worker
+    thread. markitdown is slow to import (about 1.5 s), so it is imported on first use, and
+    one instance serves every converter (its conversions keep no state between calls).
+    Reopening an unchanged file costs a stat and a dictionary lookup.
+    """
+
+    def __init__(self, *, max_file_mb: float = 50.0, cache_size: int = 16) -> None:
+        self.max_bytes = int(max_file_mb * 1024 * 1024)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, int, int], Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def convert(self, path: Path) -> Document:
+        """The document at `path` (blocking: call it in a worker thread)."""
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise Refused(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+        if st.st_size > self.max_bytes:
+            raise Refused(
+                f"{path.name} is {human_size(st.st_size)}, over the {human_size(self.max_bytes)} "
+                "limit for reading files; ask the ComputerTerminal to extract the part you need."
+            )
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        document = self._convert(path, st.st_size)
+        with self._lock:
+            self._cache[key] = document
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return document
+
+    def _convert(self, path: Path, size: int) -> Document:
+        ext, kind = path.suffix.lower(), kind_of(path)
+        _check_container(path, ext, kind)
+        parts: list[str] = []
+        if ext in _IMAGES:
+            parts.append(_image_metadata(path))
+        unpack = True
+        if ext == ".zip":
+            listing, unpack = _zip_listing(path, self.max_bytes)
+            parts.append(listing)
+        title, failure = None, ""
+        if unpack:
+            try:
+                result = _markitdown().convert_local(str(path))
+                parts.append(result.markdown)
+                title = result.title
+            except OSError as exc:
+                raise Refused(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+            except Exception as exc:  # any converter failure becomes an observation
+                failure = _failure_reason(exc)
+        text = "\n\n".join(p for p in parts if p.strip()).strip()
+        if not text and failure == "unsupported":
+            raise Refused(f"Cannot read {path.name}: {kind} is not a readable type ({READABLE}).")
+        if not text and failure:
+            raise Refused(
+                f"Could not read {path.name} ({kind}): {failure}. "
+                "It may be damaged, encrypted or misnamed."
+            )
+        if not text and ext in _AUDIO:
+            raise Refused(
+                f"{path.name} is {kind}; no transcript or metadata could be extracted here "
+                "(transcription needs markitdown's audio extra and a speech service; metadata "
+                "needs exiftool)."
+            )
+        if not text:
+            raise Refused(
+                f"{path.name} ({kind}) holds no text that could be extracted; a scanned PDF's "
+                "pages are images."
+            )
+        return Document(path, kind, title or _first_heading(text) or path.name, text, size)
+
+
+@functools.cache
+def _markitdown() -> Any:
+    """One MarkItDown per process, built on first use: building one loads magika's model."""
+    from markitdown import MarkItDown
+
+    return MarkItDown(enable_plugins=False)
+
+
+def _failure_reason(exc: Exception) -> str:
+    from markitdown import FileConversionException, UnsupportedFormatException
+
+    if isinstance(exc, UnsupportedFormatException):
+        return "unsupported"
+    if isinstance(exc, FileConversionException) and exc.attempts:
+        info = exc.attempts[0].exc_info
+        if info and info[1] is not None:
+            exc = info[1]
+    detail = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _check_container(path: Path, ext: str, kind: str) -> None:
+    """Catch a damaged or misnamed file before markitdown falls back to reading it as text."""
+    if ext == ".pdf":
+        with path.open("rb") as fh:
+            if b"%PDF" not in fh.read(1024):
+                raise Refused(
+                    f"{path.name} is not a valid PDF (no PDF header); damaged or misnamed?"
+                )
+    elif ext in _ZIP_CONTAINERS and not zipfile.is_zipfile(path):
+        raise Refused(
+            f"{path.name} is not a valid {kind}: it should be a ZIP container and is not; "
+            "damaged or misnamed?"
+        )
+
+
+def _image_metadata(path: Path) -> str:
+    from PIL import ExifTags, Image
+
+    try:
+        with Image.open(path) as im:
+            lines = [
+                f"# Image {path.name}",
+                f"- Format: {im.format}, {im.width} x {im.height} pixels, mode {im.mode}",
+            ]
+            if getattr(im, "n_frames", 1) > 1:
+                lines.append(f"- Frames: {im.n_frames}")
+            for key, value in im.info.items():
+                if isinstance(value, str) and value.strip():
+                    lines.append(f"- {key}: {value.strip()[:500]}")
+            for tag, value in im.getexif().items():
+                if isinstance(value, (str, int, float)) and str(value).strip():
+                    lines.append(f"- {ExifTags.TAGS.get(tag, tag)}: {str(value).strip()[:500]}")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise Refused(f"Could not read {path.name} as an image: {exc}.") from exc
+    return "\n".join(lines)
+
+
+def _zip_listing(path: Path, max_bytes: int) -> tuple[str, bool]:
+    """The archive's members, and whether unpacking them to convert each is reasonable."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise Refused(f"Could not read {path.name} as a ZIP archive: {exc}.") from exc
+    total = sum(i.file_size for i in infos)
+    rows = "\n".join(f"| {i.filename} | {human_size(i.file_size)} |" for i in infos[:500])
+    more = f"\n({len(infos) - 500} more files not listed)" if len(infos) > 500 else ""
+    unpack = total <= 4 * max_bytes
+    note = "" if unpack else f"\n\n(too large to unpack here: {human_size(total)} uncompressed)"
+    text = f"# Archive {path.name}: {len(infos)} files\n\n| file | size |\n| --- | --- |\n"
+    return text + rows + more + note, unpack
+
+
+def _first_heading(text: str) -> str | None:
+    m = re.search(r"^# +(.+)$", text, re.MULTILINE)
+    return m.group(1).strip()[:120] if m else None
+
+
+class Roots:
+    """The folders and single files the viewer may read, and the resolution of paths in them."""
+
+    def __init__(self, roots: list[Path] | tuple[Path, ...] = ()) -> None:
+        self._roots: list[Path] = []
+        self.add(roots)
+
+    def add(self, paths: list[Path] | tuple[Path, ...]) -> None:
+        for path in paths:
+            resolved = Path(path).expanduser().resolve()
+            if resolved not in self._roots:
+                self._roots.append(resolved)
+
+    @property
+    def paths(self) -> list[Path]:
+        return list(self._roots)
+
+    def allows(self, path: Path) -> bool:
+        return any(
+            path == root or (root.is_dir() and path.is_relative_to(root)) for root in self._roots
+        )
+
+    def resolve(self, raw: str) -> Path:
+        """The real path `raw` names (relative names are looked up in each root, in order)."""
+        text = raw.strip().strip("'\"`").removeprefix("file://")
+        if not text:
+            raise Refused("No path given. Give a file or folder path.")
+        given = Path(text).expanduser()
+        candidate = given if given.is_absolute() else self._find_relative(given)
+        resolved = candidate.resolve()
+        if not self.allows(resolved):
+            link = " (a symbolic link)" if candidate.is_symlink() else ""
+            raise Refused(
+                f"Refused: {raw!r}{link} leads to {resolved}, which is outside what you may read: "
+                f"{self.describe()}."
+            )
+        return resolved
+
+    def _find_relative(self, given: Path) -> Path:
+        for root in self._roots:
+            if root.is_dir() and (root / given).exists():
+                return root / given
+            if root.is_file() and given.as_posix() == root.name:
+                return root
+        folders = [r for r in self._roots if r.is_dir()]
+        if not folders:
+            raise Refused(f"No file named {given} among the allowed files: {self.describe()}.")
+        return folders[0] / given
+
+    def describe(self) -> str:
+        return ", ".join(str(r) + ("/" if r.is_dir() else "") for r in self._roots) or "nothing"
