@@ -12,7 +12,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,43 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_model_flags(run)
 
+    bench = commands.add_parser(
+        "bench",
+        help="run a GAIA-style suite (or: bench merge DIRS... --out DIR)",
+        description="Run a benchmark suite in parallel, score it, and write a report. "
+        "`magentic bench merge DIRS... --out DIR` combines the results of shards.",
+    )
+    bench.add_argument("suite", type=Path, help="a folder with metadata.jsonl")
+    bench.add_argument("--level", type=int, help="only tasks of this level")
+    bench.add_argument("--tasks", help="only these task ids, comma-separated")
+    bench.add_argument("--limit", type=int, help="at most this many tasks")
+    bench.add_argument("--repeat", type=int, default=1, help="run each task K times")
+    bench.add_argument("--concurrency", type=int, default=1, help="tasks at once")
+    bench.add_argument(
+        "--out", type=Path, help="results folder (default: a new one in bench-runs/)"
+    )
+    bench.add_argument("--resume", action="store_true", help="run only what --out lacks")
+    bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
+    bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
+    bench.add_argument("--json", action="store_true", help="print one JSON summary line")
+    _add_model_flags(bench)
+
+    doctor = commands.add_parser("doctor", help="check Docker, the sandbox image and Chromium")
+    doctor.add_argument("--config", type=Path, help="a TOML config file (for the image name)")
+
+    sandbox = commands.add_parser("sandbox", help="run code exactly as the ComputerTerminal would")
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", metavar="ACTION", required=True
+    )
+    sandbox_run = sandbox_commands.add_parser("run", help="run a .py or .sh file in the sandbox")
+    sandbox_run.add_argument("file", type=Path)
+    sandbox_run.add_argument("--sandbox", choices=["docker", "bwrap", "local"], default=None)
+    sandbox_run.add_argument("--timeout", type=float, help="seconds before the code is killed")
+    sandbox_run.add_argument(
+        "--network", action="store_true", help="let the code reach the network"
+    )
+    sandbox_run.add_argument("--config", type=Path, help="a TOML config file ([sandbox] table)")
+
     trace = commands.add_parser("trace", help="look at a finished run")
     trace_commands = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
     show = trace_commands.add_parser("show", help="print a run's trace as readable lines")
@@ -98,7 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_merge_parser() -> argparse.ArgumentParser:
+    merge = argparse.ArgumentParser(
+        prog="magentic bench merge", description="Combine the results of several bench runs."
+    )
+    merge.add_argument("folders", nargs="+", type=Path, help="results folders (e.g. shards)")
+    merge.add_argument("--out", type=Path, required=True, help="the merged results folder")
+    return merge
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["bench", "merge"]:
+        merge_args = build_merge_parser().parse_args(argv[2:])
+        return _guarded(lambda: _bench_merge(merge_args))
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -108,11 +159,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    handlers = {
+        "run": _run,
+        "trace": lambda a: _trace_show(a.path),
+        "bench": _bench,
+        "doctor": _doctor,
+        "sandbox": _sandbox_run,
+    }
+    return _guarded(lambda: handlers[args.command](args))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Run a command, turning every error into one line and an exit code."""
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "trace":
-            return _trace_show(args.path)
+        return command()
     except ConfigError as error:
         print(f"magentic: {error.reason}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,8 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -154,6 +212,75 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
     return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from magentic.bench.runner import BenchOptions, bench_main
+    from magentic.bench.team import TeamRunner
+    from magentic.config import load_config
+
+    config = load_config(args.config, overrides=_overrides(args))
+    options = BenchOptions(
+        suite=args.suite,
+        level=args.level,
+        tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None,
+        limit=args.limit,
+        repeat=args.repeat,
+        concurrency=args.concurrency,
+        out=args.out,
+        resume=args.resume,
+        shard=args.shard,
+        model=config.model_for("orchestrator").model,
+        json_output=args.json,
+        task_timeout=args.task_timeout,
+    )
+
+    async def bench() -> int:
+        async with TeamRunner(config) as run_one:
+            return await bench_main(options, run_one)
+
+    return asyncio.run(bench())
+
+
+def _bench_merge(args: argparse.Namespace) -> int:
+    from magentic.bench.runner import merge_main
+
+    return merge_main(args.folders, args.out)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from magentic.config import load_config
+    from magentic.doctor import check_all
+
+    config = load_config(args.config)
+    checks = asyncio.run(check_all(image=config.sandbox.image))
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            print(f"     fix: {check.fix}")
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+
+
+def _sandbox_run(args: argparse.Namespace) -> int:
+    from magentic.config import load_config
+    from magentic.doctor import sandbox_run_file
+    from magentic.execution import SandboxSettings, format_result
+
+    config = load_config(args.config)
+    if not args.file.is_file():
+        raise ConfigError(f"no such file: {args.file}")
+    kind = args.sandbox or config.sandbox.kind
+    settings = SandboxSettings.model_validate(config.sandbox.model_dump(exclude={"kind"}))
+    workspace = Path(tempfile.mkdtemp(prefix="magentic-sandbox-run-"))
+    result = asyncio.run(
+        sandbox_run_file(
+            args.file, kind, args.timeout, args.network, settings=settings, workspace=workspace
+        )
+    )
+    print(f"sandbox: {kind}")
+    print(format_result(result, workspace))
+    return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
 
 
 def _trace_show(path: Path) -> int:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from magentic.agents.file_surfer import FileSurferSettings
 from magentic.errors import ConfigError
+from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
 from magentic.orchestrator.orchestrator import OrchestratorSettings
 
@@ -38,12 +39,18 @@ class CacheSettings(BaseModel):
     path: Path = Path(".magentic/model-cache.sqlite")
 
 
+class SandboxConfig(SandboxSettings):
+    """The `[sandbox]` table: where code runs, and how the sandbox is sized."""
+
+    kind: Literal["docker", "bwrap", "local"] = "docker"
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     models: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"default": dict[str, Any]()})
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     agents: list[str] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
-    sandbox: dict[str, Any] = Field(default_factory=dict)  # magentic.execution settings
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     web: dict[str, Any] = Field(default_factory=dict)  # WebSurfer settings
     file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
     trace_dir: Path = Path("runs")
@@ -64,7 +71,7 @@ class Config(BaseModel):
             "models": {role: self.model_for(role).model_dump() for role in ("default", *ROLES)},
             "orchestrator": self.orchestrator.model_dump(),
             "agents": self.agents,
-            "sandbox": self.sandbox,
+            "sandbox": self.sandbox.model_dump(),
             "web": self.web,
             "file_surfer": self.file_surfer.model_dump(),
             "cache": self.cache.model_dump(mode="json"),

@@ -23,6 +23,7 @@ from magentic.agents.base import Agent, Approver
 from magentic.config import Config
 from magentic.errors import ConfigError
 from magentic.events import EventBus, Subscriber
+from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
 from magentic.llm.client import ModelClient
 from magentic.llm.usage import UsageMeter
@@ -42,6 +43,7 @@ class TeamParts:
     cache: ModelCache | None
     workspace: Path
     files: list[Path]
+    run_id: str = ""
     # Long-lived things shared across runs (a browser process in a benchmark), by name.
     shared: dict[str, Any] = field(default_factory=dict)
     clients: list[ModelClient] = field(default_factory=list)
@@ -69,9 +71,13 @@ def _coder(parts: TeamParts) -> Agent:
 
 
 def _terminal(parts: TeamParts) -> Agent:
-    from magentic.agents.terminal import ComputerTerminal  # type: ignore[import-not-found]
+    from magentic.agents.terminal import ComputerTerminal
+    from magentic.execution import make_executor
 
-    return ComputerTerminal.from_team(parts)  # type: ignore[no-any-return]
+    sandbox = parts.config.sandbox
+    settings = SandboxSettings.model_validate(sandbox.model_dump(exclude={"kind"}))
+    executor = make_executor(sandbox.kind, parts.workspace, settings, run_id=parts.run_id)
+    return ComputerTerminal(executor, kind=sandbox.kind, settings=settings)
 
 
 def _web_surfer(parts: TeamParts) -> Agent:
@@ -169,6 +175,7 @@ async def run_task(
         cache=cache,
         workspace=workspace,
         files=copied,
+        run_id=run_id,
         shared=shared if shared is not None else {},
     )
     agents: list[Agent] = []

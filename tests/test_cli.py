@@ -163,3 +163,33 @@ def test_unreachable_endpoint_fails_cleanly(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot reach the model endpoint" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_doctor_reports_each_part(tmp_path: Path) -> None:
+    done = magentic("doctor", cwd=tmp_path)
+    for part in ("python", "docker engine", "sandbox image", "bubblewrap", "chromium"):
+        assert part in done.stdout
+    # Exit 0 only when every check passes; otherwise each failure names its fix.
+    failing = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+    assert done.returncode == (1 if failing else 0)
+    assert done.stdout.count("fix:") >= len(failing)
+
+
+def test_sandbox_run_runs_a_file_as_the_terminal_would(tmp_path: Path) -> None:
+    from tests.execution.conftest import require_bwrap
+
+    require_bwrap()
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import sys\nprint('sum', sum(range(101)))\nopen('made.txt', 'w').write('x')\nsys.exit(3)\n"
+    )
+    done = magentic("sandbox", "run", str(script), "--sandbox", "bwrap", cwd=tmp_path)
+    assert "sum 5050" in done.stdout
+    assert "made.txt" in done.stdout
+    assert "exit code 3" in done.stdout and done.returncode == 1
+    looping = tmp_path / "loop.sh"
+    looping.write_text("while true; do :; done\n")
+    killed = magentic(
+        "sandbox", "run", str(looping), "--sandbox", "bwrap", "--timeout", "1", cwd=tmp_path
+    )
+    assert killed.returncode == 1 and "time" in killed.stdout.lower()

@@ -1,0 +1,143 @@
+"""The ComputerTerminal: runs the code blocks the Coder wrote, in the sandbox, and reports.
+
+It has no model. Its whole judgement is where the code is (the most recent message with
+tagged fences) and what to say about the run, so the orchestrator can decide the next
+step from its reply alone: exit code, output, files written, limits hit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from magentic.agents.base import AgentReply, BaseAgent, StepContext, TeamMessage
+from magentic.events import Attachment
+from magentic.execution import (
+    CodeBlock,
+    ExecutionResult,
+    Executor,
+    SandboxSettings,
+    code_blocks_from_markdown,
+    format_result,
+    make_executor,
+)
+from magentic.execution.blocks import DATA_LANGUAGES
+from magentic.execution.common import describe_blocks
+from magentic.llm.messages import ImagePart
+
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+_IMAGE_TYPES |= {".gif": "image/gif", ".webp": "image/webp"}
+_MAX_IMAGE_BYTES = 4 * 1024 * 1024
+_TRACE_CHARS = 2000
+
+
+class ComputerTerminal(BaseAgent):
+    name = "ComputerTerminal"
+    description = (
+        "Runs the Python and shell code blocks of the Coder's latest message in a sandbox "
+        "(the task's workspace is its working folder; usually no network) and reports the "
+        "exit code, the output and the files written. It has no intelligence of its own: call "
+        "it only right after the Coder wrote code; it cannot write or fix code."
+    )
+
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        *,
+        kind: str = "docker",
+        settings: SandboxSettings | None = None,
+        max_images: int = 3,
+    ) -> None:
+        """Give it an executor, or a kind and settings to make one for the step's workspace."""
+        self.settings = settings or SandboxSettings()
+        self.kind = kind
+        self.max_images = max_images
+        self._executor = executor
+        self._started = False
+
+    async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        source, blocks = self._latest_code(ctx.conversation)
+        runnable = [b for b in blocks if b.language not in DATA_LANGUAGES]
+        if not runnable:
+            text = (
+                "No code to run: no recent message has a fenced code block tagged python or "
+                "sh. Ask the Coder to write the code first."
+            )
+            ctx.acted(self.name, "run_code", {"blocks": 0}, result=text, error="no code")
+            return AgentReply(text=text)
+        executor = await self._ready(ctx.workspace)
+        timeout = self.settings.timeout
+        left = ctx.seconds_left()
+        if left is not None:
+            timeout = max(1.0, min(timeout, left))
+        started = time.monotonic()
+        result = await executor.run(runnable, timeout=timeout)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        report = format_result(result, executor.workspace)
+        text = f"Ran {len(runnable)} code block(s) from {source}'s message.\n{report}"
+        images = await asyncio.to_thread(self._images, result)
+        ctx.acted(
+            self.name,
+            "run_code",
+            {"blocks": describe_blocks(runnable), "source": source, "sandbox": executor.name},
+            result=_clip(report, _TRACE_CHARS),
+            error=_error(result),
+            duration_ms=elapsed_ms,
+            attachments=[
+                Attachment(name=name, data=img.data, mime=img.mime) for name, img in images
+            ],
+        )
+        return AgentReply(text=text, images=[img for _, img in images], files=list(result.files))
+
+    def _latest_code(self, conversation: object) -> tuple[str, list[CodeBlock]]:
+        entries: list[TeamMessage] = list(conversation)  # type: ignore[call-overload]
+        for entry in reversed(entries):
+            if entry.source == self.name:
+                continue
+            blocks = code_blocks_from_markdown(entry.text)
+            if blocks:
+                return entry.source, blocks
+        return "", []
+
+    async def _ready(self, workspace: Path) -> Executor:
+        if self._executor is None:
+            self._executor = make_executor(self.kind, workspace, self.settings)
+        if not self._started:
+            await self._executor.start()
+            self._started = True
+        return self._executor
+
+    def _images(self, result: ExecutionResult) -> list[tuple[str, ImagePart]]:
+        """Small pictures the code drew, so a vision model can look at a chart. Blocking."""
+        found: list[tuple[str, ImagePart]] = []
+        for path in result.files:
+            mime = _IMAGE_TYPES.get(path.suffix.lower())
+            if mime is None or len(found) >= self.max_images:
+                continue
+            try:
+                if path.stat().st_size <= _MAX_IMAGE_BYTES:
+                    found.append((path.name, ImagePart(data=path.read_bytes(), mime=mime)))
+            except OSError:
+                continue
+        return found
+
+    async def close(self) -> None:
+        if self._executor is not None and self._started:
+            self._started = False
+            await self._executor.close()
+
+
+def _error(result: ExecutionResult) -> str | None:
+    if result.limit_hit:
+        return f"limit hit: {result.limit_hit}"
+    if result.exit_code != 0:
+        return f"exit code {result.exit_code}"
+    return None
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"

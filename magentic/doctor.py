@@ -1,0 +1,187 @@
+"""`magentic doctor` and `magentic sandbox run`: is this machine ready, and does code run?
+
+Each check says what it found and, when something is missing, the one command that fixes
+it. The checks run side by side (each blocking probe in its own thread), so the doctor
+answers in about the time of its slowest probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from magentic.errors import ConfigError
+from magentic.execution import CodeBlock, ExecutionResult, SandboxSettings, make_executor
+from magentic.execution.settings import DEFAULT_IMAGE
+
+MIN_PYTHON = (3, 10)
+_BROWSERS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+async def check_all(image: str = DEFAULT_IMAGE) -> list[Check]:
+    """Every readiness check, in a fixed order."""
+    docker_check, image_check = await _docker_checks(image)
+    others = await asyncio.gather(asyncio.to_thread(check_bwrap), asyncio.to_thread(check_browser))
+    return [check_python(), docker_check, image_check, *others]
+
+
+def check_python() -> Check:
+    version = ".".join(map(str, sys.version_info[:3]))
+    ok = sys.version_info[:2] >= MIN_PYTHON
+    return Check(
+        "python",
+        ok,
+        f"Python {version} ({sys.executable})",
+        "" if ok else f"use Python {'.'.join(map(str, MIN_PYTHON))} or newer",
+    )
+
+
+async def _docker_checks(image: str) -> tuple[Check, Check]:
+    from magentic.errors import SandboxError
+
+    try:
+        from magentic.execution.docker_executor import _api
+
+        api = await asyncio.to_thread(_api)
+        version = (await asyncio.to_thread(api.version)).get("Version", "?")
+    except SandboxError as exc:
+        engine = Check("docker engine", False, exc.reason, "scripts/install --docker")
+        return engine, Check("sandbox image", False, "not checked: no Docker engine", "")
+    engine = Check("docker engine", True, f"Docker {version} reachable")
+    return engine, await asyncio.to_thread(check_image, api, image)
+
+
+def check_image(api: object, image: str) -> Check:
+    from magentic.execution.image import image_status
+
+    status = image_status(api, image)
+    if not status.present:
+        return Check("sandbox image", False, f"{image} is missing", "scripts/install --sandbox")
+    if status.current is False:
+        return Check(
+            "sandbox image",
+            False,
+            f"{image} was built from older inputs ({status.built_hash or 'no hash'}, "
+            f"sandbox/ is now {status.expected_hash})",
+            "scripts/install --sandbox",
+        )
+    note = "current" if status.current else "present (no sandbox/ folder to compare with)"
+    return Check("sandbox image", True, f"{image} {note}, {status.size_mb:.0f} MB")
+
+
+def check_bwrap() -> Check:
+    """bubblewrap present and able to make its namespaces (user namespaces may be off)."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return Check("bubblewrap", False, "bwrap not found", "scripts/install --bwrap")
+    probe = [bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("bubblewrap", False, f"{bwrap} failed to run: {exc}", "")
+    if done.returncode != 0:
+        return Check(
+            "bubblewrap",
+            False,
+            f"{bwrap} cannot make a sandbox: {done.stderr.strip()[:200]}",
+            "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+        )
+    return Check("bubblewrap", True, f"{bwrap} works")
+
+
+def check_browser() -> Check:
+    """The WebSurfer's browser: its own locator when present, else the usual places."""
+    located = _web_surfer_locate()
+    if located:
+        return Check("chromium", True, located)
+    for path in (*_BROWSERS, *_playwright_browsers()):
+        if os.access(path, os.X_OK):
+            return Check("chromium", True, path)
+    return Check("chromium", False, "no Chromium found", "scripts/install --browser")
+
+
+def _web_surfer_locate() -> str:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "magentic.agents.web_surfer.locate"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if done.returncode == 0 and lines else ""
+
+
+def _playwright_browsers() -> list[str]:
+    root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache/ms-playwright")
+    return [str(p) for p in sorted(root.glob("chromium*/chrome-linux*/chrome"), reverse=True)]
+
+
+# ------------------------------------------------------------------ sandbox run FILE
+
+_LANGUAGES = {".py": "python", ".sh": "sh", ".bash": "bash"}
+
+
+def language_of(path: Path, text: str) -> str:
+    """python or a shell, from the file's suffix or else its #! line."""
+    by_suffix = _LANGUAGES.get(path.suffix.lower())
+    if by_suffix:
+        return by_suffix
+    first = text.splitlines()[0] if text else ""
+    if first.startswith("#!"):
+        if "python" in first:
+            return "python"
+        if "bash" in first:
+            return "bash"
+        if first.rstrip().endswith("sh"):
+            return "sh"
+    raise ConfigError(f"cannot tell what {path} is: name it .py or .sh, or give it a #! line")
+
+
+async def sandbox_run_file(
+    path: Path,
+    kind: str = "docker",
+    timeout: float | None = None,
+    network: bool = False,
+    *,
+    settings: SandboxSettings | None = None,
+    workspace: Path | None = None,
+) -> ExecutionResult:
+    """Run a Python or shell file exactly as the ComputerTerminal would run a code block.
+
+    The workspace is a new folder unless given; it is kept, so the files the result names
+    can be looked at afterwards.
+    """
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    block = CodeBlock(language=language_of(path, text), code=text)
+    update: dict[str, object] = {"network": network}
+    if timeout is not None:
+        update["timeout"] = timeout
+    settings = (settings or SandboxSettings()).model_copy(update=update)
+    if workspace is None:
+        workspace = Path(tempfile.mkdtemp(prefix="magentic-sandbox-run-"))
+    executor = make_executor(kind, workspace, settings)
+    try:
+        await executor.start()
+        return await executor.run([block], timeout=settings.timeout)
+    finally:
+        await executor.close()

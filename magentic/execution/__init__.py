@@ -1,0 +1,57 @@
+"""Where code runs: one Executor protocol; Docker (default), bubblewrap, local (opt-in).
+
+    executor = make_executor("docker", workspace, SandboxSettings(timeout=60))
+    await executor.start()          # optional: run() starts it on first use
+    result = await executor.run(code_blocks_from_markdown(reply_text))
+    print(format_result(result, workspace))
+    await executor.close()          # removes the container
+
+Importing this package starts nothing; the executors import the Docker SDK only when used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from magentic.errors import ConfigError
+from magentic.execution.base import CodeBlock, ExecutionResult, Executor
+from magentic.execution.blocks import code_blocks_from_markdown, normalize_language
+from magentic.execution.common import format_result
+from magentic.execution.settings import SandboxSettings
+
+ExecutorKind = Literal["docker", "bwrap", "local"]
+KINDS: tuple[ExecutorKind, ...] = ("docker", "bwrap", "local")
+
+__all__ = [
+    "KINDS",
+    "CodeBlock",
+    "ExecutionResult",
+    "Executor",
+    "ExecutorKind",
+    "SandboxSettings",
+    "code_blocks_from_markdown",
+    "format_result",
+    "make_executor",
+    "normalize_language",
+]
+
+
+def make_executor(
+    kind: str, workspace: Path, settings: SandboxSettings | None = None, *, run_id: str = ""
+) -> Executor:
+    """The executor of that kind for one run's workspace (not started yet)."""
+    settings = settings or SandboxSettings()
+    if kind == "docker":
+        from magentic.execution.docker_executor import DockerExecutor
+
+        return DockerExecutor(workspace, settings, run_id=run_id)
+    if kind == "bwrap":
+        from magentic.execution.bwrap_executor import BubblewrapExecutor
+
+        return BubblewrapExecutor(workspace, settings)
+    if kind == "local":
+        from magentic.execution.local_executor import LocalExecutor
+
+        return LocalExecutor(workspace, settings)
+    raise ConfigError(f"unknown sandbox {kind!r}: choose one of {', '.join(KINDS)}")

@@ -1,0 +1,220 @@
+"""BubblewrapExecutor: code in fresh Linux namespaces, for machines with no Docker engine.
+
+Each block gets its own sandbox (about 0.1 s): the host's root read-only, a private /tmp
+and /run, the workspace writable at its own path, no network (every namespace is new), and
+rlimits set inside the sandbox, after its user namespace exists, so the process count is
+the sandbox's own and not the user's across the machine. Code runs with the host's Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from magentic.errors import SandboxError
+from magentic.execution.base import CodeBlock, ExecutionResult
+from magentic.execution.common import (
+    OutputBuffer,
+    add_truncation_notes,
+    block_argv,
+    block_suffix,
+    changed_files,
+    explain,
+    sandbox_env,
+    sandbox_ids,
+    snapshot,
+    unsupported,
+)
+from magentic.execution.procs import reachable, resolve_python, run_process, world_executable
+from magentic.execution.settings import SandboxSettings
+
+log = logging.getLogger(__name__)
+WORKDIR = "/workspace"
+_SYSTEM_PYTHON = "/usr/bin/python3"
+# Made fresh in every sandbox, never taken from the host.
+_OWN = frozenset({"dev", "proc", "tmp", "run", "workspace", "lost+found"})
+_BLOCK_DIR = "/tmp/.magentic"
+
+
+class BubblewrapExecutor:
+    name = "bwrap"
+    workdir = WORKDIR
+
+    def __init__(self, workspace: Path, settings: SandboxSettings | None = None) -> None:
+        self.workspace = workspace.resolve()
+        self.settings = settings or SandboxSettings()
+        self._bwrap = ""
+        self._root_binds: list[str] = []
+        self._prlimit: str | None = None
+        self._python = ""
+        self._user: tuple[int, int] | None = None
+        self._lock = asyncio.Lock()
+        self._seq = 0
+
+    async def start(self) -> None:
+        bwrap = shutil.which("bwrap")
+        if not bwrap:
+            raise SandboxError(
+                "bubblewrap is not installed (scripts/install --bwrap, or apt-get install "
+                "bubblewrap)"
+            )
+        self._bwrap = bwrap
+        self._root_binds = _root_binds()
+        self._prlimit = shutil.which("prlimit")
+        await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        self._python, (uid, gid) = await asyncio.gather(
+            asyncio.to_thread(self._pick_python), asyncio.to_thread(sandbox_ids, self.workspace)
+        )
+        # Root hands the code to the workspace's unprivileged owner; bwrap then makes an
+        # unprivileged user namespace, and RLIMIT_NPROC is enforced (root ignores it).
+        self._user = (uid, gid) if os.geteuid() == 0 else None
+        if self._user and not reachable(self.workspace.parent):
+            raise SandboxError(
+                f"the sandbox user (uid {uid}) cannot reach {self.workspace}: a folder on the "
+                "way is closed to others (mode 0700?); put the workspace where others may "
+                "enter, or run magentic as a normal user"
+            )
+
+    def _pick_python(self) -> str:
+        python = resolve_python(self.settings.python or "python3")
+        if os.geteuid() == 0 and not world_executable(python):
+            # root's own Python (e.g. under /root) is out of the sandbox user's reach
+            if world_executable(_SYSTEM_PYTHON):
+                return _SYSTEM_PYTHON
+            raise SandboxError(
+                f"{python} cannot be run by the sandbox user; set sandbox.python to an "
+                "interpreter outside root's home"
+            )
+        return python
+
+    async def run(
+        self, blocks: Sequence[CodeBlock], timeout: float | None = None
+    ) -> ExecutionResult:
+        if not self._bwrap:
+            await self.start()
+        async with self._lock:
+            return await self._run(blocks, timeout or self.settings.timeout)
+
+    async def _run(self, blocks: Sequence[CodeBlock], timeout: float) -> ExecutionResult:
+        started = time.monotonic()
+        deadline = started + timeout
+        out = OutputBuffer(self.settings.output_limit)
+        err = OutputBuffer(self.settings.output_limit)
+        before = await asyncio.to_thread(snapshot, self.workspace)
+        result = ExecutionResult(exit_code=0, stdout="", stderr="")
+        for block in blocks:
+            self._seq += 1
+            inner = f"{_BLOCK_DIR}/block{self._seq}{block_suffix(block)}"
+            argv = block_argv(block, inner)
+            if argv is None:
+                result.exit_code = 1
+                result.notes.append(unsupported(block))
+                break
+            block_fd = os.memfd_create("magentic-block")
+            try:
+                os.write(block_fd, block.code.encode())
+                os.lseek(block_fd, 0, os.SEEK_SET)
+                outcome = await run_process(
+                    self._command(argv, block_fd, inner, timeout),
+                    cwd="/",
+                    env=sandbox_env(home="/tmp", path=self._path()),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                    out=out,
+                    err=err,
+                    user=self._user,
+                    pass_fds=(block_fd,),
+                )
+            finally:
+                os.close(block_fd)
+            result.exit_code, result.timed_out = outcome.returncode, outcome.timed_out
+            if outcome.timed_out or outcome.returncode != 0:
+                break
+        result.duration_s = time.monotonic() - started
+        result.stdout, result.stderr = out.text(), err.text()
+        result.files = changed_files(before, await asyncio.to_thread(snapshot, self.workspace))
+        # bwrap reports a SIGKILLed child as 137; here nothing but us sends one, and the
+        # memory limit is an rlimit (an allocation error), so 137 is not read as memory.
+        explain(result, self.settings, workdir=WORKDIR, sigkill_means_memory=False)
+        add_truncation_notes(result, out, err)
+        return result
+
+    def _path(self) -> str:
+        folder = os.path.dirname(self._python)
+        return f"{folder}:/usr/local/bin:/usr/bin:/bin"
+
+    def _command(self, argv: list[str], block_fd: int, inner: str, timeout: float) -> list[str]:
+        s = self.settings
+        if argv[0] == "python3":
+            argv = [self._python, *argv[1:]]
+        cpu_seconds = math.ceil(timeout * max(1.0, s.cpus)) + 1
+        if self._prlimit:
+            limited = [
+                self._prlimit,
+                f"--as={s.memory_bytes}",
+                f"--nproc={s.pids}",
+                f"--cpu={cpu_seconds}",
+                "--core=0",
+                "--",
+            ]
+        else:  # util-linux missing: set the same limits from Python
+            limited = [self._python, "-c", _SETRLIMIT, str(s.memory_bytes), str(s.pids)]
+            limited += [str(cpu_seconds)]
+        # Order matters: each mount lands on what the previous ones made.
+        return [
+            self._bwrap,
+            *self._root_binds,
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--size", str(s.tmp_bytes), "--tmpfs", "/tmp",
+            "--tmpfs", "/run",
+            "--bind", str(self.workspace), WORKDIR,
+            "--dir", _BLOCK_DIR,
+            "--perms", "0444", "--ro-bind-data", str(block_fd), inner,
+            "--remount-ro", "/",  # bwrap's own root is a tmpfs: writable unless told
+            "--chdir", WORKDIR,
+            "--unshare-all",
+            "--hostname", "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop", "ALL",
+            "--",
+            *limited,
+            *argv,
+        ]  # fmt: skip
+
+    async def close(self) -> None:
+        return None
+
+
+_SETRLIMIT = (
+    "import os, resource, sys\n"
+    "mem, nproc, cpu = (int(v) for v in sys.argv[1:4])\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
+    "resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))\n"
+    "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))\n"
+    "os.execvp(sys.argv[4], sys.argv[4:])\n"
+)
+
+
+def _root_binds() -> list[str]:
+    """The host's top-level folders, read-only, on the sandbox's own root.
+
+    Binding them one by one (rather than `/` as a whole) leaves the root writable for
+    bwrap's mount points, so the workspace can sit at /workspace as in the Docker sandbox.
+    """
+    args: list[str] = []
+    for name in sorted(os.listdir("/")):
+        if name in _OWN:
+            continue
+        path = "/" + name
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    return args

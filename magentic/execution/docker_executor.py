@@ -1,0 +1,380 @@
+"""DockerExecutor: the default sandbox. One warm container per run, one `docker exec` per block.
+
+The container is locked down (read-only root, tmpfs /tmp, only the workspace mounted, no
+network unless asked, memory/CPU/pids limits, no capabilities, no-new-privileges, a
+non-root user) and its PID 1 is an init, so removing it is quick. Its main process is a
+tiny keep-alive shell that, on SIGUSR1, kills every other process of the code's user: the
+Docker API cannot signal an exec'd process, and a fork bomb may leave no pid free for
+another exec, but a signal to the container needs none. That is how a timed-out or
+cancelled block is stopped without losing the warm container.
+
+The Docker SDK blocks, so every call goes through asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from magentic.errors import SandboxError
+from magentic.execution import docker_cleanup
+from magentic.execution.base import CodeBlock, ExecutionResult
+from magentic.execution.common import (
+    OutputBuffer,
+    add_truncation_notes,
+    block_argv,
+    block_suffix,
+    changed_files,
+    explain,
+    sandbox_env,
+    sandbox_ids,
+    snapshot,
+    unsupported,
+)
+from magentic.execution.settings import SandboxSettings
+
+WORKDIR = "/workspace"
+_LIFETIME_MINUTES = 12 * 60  # a container whose owner vanished ends by itself after this
+_KEEPALIVE = (
+    "trap 'kill -9 -1 2>/dev/null' USR1; trap 'exit 0' TERM; i=0; "
+    f"while [ $i -lt {_LIFETIME_MINUTES} ]; do sleep 60 & wait $!; i=$((i+1)); done"
+)
+# Writes the block (passed as argv chunks: no stdin and no docker cp into a tmpfs) to /tmp,
+# then becomes the interpreter, so the exec's exit code is the block's.
+_RUNNER = (
+    'interp=$1 f=$2; shift 2; mkdir -p /tmp/.magentic && printf %s "$@" > "$f" || exit 126; '
+    'exec "$interp" "$f"'
+)
+_CHUNK_CHARS = 30_000  # one argv string must stay under 128 KiB, even in 4-byte UTF-8
+_KILL_RETRY_S = 0.5
+_KILL_ATTEMPTS = 20
+_OOM = re.compile(r"oom_kill (\d+)")
+_EXEC_FAILED = re.compile(r"(OCI runtime exec failed|cannot exec in a stopped)")
+_GONE = re.compile(r"is not running|Removal In Progress|No such container|is paused")
+
+
+class _ContainerGone(Exception):
+    """The run's container stopped (its keep-alive was killed, or it reached its lifetime)."""
+
+
+def _gone(exc: Any) -> bool:
+    return exc.status_code in (404, 409) or bool(_GONE.search(str(exc.explanation or exc)))
+
+
+_api_client: Any = None
+
+
+def _api() -> Any:
+    """One Docker API client per process (it pools connections). Blocking."""
+    global _api_client
+    if _api_client is None:
+        try:
+            import docker
+        except ImportError as exc:
+            raise SandboxError(
+                "the docker package is missing: pip install 'magentic[sandbox]'"
+            ) from exc
+        try:
+            client = docker.from_env(timeout=60)
+            client.api.ping()
+        except docker.errors.DockerException as exc:
+            raise SandboxError(
+                "cannot reach the Docker engine; start it (scripts/install --docker) or use "
+                f"--sandbox bwrap ({str(exc).splitlines()[0][:160]})"
+            ) from exc
+        _api_client = client.api
+    return _api_client
+
+
+class DockerExecutor:
+    name = "docker"
+    workdir = WORKDIR
+
+    def __init__(
+        self, workspace: Path, settings: SandboxSettings | None = None, *, run_id: str = ""
+    ) -> None:
+        self.workspace = workspace.resolve()
+        self.settings = settings or SandboxSettings()
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.container_id: str | None = None
+        self.restarts = 0
+        self._api: Any = None
+        self._user = ""
+        self._lock = asyncio.Lock()
+        self._seq = 0
+        self._oom_seen = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self.container_id:
+            return
+        docker_cleanup.install_hooks()
+        self._api = await asyncio.to_thread(_api)
+        await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        uid, gid = await asyncio.to_thread(sandbox_ids, self.workspace)
+        self._user = f"{uid}:{gid}"
+        sweep = asyncio.create_task(asyncio.to_thread(docker_cleanup.sweep_stale, self._api))
+        creating = asyncio.ensure_future(asyncio.to_thread(self._create_and_start))
+        try:
+            self.container_id = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # the thread goes on and makes the container anyway: take it down again
+            with contextlib.suppress(Exception):
+                made = await creating
+                await asyncio.to_thread(docker_cleanup.remove_now, self._api, made)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await sweep
+        self._oom_seen = 0
+
+    def _create_and_start(self) -> str:
+        import docker.errors
+
+        s = self.settings
+        host_config = self._api.create_host_config(
+            binds={str(self.workspace): {"bind": WORKDIR, "mode": "rw"}},
+            network_mode="bridge" if s.network else "none",
+            mem_limit=s.memory_bytes,
+            memswap_limit=s.memory_bytes,
+            nano_cpus=int(s.cpus * 1e9),
+            pids_limit=s.pids,
+            read_only=True,
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_bytes},mode=1777"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            init=True,
+            auto_remove=True,
+        )
+        env = sandbox_env(home="/tmp", path="")
+        del env["PATH"]  # the image knows where its Python lives
+        try:
+            created = self._api.create_container(
+                s.image,
+                command=["sh", "-c", _KEEPALIVE],
+                user=self._user,
+                working_dir=WORKDIR,
+                environment=env,
+                labels=docker_cleanup.labels(self.run_id),
+                hostname="sandbox",
+                host_config=host_config,
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxError(
+                f"the sandbox image {s.image} is missing; build it with scripts/install --sandbox"
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"cannot create the sandbox container: {exc.explanation}") from exc
+        container_id: str = created["Id"]
+        docker_cleanup.track(container_id, self._api)
+        try:
+            self._api.start(container_id)
+        except docker.errors.APIError as exc:
+            docker_cleanup.remove_now(self._api, container_id)
+            raise SandboxError(f"cannot start the sandbox container: {exc.explanation}") from exc
+        return container_id
+
+    async def close(self) -> None:
+        container_id, self.container_id = self.container_id, None
+        if container_id and self._api is not None:
+            await asyncio.to_thread(docker_cleanup.remove_now, self._api, container_id)
+
+    # ------------------------------------------------------------------------ run
+
+    async def run(
+        self, blocks: Sequence[CodeBlock], timeout: float | None = None
+    ) -> ExecutionResult:
+        async with self._lock:
+            if not self.container_id:
+                await self.start()
+            return await self._run(blocks, timeout or self.settings.timeout)
+
+    async def _run(self, blocks: Sequence[CodeBlock], timeout: float) -> ExecutionResult:
+        started = time.monotonic()
+        deadline = started + timeout
+        out = OutputBuffer(self.settings.output_limit)
+        err = OutputBuffer(self.settings.output_limit)
+        before = await asyncio.to_thread(snapshot, self.workspace)
+        result = ExecutionResult(exit_code=0, stdout="", stderr="")
+        for block in blocks:
+            self._seq += 1
+            argv = block_argv(block, f"/tmp/.magentic/block{self._seq}{block_suffix(block)}")
+            if argv is None:
+                result.exit_code = 1
+                result.notes.append(unsupported(block))
+                break
+            cmd = ["sh", "-c", _RUNNER, "run", *argv, *_chunks(block.code)]
+            exit_code, timed_out = await self._exec(cmd, deadline, out, err, result)
+            result.exit_code, result.timed_out = exit_code, timed_out
+            if timed_out or exit_code != 0:
+                break
+        result.duration_s = time.monotonic() - started
+        result.stdout, result.stderr = out.text(), err.text()
+        result.files = changed_files(before, await asyncio.to_thread(snapshot, self.workspace))
+        oom: bool | None = None
+        if result.exit_code == 137 and not result.timed_out:
+            oom = await self._oom_killed()
+        explain(
+            result,
+            self.settings,
+            workdir=WORKDIR,
+            oom_killed=bool(oom),
+            sigkill_means_memory=oom is None,
+        )
+        add_truncation_notes(result, out, err)
+        return result
+
+    async def _exec(
+        self,
+        cmd: list[str],
+        deadline: float,
+        out: OutputBuffer,
+        err: OutputBuffer,
+        result: ExecutionResult,
+    ) -> tuple[int | None, bool]:
+        """Run one block; if the container turns out to be gone, start a fresh one and
+        run the block there (code may kill every process, the keep-alive included)."""
+        try:
+            return await self._exec_once(cmd, deadline, out, err)
+        except _ContainerGone:
+            pass
+        old, self.container_id = self.container_id, None
+        if old:
+            await asyncio.to_thread(docker_cleanup.remove_now, self._api, old)
+        self.restarts += 1
+        await self.start()
+        result.notes.append(
+            "the sandbox container had stopped (code may have killed every process), so a "
+            "fresh one was started; files in /tmp were lost, the workspace is intact"
+        )
+        try:
+            return await self._exec_once(cmd, deadline, out, err)
+        except _ContainerGone as exc:
+            raise SandboxError("the sandbox container stops as soon as it starts") from exc
+
+    async def _exec_once(
+        self, cmd: list[str], deadline: float, out: OutputBuffer, err: OutputBuffer
+    ) -> tuple[int | None, bool]:
+        """Run one exec to its end, the deadline, or a cancel; return (exit code, timed out)."""
+        exec_id = await asyncio.to_thread(self._exec_create, cmd)
+        task = asyncio.ensure_future(asyncio.to_thread(self._stream, exec_id, out, err))
+        try:
+            timed_out = await self._wait(task, exec_id, deadline)
+        except _ContainerGone:
+            raise
+        except BaseException:  # cancelled (or the engine failed): stop the block first
+            await asyncio.shield(self._stop(task))
+            raise
+        if timed_out:
+            await self._stop(task)
+            return None, True
+        info = await asyncio.to_thread(self._api.exec_inspect, exec_id)
+        return info.get("ExitCode"), False
+
+    def _exec_create(self, cmd: list[str]) -> str:
+        import docker.errors
+
+        try:
+            made = self._api.exec_create(self.container_id, cmd, workdir=WORKDIR)
+        except docker.errors.APIError as exc:
+            if _gone(exc):
+                raise _ContainerGone from exc
+            raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
+        return str(made["Id"])
+
+    def _stream(self, exec_id: str, out: OutputBuffer, err: OutputBuffer) -> None:
+        import docker.errors
+
+        try:
+            stream = self._api.exec_start(exec_id, stream=True, demux=True)
+        except docker.errors.APIError as exc:
+            if _gone(exc):
+                raise _ContainerGone from exc
+            raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
+        first = True
+        for stdout, stderr in stream:
+            if first and (stdout or stderr):
+                first = False
+                # a container that stopped between create and start answers with this
+                if _EXEC_FAILED.match((stdout or stderr or b"").decode(errors="replace")):
+                    raise _ContainerGone
+            if stdout:
+                out.feed(stdout)
+            if stderr:
+                err.feed(stderr)
+
+    async def _wait(self, task: asyncio.Future[None], exec_id: str, deadline: float) -> bool:
+        """True on timeout. Ends early when the block is done but a child it left in the
+        background still holds its output open (as a bwrap sandbox would end it)."""
+        check_after = 0.25
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            done, _ = await asyncio.wait({task}, timeout=min(remaining, check_after))
+            if done:
+                task.result()
+                return False
+            info = await asyncio.to_thread(self._api.exec_inspect, exec_id)
+            if not info.get("Running", True):
+                await self._stop(task)
+                return False
+            check_after = min(check_after * 2, 5.0)
+
+    async def _stop(self, task: asyncio.Future[None]) -> None:
+        """Kill every process of the code's user, again until the block's exec has ended.
+
+        Repeating covers an exec that started only after the first signal. If the keep-alive
+        is gone the container is removed instead (the next run starts a new one).
+        """
+        for _ in range(_KILL_ATTEMPTS):
+            if task.done():
+                break
+            await asyncio.to_thread(self._signal_kill)
+            await asyncio.wait({task}, timeout=_KILL_RETRY_S)
+        if not task.done():
+            await self.close()
+        with contextlib.suppress(Exception):
+            await task
+
+    def _signal_kill(self) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):
+            self._api.kill(self.container_id, signal="SIGUSR1")
+
+    async def _oom_killed(self) -> bool | None:
+        """Did the memory limit kill something since we last looked? None: cannot tell."""
+        cmd = [
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control "
+            "2>/dev/null; true",
+        ]
+
+        def read() -> str:
+            made = self._api.exec_create(self.container_id, cmd)
+            return bytes(self._api.exec_start(made["Id"])).decode(errors="replace")
+
+        try:
+            text = await asyncio.to_thread(read)
+        except Exception:
+            return None
+        match = _OOM.search(text)
+        if not match:
+            return None
+        count = int(match.group(1))
+        killed = count > self._oom_seen
+        self._oom_seen = count
+        return killed
+
+
+def _chunks(code: str) -> list[str]:
+    return [code[i : i + _CHUNK_CHARS] for i in range(0, len(code), _CHUNK_CHARS)] or [""]

@@ -1,0 +1,212 @@
+"""The same containment proofs for every sandbox (Docker and bubblewrap, see conftest).
+
+Each test runs real code in the real sandbox and checks what the code could and could not
+do, and that the result says so in words a model can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from magentic.execution import CodeBlock
+
+from .conftest import MakeSandbox, leftovers
+
+pytestmark = [pytest.mark.docker, pytest.mark.bwrap]
+
+
+def py(code: str) -> CodeBlock:
+    return CodeBlock("python", code)
+
+
+def spawner(token: str) -> str:
+    """Python that starts a sleeper in its own session (so a process-group kill alone would
+    miss it), its command line tagged with `token`, then spins forever."""
+    return (
+        "import subprocess, sys\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
+        f"'{token}'], start_new_session=True)\n"
+        "print('spawned', flush=True)\n"
+        "while True:\n"
+        "    pass\n"
+    )
+
+
+async def test_infinite_loop_is_killed_at_the_timeout(sandbox: MakeSandbox) -> None:
+    executor = await sandbox()
+    token = f"tok-{uuid.uuid4().hex}"
+    result = await executor.run([py(spawner(token))], timeout=2)
+    assert result.timed_out
+    assert result.limit_hit == "timeout"
+    assert result.exit_code is None
+    assert "spawned" in result.stdout  # output up to the kill is kept
+    assert any("time limit" in note for note in result.notes)
+    assert await leftovers(executor, token) == []
+    again = await executor.run([py("print(6 * 7)")])
+    assert (again.exit_code, again.stdout.strip()) == (0, "42")  # the sandbox still works
+
+
+async def test_cancelled_run_leaves_no_process(sandbox: MakeSandbox) -> None:
+    executor = await sandbox()
+    token = f"tok-{uuid.uuid4().hex}"
+    task = asyncio.create_task(executor.run([py(spawner(token))], timeout=60))
+    await asyncio.sleep(1.5)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("run() swallowed the cancellation")
+    assert await leftovers(executor, token) == []
+    again = await executor.run([py("print('alive')")])
+    assert again.stdout.strip() == "alive"
+
+
+async def test_fork_bomb_is_contained(sandbox: MakeSandbox) -> None:
+    executor = await sandbox(pids=64)
+    bomb = (
+        "import os, time\n"
+        "n = 0\n"
+        "while True:\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(30)\n"
+        "        os._exit(0)\n"
+        "    n += 1\n"
+        "    if n > 5000:\n"
+        "        print('no limit stopped', n)\n"
+        "        break\n"
+    )
+    result = await executor.run([py(bomb)], timeout=30)
+    assert "no limit stopped" not in result.stdout
+    assert result.limit_hit == "pids", result
+    assert "Resource temporarily unavailable" in result.stderr
+    assert any("64" in note for note in result.notes)
+    after = await executor.run([py("print('recovered')")])
+    assert after.stdout.strip() == "recovered"
+
+
+async def test_memory_hog_is_contained(sandbox: MakeSandbox) -> None:
+    executor = await sandbox(memory="256m")
+    hog = (
+        "chunks = []\n"
+        "for i in range(40):\n"
+        "    chunks.append(bytearray(64 * 1024 * 1024))\n"
+        "    print('held', (i + 1) * 64, 'MB', flush=True)\n"
+        "print('no limit stopped')\n"
+    )
+    result = await executor.run([py(hog)], timeout=60)
+    assert result.exit_code != 0
+    assert "no limit stopped" not in result.stdout
+    assert result.limit_hit == "memory", result
+    assert any("256m" in note for note in result.notes)
+
+
+async def test_network_call_is_blocked_and_reported(sandbox: MakeSandbox) -> None:
+    executor = await sandbox()
+    # Only a name lookup: with no network nothing leaves the sandbox.
+    result = await executor.run([py("import socket\nprint(socket.getaddrinfo('pypi.org', 443))")])
+    assert result.exit_code == 1
+    assert result.limit_hit == "network", result
+    assert any("no network" in note for note in result.notes)
+
+
+async def test_write_outside_the_workspace_fails(sandbox: MakeSandbox) -> None:
+    executor = await sandbox()
+    # /var/tmp is open to every user on the host, so only the sandbox can stop this write.
+    outside = Path("/var/tmp") / f"magentic-outside-{uuid.uuid4().hex}.txt"
+    targets = [str(outside), "/etc/magentic-escape", "/usr/magentic-escape", "/magentic-escape"]
+    code = (
+        f"targets = {targets!r}\n"
+        "for path in targets:\n"
+        "    try:\n"
+        "        open(path, 'w').write('escaped')\n"
+        "        print('WROTE', path)\n"
+        "    except OSError as exc:\n"
+        "        print('blocked', path, type(exc).__name__)\n"
+        "open('/tmp/scratch.txt', 'w').write('tmp is writable')\n"
+        "print(open('/tmp/scratch.txt').read())\n"
+    )
+    result = await executor.run([py(code)])
+    assert result.exit_code == 0, result
+    assert "WROTE" not in result.stdout
+    assert result.stdout.count("blocked") == len(targets)
+    assert "tmp is writable" in result.stdout
+    # and on the host: nothing arrived (the sandbox's /tmp is its own, too)
+    on_host = [outside, Path("/etc/magentic-escape"), Path("/tmp/scratch.txt")]
+    assert not any(await asyncio.to_thread(lambda: [p.exists() for p in on_host]))
+
+
+async def test_workspace_write_comes_back_as_a_file(sandbox: MakeSandbox, workspace: Path) -> None:
+    (workspace / "input.txt").write_text("3\n4\n5\n")
+    executor = await sandbox()
+    code = (
+        "import os\n"
+        "numbers = [int(x) for x in open('input.txt')]\n"
+        "os.makedirs('out', exist_ok=True)\n"
+        "open('out/total.txt', 'w').write(str(sum(numbers)))\n"
+        "print('uid', os.getuid())\n"
+    )
+    result = await executor.run([py(code)])
+    assert result.exit_code == 0, result
+    assert result.files == [workspace / "out" / "total.txt"]
+    assert (workspace / "out" / "total.txt").read_text() == "12"
+    assert "uid 0" not in result.stdout  # never root inside
+
+
+async def test_blocks_run_in_order_and_stop_at_the_first_failure(
+    sandbox: MakeSandbox, workspace: Path
+) -> None:
+    executor = await sandbox()
+    blocks = [
+        py("open('a.txt', 'w').write('from python')\nprint('first')"),
+        CodeBlock("sh", "cat a.txt; echo; echo second; exit 3"),
+        CodeBlock("bash", "echo never > c.txt"),
+    ]
+    result = await executor.run(blocks)
+    assert result.exit_code == 3
+    assert result.stdout.split() == ["first", "from", "python", "second"]
+    assert not (workspace / "c.txt").exists()
+    assert result.files == [workspace / "a.txt"]
+
+
+async def test_unknown_language_is_a_result_not_an_exception(sandbox: MakeSandbox) -> None:
+    executor = await sandbox()
+    result = await executor.run([CodeBlock("javascript", "console.log(1)")])
+    assert result.exit_code == 1
+    assert any("javascript" in note and "python" in note for note in result.notes)
+
+
+async def test_missing_package_is_named(sandbox: MakeSandbox) -> None:
+    executor = await sandbox()
+    result = await executor.run([py("import surely_not_installed_pkg.sub")])
+    assert result.exit_code == 1
+    assert "ModuleNotFoundError" in result.stderr
+    assert any(
+        "surely_not_installed_pkg is not installed" in n and "no network" in n for n in result.notes
+    )
+
+
+async def test_large_output_keeps_head_and_tail(sandbox: MakeSandbox) -> None:
+    executor = await sandbox(output_limit=2000)
+    code = "print('HEAD')\nfor i in range(100000):\n    print('line', i)\nprint('TAIL')"
+    result = await executor.run([py(code)])
+    assert result.exit_code == 0
+    assert result.truncated
+    assert result.stdout.startswith("HEAD")
+    assert result.stdout.rstrip().endswith("TAIL")
+    assert len(result.stdout) < 2200
+    assert any("stdout was" in note and "cut" in note for note in result.notes)
+
+
+async def test_a_large_block_arrives_whole(sandbox: MakeSandbox) -> None:
+    executor = await sandbox()
+    payload = "é" * 150_000 + "the end"  # many argv chunks for Docker, multi-byte text
+    code = f"text = {payload!r}\nprint(len(text), text[-7:])\n"
+    result = await executor.run([py(code)])
+    assert result.exit_code == 0, result.stderr[-500:]
+    assert result.stdout.split() == [str(len(payload)), "the", "end"]

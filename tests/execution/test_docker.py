@@ -1,0 +1,204 @@
+"""What only the Docker sandbox does: the container's hardening, keeping it warm, and never
+leaving it behind (close, crash, Ctrl-C, SIGTERM, a killed owner)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magentic.errors import SandboxError
+from magentic.execution import CodeBlock, SandboxSettings
+from magentic.execution.docker_cleanup import labels
+from magentic.execution.docker_executor import DockerExecutor
+from magentic.execution.settings import DEFAULT_IMAGE
+
+from .conftest import require_docker
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def api() -> Any:
+    return require_docker()
+
+
+def containers_of(api: Any, pid: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = api.containers(
+        all=True, filters={"label": ["magentic.owner=1", f"magentic.pid={pid}"]}
+    )
+    return found
+
+
+async def test_container_is_locked_down(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace, SandboxSettings(memory="300m", cpus=0.5, pids=100))
+    await executor.start()
+    try:
+        info = api.inspect_container(executor.container_id)
+        host = info["HostConfig"]
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert host["SecurityOpt"] == ["no-new-privileges"]
+        assert host["NetworkMode"] == "none"
+        assert host["Memory"] == 300 * 1024**2
+        assert host["NanoCpus"] == 500_000_000
+        assert host["PidsLimit"] == 100
+        assert host["Init"] is True
+        assert host["Binds"] == [f"{workspace}:/workspace:rw"]
+        assert "/tmp" in host["Tmpfs"]
+        assert info["Config"]["User"] not in ("", "0", "root", "0:0")
+        assert info["Config"]["Labels"]["magentic.pid"] == str(os.getpid())
+        assert info["Config"]["Labels"]["magentic.run"] == executor.run_id
+        mounts = [m["Destination"] for m in info["Mounts"]]
+        assert mounts == ["/workspace"]  # nothing else of the host
+    finally:
+        await executor.close()
+
+
+async def test_network_is_opt_in(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace, SandboxSettings(network=True))
+    await executor.start()
+    try:
+        info = api.inspect_container(executor.container_id)
+        assert info["HostConfig"]["NetworkMode"] == "bridge"
+    finally:
+        await executor.close()
+
+
+async def test_container_stays_warm_between_runs(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace)
+    await executor.start()
+    try:
+        first_id = executor.container_id
+        await executor.run([CodeBlock("sh", "echo kept > /tmp/state")])
+        result = await executor.run([CodeBlock("sh", "cat /tmp/state")])
+        assert result.stdout.strip() == "kept"
+        assert executor.container_id == first_id
+    finally:
+        await executor.close()
+    assert containers_of(api, os.getpid()) == []
+
+
+async def test_a_killed_container_is_replaced(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace)
+    await executor.start()
+    try:
+        first_id = executor.container_id
+        # the code kills every process it may, the keep-alive included: the container ends
+        await executor.run([CodeBlock("sh", "kill -9 -1")])
+        result = await executor.run([CodeBlock("python", "print('fresh')")])
+        assert result.stdout.strip() == "fresh"
+        assert executor.container_id != first_id
+        assert executor.restarts == 1
+        assert any("fresh one was started" in note for note in result.notes)
+    finally:
+        await executor.close()
+
+
+async def test_cancelled_start_leaves_no_container(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace)
+    task = asyncio.create_task(executor.start())
+    await asyncio.sleep(0.1)  # most likely inside container creation
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert containers_of(api, os.getpid()) == []
+
+
+async def test_missing_image_is_a_clear_error(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace, SandboxSettings(image="magentic-no-such-image:0"))
+    with pytest.raises(SandboxError, match="scripts/install --sandbox"):
+        await executor.start()
+    assert executor.container_id is None
+
+
+async def test_stale_container_of_a_dead_process_is_swept(api: Any, workspace: Path) -> None:
+    dead = await asyncio.create_subprocess_exec("true")
+    await dead.wait()
+    stale_labels = labels("stale-test") | {"magentic.pid": str(dead.pid)}
+    stale = api.create_container(
+        DEFAULT_IMAGE, command=["sleep", "300"], labels=stale_labels,
+        host_config=api.create_host_config(network_mode="none"),
+    )  # fmt: skip
+    try:
+        executor = DockerExecutor(workspace)
+        await executor.start()
+        await executor.close()
+        assert not api.containers(all=True, filters={"id": stale["Id"]})
+    finally:
+        api.remove_container(stale["Id"], force=True) if api.containers(
+            all=True, filters={"id": stale["Id"]}
+        ) else None
+
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from pathlib import Path
+    from magentic.execution.docker_executor import DockerExecutor
+
+    async def main():
+        executor = DockerExecutor(Path(sys.argv[1]))
+        await executor.start()
+        print("started", executor.container_id, flush=True)
+        if sys.argv[2] == "crash":
+            raise RuntimeError("boom")
+        await asyncio.sleep(60)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("how", ["crash", "sigint", "sigterm"])
+def test_container_removed_when_the_owner_ends_badly(api: Any, workspace: Path, how: str) -> None:
+    """A crash, Ctrl-C or SIGTERM ends the owner without close(): the exit path removes it."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(workspace), how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line.startswith("started"), child.stderr.read() if child.stderr else ""
+    container_id = line.split()[1]
+    assert api.containers(all=True, filters={"id": container_id})
+    if how == "sigint":
+        child.send_signal(signal.SIGINT)
+    elif how == "sigterm":
+        child.send_signal(signal.SIGTERM)
+    child.wait(timeout=60)
+    assert not api.containers(all=True, filters={"id": container_id})
+    assert containers_of(api, child.pid) == []
+
+
+def test_container_of_a_sigkilled_owner_is_swept_on_next_start(api: Any, workspace: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(workspace), "wait"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    container_id = child.stdout.readline().split()[1]
+    child.kill()  # no exit hook can run
+    child.wait()
+    assert api.containers(all=True, filters={"id": container_id})
+    sweeper = subprocess.run(
+        [sys.executable, "-c", _CHILD.replace("await asyncio.sleep(60)", "await executor.close()"),
+         str(workspace), "wait"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert sweeper.returncode == 0, sweeper.stderr
+    deadline = time.monotonic() + 10
+    while api.containers(all=True, filters={"id": container_id}) and time.monotonic() < deadline:
+        time.sleep(0.1)  # auto-removal finishes just after the forced remove returns
+    assert not api.containers(all=True, filters={"id": container_id})

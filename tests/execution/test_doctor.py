@@ -1,0 +1,80 @@
+"""`magentic doctor`'s checks and `magentic sandbox run FILE`, on the real machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from magentic.doctor import check_all, language_of, sandbox_run_file
+from magentic.errors import ConfigError
+from magentic.execution.image import input_hash, sandbox_dir
+
+from .conftest import require_docker, require_kind
+
+
+async def test_doctor_reports_every_part() -> None:
+    checks = {c.name: c for c in await check_all()}
+    assert list(checks) == ["python", "docker engine", "sandbox image", "bubblewrap", "chromium"]
+    assert checks["python"].ok
+    for check in checks.values():
+        assert check.detail
+        assert check.ok or check.fix or check.name == "sandbox image"
+
+
+@pytest.mark.docker
+async def test_doctor_sees_the_built_image_as_current() -> None:
+    require_docker()
+    checks = {c.name: c for c in await check_all()}
+    assert checks["docker engine"].ok
+    image = checks["sandbox image"]
+    assert image.ok, image.detail
+    assert "current" in image.detail and "MB" in image.detail
+
+
+async def test_doctor_names_a_missing_image_and_its_fix() -> None:
+    require_docker()
+    checks = {c.name: c for c in await check_all(image="magentic-no-such-image:0")}
+    assert not checks["sandbox image"].ok
+    assert checks["sandbox image"].fix == "scripts/install --sandbox"
+
+
+def test_image_hash_matches_build_script() -> None:
+    """build.sh labels the image with this hash; a mismatch would make doctor cry wolf."""
+    import subprocess
+
+    folder = sandbox_dir()
+    assert folder is not None
+    shell = subprocess.run(
+        "cat Dockerfile requirements.txt build.sh .dockerignore | sha256sum | cut -c1-16",
+        shell=True, cwd=folder, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert shell.stdout.strip() == input_hash(folder)
+
+
+@pytest.mark.parametrize("kind", ["docker", "bwrap", "local"])
+async def test_sandbox_run_file(kind: str, tmp_path: Path, workspace: Path) -> None:
+    require_kind(kind)
+    script = tmp_path / "job.py"
+    script.write_text("open('answer.txt', 'w').write(str(sum(range(10))))\nprint('done')\n")
+    result = await sandbox_run_file(script, kind=kind, timeout=60, workspace=workspace)
+    assert result.exit_code == 0, result
+    assert result.stdout.strip() == "done"
+    assert result.files == [workspace / "answer.txt"]
+    assert result.files[0].read_text() == "45"
+
+
+async def test_sandbox_run_file_timeout_and_shell(tmp_path: Path, workspace: Path) -> None:
+    require_kind("bwrap")
+    script = tmp_path / "spin"
+    script.write_text("#!/bin/bash\necho start\nwhile :; do :; done\n")
+    result = await sandbox_run_file(script, kind="bwrap", timeout=1, workspace=workspace)
+    assert result.timed_out and result.stdout.strip() == "start"
+
+
+def test_language_of_refuses_what_it_cannot_tell() -> None:
+    assert language_of(Path("a.py"), "") == "python"
+    assert language_of(Path("run"), "#!/usr/bin/env python3\n") == "python"
+    assert language_of(Path("run"), "#!/bin/sh\n") == "sh"
+    with pytest.raises(ConfigError, match=r"name it \.py or \.sh"):
+        language_of(Path("notes.txt"), "hello")
