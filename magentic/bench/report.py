@@ -1,0 +1,223 @@
+"""From results to numbers: accuracy by level (pass@1, spread over repeats, pass@k), the
+cost of a task, `report.md`, a rich table, and GAIA's leaderboard submission file.
+
+Everything here is computed from `TaskResult` records alone, so a report can be redone at
+any time from `results.jsonl` (after a merge, or while a run is still going).
+
+pass@1 is the mean over repeats of each repeat's accuracy, which is the unbiased estimate
+of a single try; pass@k counts a task as solved when any of its k tries was correct.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.table import Table
+
+from magentic.bench.results import TaskResult
+
+ALL = "all"
+
+
+@dataclass
+class LevelSummary:
+    level: str  # "1", "2", "3" or "all"
+    tasks: int = 0  # distinct task ids
+    runs: int = 0  # records (task x repeat)
+    scored_runs: int = 0
+    correct_runs: int = 0
+    errors: int = 0
+    repeats: int = 0  # distinct repeat indices seen
+    pass1: float | None = None  # mean over repeats of the per-repeat accuracy
+    per_repeat: list[float] = field(default_factory=list)
+    pass_k: float | None = None  # share of scored tasks with any correct repeat
+    prompt_tokens: float = 0.0  # the rest are means per run
+    completion_tokens: float = 0.0
+    cost: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def spread(self) -> tuple[float, float, float] | None:
+        """(std, min, max) of the per-repeat accuracies, when there are at least two."""
+        if len(self.per_repeat) < 2:
+            return None
+        values = self.per_repeat
+        return statistics.stdev(values), min(values), max(values)
+
+
+def summarize(results: Iterable[TaskResult]) -> list[LevelSummary]:
+    """One summary per level present (in level order), then one for all levels."""
+    by_level: dict[str, list[TaskResult]] = defaultdict(list)
+    everything = list(results)
+    for result in everything:
+        by_level[str(result.level)].append(result)
+    rows = [_summarize(level, by_level[level]) for level in sorted(by_level, key=int)]
+    rows.append(_summarize(ALL, everything))
+    return rows
+
+
+def _summarize(level: str, results: list[TaskResult]) -> LevelSummary:
+    row = LevelSummary(level=level, tasks=len({r.task_id for r in results}), runs=len(results))
+    if not results:
+        return row
+    scored = [r for r in results if r.correct is not None]
+    row.scored_runs = len(scored)
+    row.correct_runs = sum(1 for r in scored if r.correct)
+    row.errors = sum(1 for r in results if r.status == "error")
+    row.repeats = len({r.repeat for r in results})
+    by_repeat: dict[int, list[bool]] = defaultdict(list)
+    by_task: dict[str, list[bool]] = defaultdict(list)
+    for result in scored:
+        by_repeat[result.repeat].append(bool(result.correct))
+        by_task[result.task_id].append(bool(result.correct))
+    if by_repeat:
+        row.per_repeat = [sum(v) / len(v) for _, v in sorted(by_repeat.items())]
+        row.pass1 = statistics.fmean(row.per_repeat)
+        row.pass_k = sum(1 for v in by_task.values() if any(v)) / len(by_task)
+    row.prompt_tokens = statistics.fmean(r.prompt_tokens for r in results)
+    row.completion_tokens = statistics.fmean(r.completion_tokens for r in results)
+    row.cost = statistics.fmean(r.cost for r in results)
+    row.seconds = statistics.fmean(r.seconds for r in results)
+    return row
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _spread(row: LevelSummary) -> list[str]:
+    """± standard deviation and min-max range of the per-repeat accuracies."""
+    spread = row.spread
+    if spread is None:
+        return ["-", "-"]
+    std, low, high = spread
+    return [f"±{100 * std:.1f}", f"{100 * low:.0f}-{100 * high:.0f}%"]
+
+
+def _columns(rows: Sequence[LevelSummary]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells shared by the markdown and the console tables."""
+    repeats = max((r.repeats for r in rows), default=1)
+    header = ["level", "tasks", "runs", "correct", "pass@1"]
+    if repeats > 1:
+        header += ["±std", "range", f"pass@{repeats}"]
+    header += ["errors", "tok in", "tok out", "$/task", "s/task"]
+    cells = []
+    for row in rows:
+        line = [
+            row.level,
+            str(row.tasks),
+            str(row.runs),
+            f"{row.correct_runs}/{row.scored_runs}" if row.scored_runs else "unscored",
+            _percent(row.pass1),
+        ]
+        if repeats > 1:
+            line += [*_spread(row), _percent(row.pass_k)]
+        line += [
+            str(row.errors),
+            f"{row.prompt_tokens:,.0f}",
+            f"{row.completion_tokens:,.0f}",
+            f"${row.cost:.4f}",
+            f"{row.seconds:.1f}",
+        ]
+        cells.append(line)
+    return header, cells
+
+
+def rich_table(rows: Sequence[LevelSummary], *, title: str = "") -> Table:
+    header, cells = _columns(rows)
+    table = Table(title=title or None)
+    for name in header:
+        table.add_column(name, justify="left" if name == "level" else "right", no_wrap=True)
+    for line in cells:
+        table.add_row(*line, style="bold" if line[0] == ALL else None)
+    return table
+
+
+def _md_cell(text: object, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("|", "\\|")
+
+
+def render_markdown(results: Sequence[TaskResult], *, title: str) -> str:
+    """report.md: the summary by level, then one line per run."""
+    header, cells = _columns(summarize(results))
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(line) + " |" for line in cells]
+    lines += [
+        "",
+        "## Tasks",
+        "",
+        "| task | level | repeat | correct | status | answer | truth | rounds | s | trace |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    mark = {True: "yes", False: "no", None: "-"}
+    for r in sorted(results, key=lambda r: (r.level, r.task_id, r.repeat)):
+        status = r.status if not r.error else f"{r.status}: {r.error}"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    _md_cell(r.task_id, 40),
+                    str(r.level),
+                    str(r.repeat),
+                    mark[r.correct],
+                    _md_cell(status),
+                    _md_cell(r.answer),
+                    _md_cell(r.truth if r.truth is not None else "?"),
+                    str(r.rounds),
+                    f"{r.seconds:.1f}",
+                    _md_cell(r.trace_path or "", 60),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def submission_lines(results: Iterable[TaskResult]) -> list[dict[str, str]]:
+    """GAIA's leaderboard format: one line per task, the answer of its lowest repeat."""
+    first: dict[str, TaskResult] = {}
+    for result in sorted(results, key=lambda r: (r.task_id, r.repeat)):
+        first.setdefault(result.task_id, result)
+    lines = []
+    for task_id, result in first.items():
+        trace = result.reasoning or (f"see trace {result.trace_path}" if result.trace_path else "")
+        lines.append({"task_id": task_id, "model_answer": result.answer, "reasoning_trace": trace})
+    return lines
+
+
+def write_reports(folder: Path, results: Sequence[TaskResult], *, title: str) -> None:
+    """report.md and submission.jsonl beside results.jsonl."""
+    (folder / "report.md").write_text(render_markdown(results, title=title), encoding="utf-8")
+    with (folder / "submission.jsonl").open("w", encoding="utf-8") as handle:
+        for line in submission_lines(results):
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def summary_json(rows: Sequence[LevelSummary]) -> dict[str, object]:
+    """The numbers of a report as one JSON object (for `--json`)."""
+    return {
+        row.level: {
+            "tasks": row.tasks,
+            "runs": row.runs,
+            "scored_runs": row.scored_runs,
+            "correct_runs": row.correct_runs,
+            "pass1": row.pass1,
+            "per_repeat": row.per_repeat,
+            "pass_k": row.pass_k,
+            "errors": row.errors,
+            "prompt_tokens_per_run": row.prompt_tokens,
+            "completion_tokens_per_run": row.completion_tokens,
+            "cost_per_run": row.cost,
+            "seconds_per_run": row.seconds,
+        }
+        for row in rows
+    }

@@ -1,0 +1,350 @@
+"""The parallel benchmark runner: run a suite's tasks, score them, write each result as it ends.
+
+How one task is solved is not this module's business: `run_one(task, repeat, workdir)` is
+handed in (the CLI passes a `TeamRunner`; tests pass small real solvers). The runner owns
+everything around it: choosing the tasks, serving the suite's sites, an empty workdir per
+run, a pool of `concurrency` workers, scoring, `results.jsonl`, `--resume`, the progress
+display, Ctrl-C, and the report at the end.
+
+`task.file_path` is the suite's own file: `run_one` must not change it (the team copies it
+into its workspace, where the sandbox may write). Jobs run repeat-major (every task once,
+then every task again), so a run stopped early still has a complete pass@1 over whatever
+it finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from magentic.bench.progress import NoProgress, make_progress
+from magentic.bench.report import rich_table, summarize, summary_json, write_reports
+from magentic.bench.results import ResultStore, Status, TaskResult, merge
+from magentic.bench.scoring import extract_final_answer, score
+from magentic.bench.sites import SiteServer
+from magentic.bench.suite import SITE_PLACEHOLDER, BenchTask, Shard, Suite, load_suite
+from magentic.errors import ConfigError, MagenticError
+
+EXIT_OK, EXIT_TASK_ERRORS, EXIT_INTERRUPTED = 0, 1, 130
+
+
+@dataclass
+class TaskOutcome:
+    """What solving one task produced; `answer` is the team's final answer text, unparsed."""
+
+    answer: str
+    status: Status = "answered"
+    stop_reason: str = ""
+    rounds: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    trace_path: Path | None = None
+    reasoning: str = ""
+    error: str | None = None
+
+
+RunOne = Callable[[BenchTask, int, Path], Awaitable[TaskOutcome]]
+
+
+@dataclass
+class BenchOptions:
+    """`magentic bench SUITE ...`, one field per flag."""
+
+    suite: Path
+    level: int | None = None
+    tasks: list[str] | None = None
+    limit: int | None = None
+    repeat: int = 1
+    concurrency: int = 1
+    out: Path | None = None
+    resume: bool = False
+    shard: str | None = None  # "I/N", 1-based
+    model: str | None = None  # read by the run_one factory, recorded in run.json
+    json_output: bool = False
+    task_timeout: float | None = None  # a hard stop per task, above the team's own budgets
+
+    def __post_init__(self) -> None:
+        self.suite = Path(self.suite)
+        for name in ("repeat", "concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be at least 1")
+        if self.limit is not None and self.limit < 0:
+            raise ConfigError("--limit must not be negative")
+        if self.task_timeout is not None and self.task_timeout <= 0:
+            raise ConfigError("--task-timeout must be positive")
+        if self.resume and self.out is None:
+            raise ConfigError("--resume needs --out DIR (the folder of the run to continue)")
+        self.parsed_shard  # noqa: B018 - parse now, so a bad value fails before any work
+
+    @property
+    def parsed_shard(self) -> Shard | None:
+        return Shard.parse(self.shard) if self.shard else None
+
+    def out_dir(self, suite_name: str) -> Path:
+        if self.out is not None:
+            return Path(self.out)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        shard = f"-shard{self.shard.replace('/', 'of')}" if self.shard else ""
+        return Path("runs") / "bench" / f"{suite_name}-{stamp}{shard}"
+
+
+@dataclass
+class BenchRun:
+    out: Path
+    planned: int  # (task, repeat) jobs this invocation had to run
+    skipped: int  # jobs already done (resume)
+    results: list[TaskResult] = field(default_factory=list)  # written by this invocation
+
+
+async def run_bench(
+    suite: Suite,
+    options: BenchOptions,
+    run_one: RunOne,
+    *,
+    progress: Callable[[int], NoProgress] = NoProgress,
+) -> BenchRun:
+    """Run the selected tasks and append each result to OUT/results.jsonl as it ends.
+
+    Cancelling this coroutine stops the tasks in flight (they leave no record, so `--resume`
+    runs them again) and keeps every result already written. `progress(total)` makes the
+    display, once the number of jobs left is known.
+    """
+    selection = suite.select(
+        level=options.level, task_ids=options.tasks, limit=options.limit, shard=options.parsed_shard
+    )
+    out = options.out_dir(suite.name)
+    store = ResultStore(out)
+    existing = await asyncio.to_thread(store.load)
+    if existing and not options.resume:
+        raise ConfigError(f"{store.path} already has results; add --resume or choose another --out")
+    done = {r.key for r in existing if r.status != "error"}
+    jobs = [
+        (task, repeat)
+        for repeat in range(options.repeat)
+        for task in selection
+        if (task.task_id, repeat) not in done
+    ]
+    run = BenchRun(out=out, planned=len(jobs), skipped=len(selection) * options.repeat - len(jobs))
+    await asyncio.to_thread(_write_run_info, out, suite, options, selection)
+    view = progress(len(jobs))
+    if not jobs:
+        return run
+    needs_site = suite.sites_dir is not None and any(
+        SITE_PLACEHOLDER in task.question for task, _ in jobs
+    )
+    queue: asyncio.Queue[tuple[BenchTask, int]] = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+
+    async def worker(base_url: str | None) -> None:
+        while not queue.empty():
+            task, repeat = queue.get_nowait()
+            view.started(task.task_id, repeat)
+            result = await _run_job(task, repeat, out, base_url, run_one, options.task_timeout)
+            await asyncio.to_thread(store.append, result)
+            run.results.append(result)
+            view.finished(result)
+
+    async def run_all(base_url: str | None) -> None:
+        workers = min(options.concurrency, len(jobs))
+        await asyncio.gather(*(worker(base_url) for _ in range(workers)))
+
+    with view:
+        if needs_site and suite.sites_dir is not None:
+            async with SiteServer(suite.sites_dir) as site:
+                await run_all(site.base_url)
+        else:
+            await run_all(None)
+    return run
+
+
+async def _run_job(
+    task: BenchTask,
+    repeat: int,
+    out: Path,
+    base_url: str | None,
+    run_one: RunOne,
+    timeout: float | None,
+) -> TaskResult:
+    """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes."""
+    workdir = out / "tasks" / _safe_name(task.task_id) / f"r{repeat}"
+    task = task.with_site(base_url)
+    await asyncio.to_thread(_fresh_workdir, workdir)
+    started = time.monotonic()
+    try:
+        solving = run_one(task, repeat, workdir)
+        outcome = await (asyncio.wait_for(solving, timeout) if timeout else solving)
+    except asyncio.TimeoutError:
+        outcome = TaskOutcome(
+            answer="", status="out_of_budget", stop_reason=f"task timeout ({timeout:g} s)"
+        )
+    except MagenticError as exc:
+        outcome = TaskOutcome(answer="", status="failed", stop_reason=exc.reason, error=exc.reason)
+    except Exception as exc:  # a crash of one task must not end the suite
+        details = traceback.format_exc()
+        await asyncio.to_thread((workdir / "error.txt").write_text, details, encoding="utf-8")
+        outcome = TaskOutcome(
+            answer="", status="error", stop_reason="crashed", error=f"{type(exc).__name__}: {exc}"
+        )
+    answer = extract_final_answer(outcome.answer)
+    return TaskResult(
+        task_id=task.task_id,
+        repeat=repeat,
+        level=task.level,
+        question=task.question,
+        answer=answer,
+        truth=task.truth,
+        correct=score(answer, task.truth),
+        status=outcome.status,
+        stop_reason=outcome.stop_reason,
+        rounds=outcome.rounds,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        cost=outcome.cost,
+        seconds=round(time.monotonic() - started, 3),
+        trace_path=_relative(outcome.trace_path, out),
+        reasoning=outcome.reasoning,
+        error=outcome.error,
+    )
+
+
+def _fresh_workdir(workdir: Path) -> None:
+    """An empty workdir: a killed earlier try of this task may have left one behind."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+
+
+def _safe_name(task_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", task_id) or "_"
+
+
+def _relative(path: Path | None, out: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _write_run_info(
+    out: Path, suite: Suite, options: BenchOptions, tasks: Sequence[BenchTask]
+) -> None:
+    """run.json: what was asked for, so a results folder explains itself later."""
+    out.mkdir(parents=True, exist_ok=True)
+    info = {
+        "suite": str(suite.root),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "tasks": [t.task_id for t in tasks],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (out / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+async def bench_main(
+    options: BenchOptions, run_one: RunOne, *, console: Console | None = None
+) -> int:
+    """`magentic bench SUITE ...`: run, then print the table and write report.md.
+
+    Exit code 0 when every task ran (right or wrong), 1 when some crashed, 130 on Ctrl-C.
+    Configuration mistakes raise ConfigError for the CLI to print.
+    """
+    console = console or _console(stderr=options.json_output)
+    suite = await asyncio.to_thread(load_suite, options.suite)
+
+    def view(total: int) -> NoProgress:
+        return make_progress(total, console, json_output=options.json_output)
+
+    main = asyncio.ensure_future(run_bench(suite, options, run_one, progress=view))
+    interrupted = _cancel_on_ctrl_c(main)
+    try:
+        run = await main
+    except asyncio.CancelledError:
+        if not interrupted():
+            raise
+        run = None
+    finally:
+        _restore_ctrl_c()
+    out = run.out if run else options.out_dir(suite.name)
+    results = await asyncio.to_thread(ResultStore(out).load)
+    title = f"{suite.name}" + (f" · {options.model}" if options.model else "")
+    await asyncio.to_thread(write_reports, out, results, title=title)
+    rows = summarize(results)
+    if options.json_output:
+        line = {
+            "out": str(out),
+            "planned": run.planned if run else None,
+            "skipped": run.skipped if run else None,
+            "interrupted": run is None,
+            "levels": summary_json(rows),
+        }
+        print(json.dumps(line), flush=True)
+    else:
+        console.print(rich_table(rows, title=title))
+        console.print(f"results: {out / 'results.jsonl'}  report: {out / 'report.md'}")
+    if run is None:
+        console.print(
+            f"interrupted: {len(results)} results kept; continue with --resume --out {out}"
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_TASK_ERRORS if any(r.status == "error" for r in run.results) else EXIT_OK
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """Rich's console; in a log file (no terminal) wide enough not to squeeze the table."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160
+    return console
+
+
+def _cancel_on_ctrl_c(main: asyncio.Future[BenchRun]) -> Callable[[], bool]:
+    """First Ctrl-C cancels the run cleanly; a second one is Python's usual KeyboardInterrupt."""
+    state = {"hit": False}
+
+    def on_sigint() -> None:
+        state["hit"] = True
+        main.cancel()
+        _restore_ctrl_c()
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+        pass
+    return lambda: state["hit"]
+
+
+def _restore_ctrl_c() -> None:
+    try:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
+
+
+def merge_main(
+    folders: Sequence[str | Path], out: str | Path, *, console: Console | None = None
+) -> int:
+    """`magentic bench merge OUT_DIRS... --out DIR`: one results.jsonl, report.md, submission."""
+    if not folders:
+        raise ConfigError("merge needs at least one results folder")
+    console = console or _console()
+    store = merge(folders, out)
+    results = store.load()
+    title = f"merged {len(folders)} folders"
+    write_reports(Path(out), results, title=title)
+    console.print(rich_table(summarize(results), title=title))
+    console.print(f"results: {store.path}  report: {Path(out) / 'report.md'}")
+    return EXIT_OK

@@ -1,0 +1,190 @@
+"""A benchmark suite as data: GAIA's `metadata.jsonl`, the files beside it, optional local sites.
+
+The format is GAIA's own, so the official validation and test folders load as they are:
+one JSON object a line with `task_id`, `Question`, `Level`, `Final answer` (absent or "?" on
+the test split, where nothing can be scored) and `file_name` (empty when no file), plus
+optional `Annotator Metadata`. Our local suites add a `sites/` folder served on 127.0.0.1
+while the suite runs; their questions say `{site}` where the server's base URL goes, because
+the port is only known at run time.
+
+Selection (level, ids, limit, shard) is pure and deterministic: every machine given the same
+suite and the same flags picks the same tasks, which is what lets a batch scheduler split a
+suite into shards and `merge` put the results back together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from magentic.errors import ConfigError
+
+METADATA = "metadata.jsonl"
+SITES = "sites"
+SITE_PLACEHOLDER = "{site}"
+UNSCORED_TRUTHS = {"", "?"}
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    task_id: str
+    question: str  # with `{site}` still in it until `with_site` fills it in
+    level: int
+    truth: str | None  # None: unscored (GAIA's test split)
+    file_name: str = ""
+    file_path: Path | None = None  # absolute path of the attached file, if any
+    annotator: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def scored(self) -> bool:
+        return self.truth is not None
+
+    def with_site(self, base_url: str | None) -> BenchTask:
+        """The task with its question's `{site}` replaced by the running server's base URL.
+
+        A plain replace, not `str.format`: GAIA questions contain other braces.
+        """
+        if base_url is None or SITE_PLACEHOLDER not in self.question:
+            return self
+        return replace(self, question=self.question.replace(SITE_PLACEHOLDER, base_url.rstrip("/")))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Slice `index` (1-based) of `count`: tasks whose rank in task-id order is index-1 mod count."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            left, right = text.split("/")
+            index, count = int(left), int(right)
+        except ValueError:
+            raise ConfigError(f"--shard wants I/N (like 2/8), not {text!r}") from None
+        if count < 1 or not 1 <= index <= count:
+            raise ConfigError(f"--shard {text}: needs 1 <= I <= N (shards are numbered from 1)")
+        return cls(index, count)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    root: Path
+    name: str
+    tasks: tuple[BenchTask, ...]
+
+    @property
+    def sites_dir(self) -> Path | None:
+        sites = self.root / SITES
+        return sites if sites.is_dir() else None
+
+    def task(self, task_id: str) -> BenchTask:
+        for task in self.tasks:
+            if task.task_id == task_id:
+                return task
+        raise KeyError(task_id)
+
+    def select(
+        self,
+        *,
+        level: int | None = None,
+        task_ids: Iterable[str] | None = None,
+        limit: int | None = None,
+        shard: Shard | None = None,
+    ) -> list[BenchTask]:
+        """The tasks a run covers, in file order.
+
+        Filters apply first, then `limit` (the first N in file order), then the shard, so the
+        N shards of a limited run cover exactly that run's tasks. Unknown task ids are an error
+        (a typo would otherwise run nothing and look like success).
+        """
+        chosen = list(self.tasks)
+        if level is not None:
+            chosen = [t for t in chosen if t.level == level]
+        if task_ids is not None:
+            wanted = list(dict.fromkeys(task_ids))
+            known = {t.task_id for t in self.tasks}
+            unknown = [t for t in wanted if t not in known]
+            if unknown:
+                raise ConfigError(f"suite {self.name} has no task {', '.join(unknown)}")
+            keep = set(wanted)
+            chosen = [t for t in chosen if t.task_id in keep]
+        if limit is not None:
+            chosen = chosen[: max(limit, 0)]
+        if shard is not None:
+            ranked = sorted(t.task_id for t in chosen)
+            mine = {tid for rank, tid in enumerate(ranked) if rank % shard.count == shard.index - 1}
+            chosen = [t for t in chosen if t.task_id in mine]
+        return chosen
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read a suite folder (or its metadata.jsonl) and check every attached file is there."""
+    path = Path(path).expanduser()
+    root = path.parent if path.is_file() else path
+    metadata = path if path.is_file() else root / METADATA
+    if not metadata.is_file():
+        raise ConfigError(f"{path} is not a suite: no {METADATA} in it")
+    tasks: list[BenchTask] = []
+    seen: set[str] = set()
+    for number, line in enumerate(metadata.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{metadata}:{number}: not JSON ({exc.msg})") from None
+        task = _task_from_row(row, root, where=f"{metadata}:{number}")
+        if task.task_id in seen:
+            raise ConfigError(f"{metadata}:{number}: task {task.task_id} appears twice")
+        seen.add(task.task_id)
+        tasks.append(task)
+    if not tasks:
+        raise ConfigError(f"{metadata} holds no tasks")
+    return Suite(root=root.resolve(), name=root.resolve().name, tasks=tuple(tasks))
+
+
+def _task_from_row(row: Any, root: Path, *, where: str) -> BenchTask:
+    if not isinstance(row, dict):
+        raise ConfigError(f"{where}: a task is a JSON object")
+    missing = [key for key in ("task_id", "Question", "Level") if key not in row]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)}")
+    try:
+        level = int(row["Level"])
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: Level {row['Level']!r} is not a number") from None
+    truth = row.get("Final answer")
+    truth = None if truth is None or str(truth).strip() in UNSCORED_TRUTHS else str(truth)
+    file_name = str(row.get("file_name") or "")
+    file_path = None
+    if file_name:
+        file_path = (root / file_name).resolve()
+        if not file_path.is_file():
+            raise ConfigError(f"{where}: attached file {file_name} is not in {root}")
+    annotator = row.get("Annotator Metadata") or {}
+    return BenchTask(
+        task_id=str(row["task_id"]),
+        question=str(row["Question"]),
+        level=level,
+        truth=truth,
+        file_name=file_name,
+        file_path=file_path,
+        annotator=annotator if isinstance(annotator, dict) else {"note": annotator},
+    )
+
+
+def task_ids_arg(text: str | Sequence[str] | None) -> list[str] | None:
+    """`--tasks a,b c` as a list of ids (commas and repeats both work)."""
+    if text is None:
+        return None
+    parts = [text] if isinstance(text, str) else list(text)
+    ids = [piece.strip() for part in parts for piece in part.split(",") if piece.strip()]
+    return ids or None

@@ -1,0 +1,89 @@
+"""The real team as a benchmark `run_one`: one `magentic.team.run_task` per (task, repeat).
+
+    async with TeamRunner(config) as run_one:
+        code = await bench_main(options, run_one)
+
+Tasks of one bench run share `shared` (long-lived parts such as one browser process, from
+which each task takes its own context); `close()` releases them at the end. Each task's run
+folder is the runner's workdir, so its trace and workspace stay beside its result.
+
+The answer format below is asked of the orchestrator's final answer unless the config sets
+its own: GAIA scores the text after `FINAL ANSWER:` with exact rules, so a correct answer
+with a unit or a thousands separator in the wrong place would count as wrong.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from magentic.bench.runner import TaskOutcome
+from magentic.bench.suite import BenchTask
+
+if TYPE_CHECKING:
+    from magentic.config import Config
+
+log = logging.getLogger(__name__)
+
+ANSWER_FORMAT = (
+    "end your reply with one line of the form 'FINAL ANSWER: <answer>'. The answer is as "
+    "short as possible: a number, a few words, or a list of numbers and/or words separated "
+    "by commas. Write numbers with digits, without thousands separators and without units "
+    "(no $ or %) unless the question asks for them. Write words without articles or "
+    "abbreviations, and digits as digits, unless the question says otherwise. Follow any "
+    "format the question gives (rounding, order, date form)."
+)
+
+
+class TeamRunner:
+    """`run_one` backed by the whole team; an async context manager that closes shared parts."""
+
+    def __init__(self, config: Config) -> None:
+        if not config.orchestrator.answer_format:
+            settings = config.orchestrator.model_copy(update={"answer_format": ANSWER_FORMAT})
+            config = config.model_copy(update={"orchestrator": settings})
+        self.config = config
+        self.shared: dict[str, Any] = {}
+
+    async def __call__(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
+        from magentic.team import run_task  # the whole team's imports, only when a task runs
+
+        files = [task.file_path] if task.file_path is not None else []
+        result = await run_task(
+            task.question, self.config, files=files, run_dir=workdir, shared=self.shared
+        )
+        return TaskOutcome(
+            answer=result.answer,
+            status=result.status,
+            stop_reason=result.stop_reason,
+            rounds=result.rounds,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            cost=result.cost,
+            trace_path=Path(result.trace_path) if result.trace_path else None,
+        )
+
+    async def close(self) -> None:
+        """Close what the tasks shared (each value's `aclose()` or `close()`, awaited if async)."""
+        shared, self.shared = self.shared, {}
+        for name, part in shared.items():
+            closer = getattr(part, "aclose", None) or getattr(part, "close", None)
+            if closer is None:
+                continue
+            try:
+                outcome = closer()
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:  # one part failing to close must not hide the others
+                log.exception("closing shared %s failed", name)
+
+    async def __aenter__(self) -> TeamRunner:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
