@@ -43,7 +43,8 @@ class Coder(BaseAgent):
         self.client = client
 
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
-        messages: list[Message] = [system(CODER_SYSTEM)]
+        # The task comes first: an instruction alone rarely says everything the code must do.
+        messages: list[Message] = [system(CODER_SYSTEM), user(f"The team's task: {ctx.task}")]
         for entry in list(ctx.conversation)[-CONTEXT_ENTRIES:]:
             messages.append(user(f"[{entry.source}] {clip(entry.text, ENTRY_CHARS)}"))
         files = ", ".join(p.name for p in ctx.files)

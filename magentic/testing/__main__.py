@@ -10,6 +10,7 @@ import argparse
 import runpy
 import sys
 import threading
+from typing import Any
 
 from magentic.testing.server import ScriptedLLMServer
 
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--script", help="a .py file defining script(request) or REPLIES")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
     args = parser.parse_args(argv)
+    script: Any
     if args.demo:
         from magentic.testing.demo import demo_script
 
