@@ -20,16 +20,14 @@ from pathlib import Path
 from magentic.errors import SandboxError
 from magentic.execution.base import CodeBlock, ExecutionResult
 from magentic.execution.common import (
+    BlockRun,
     OutputBuffer,
     add_truncation_notes,
-    block_argv,
     block_suffix,
-    changed_files,
     explain,
+    run_blocks,
     sandbox_env,
     sandbox_ids,
-    snapshot,
-    unsupported,
 )
 from magentic.execution.procs import reachable, resolve_python, run_process, world_executable
 from magentic.execution.settings import SandboxSettings
@@ -102,29 +100,22 @@ class BubblewrapExecutor:
             return await self._run(blocks, timeout or self.settings.timeout)
 
     async def _run(self, blocks: Sequence[CodeBlock], timeout: float) -> ExecutionResult:
-        started = time.monotonic()
-        deadline = started + timeout
-        out = OutputBuffer(self.settings.output_limit)
-        err = OutputBuffer(self.settings.output_limit)
-        before = await asyncio.to_thread(snapshot, self.workspace)
-        result = ExecutionResult(exit_code=0, stdout="", stderr="")
-        for block in blocks:
+        def script_path(block: CodeBlock) -> str:
             self._seq += 1
-            inner = f"{_BLOCK_DIR}/block{self._seq}{block_suffix(block)}"
-            argv = block_argv(block, inner)
-            if argv is None:
-                result.exit_code = 1
-                result.notes.append(unsupported(block))
-                break
+            return f"{_BLOCK_DIR}/block{self._seq}{block_suffix(block)}"
+
+        async def run_one(
+            run: BlockRun, out: OutputBuffer, err: OutputBuffer, result: ExecutionResult
+        ) -> tuple[int | None, bool]:
             block_fd = os.memfd_create("magentic-block")
             try:
-                os.write(block_fd, block.code.encode())
+                os.write(block_fd, run.block.code.encode())
                 os.lseek(block_fd, 0, os.SEEK_SET)
                 outcome = await run_process(
-                    self._command(argv, block_fd, inner, timeout),
+                    self._command(run.argv, block_fd, run.script, timeout),
                     cwd="/",
                     env=sandbox_env(home="/tmp", path=self._path()),
-                    timeout=max(0.0, deadline - time.monotonic()),
+                    timeout=max(0.0, run.deadline - time.monotonic()),
                     out=out,
                     err=err,
                     user=self._user,
@@ -132,12 +123,16 @@ class BubblewrapExecutor:
                 )
             finally:
                 os.close(block_fd)
-            result.exit_code, result.timed_out = outcome.returncode, outcome.timed_out
-            if outcome.timed_out or outcome.returncode != 0:
-                break
-        result.duration_s = time.monotonic() - started
-        result.stdout, result.stderr = out.text(), err.text()
-        result.files = changed_files(before, await asyncio.to_thread(snapshot, self.workspace))
+            return outcome.returncode, outcome.timed_out
+
+        result, out, err = await run_blocks(
+            blocks,
+            timeout=timeout,
+            workspace=self.workspace,
+            output_limit=self.settings.output_limit,
+            script_path=script_path,
+            run_one=run_one,
+        )
         # bwrap reports a SIGKILLed child as 137; here nothing but us sends one, and the
         # memory limit is an rlimit (an allocation error), so 137 is not read as memory.
         explain(result, self.settings, workdir=WORKDIR, sigkill_means_memory=False)

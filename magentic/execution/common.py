@@ -7,11 +7,14 @@ same way, so a model learns one result shape whatever sandbox the run uses.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
 import signal
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from magentic.execution.base import CodeBlock, ExecutionResult
@@ -62,6 +65,61 @@ class OutputBuffer:
             return head + self._tail.decode("utf-8", errors="replace")
         tail = self._tail.decode("utf-8", errors="replace")
         return f"{head}\n[... {self.cut:,} bytes cut here ...]\n{tail}"
+
+
+@dataclass
+class BlockRun:
+    """One block about to run: its interpreter command and the script path it reads."""
+
+    block: CodeBlock
+    argv: list[str]
+    script: str
+    deadline: float  # time.monotonic() by which the whole run() must end
+
+
+# Runs one block; returns (exit code, timed out). Output goes into the two buffers.
+BlockRunner = Callable[
+    [BlockRun, "OutputBuffer", "OutputBuffer", ExecutionResult], Awaitable[tuple[int | None, bool]]
+]
+
+
+async def run_blocks(
+    blocks: Sequence[CodeBlock],
+    *,
+    timeout: float,
+    workspace: Path,
+    output_limit: int,
+    script_path: Callable[[CodeBlock], str],
+    run_one: BlockRunner,
+) -> tuple[ExecutionResult, OutputBuffer, OutputBuffer]:
+    """Run blocks in order until one fails or time runs out; every executor's loop.
+
+    Returns the result (exit code, output, changed files, duration) and the two buffers,
+    so the executor can add what only it can tell (why a process died, what was cut).
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    out = OutputBuffer(output_limit)
+    err = OutputBuffer(output_limit)
+    before = await asyncio.to_thread(snapshot, workspace)
+    result = ExecutionResult(exit_code=0, stdout="", stderr="")
+    for block in blocks:
+        script = script_path(block)
+        argv = block_argv(block, script)
+        if argv is None:
+            result.exit_code = 1
+            result.notes.append(unsupported(block))
+            break
+        exit_code, timed_out = await run_one(
+            BlockRun(block, argv, script, deadline), out, err, result
+        )
+        result.exit_code, result.timed_out = exit_code, timed_out
+        if timed_out or exit_code != 0:
+            break
+    result.duration_s = time.monotonic() - started
+    result.stdout, result.stderr = out.text(), err.text()
+    result.files = changed_files(before, await asyncio.to_thread(snapshot, workspace))
+    return result, out, err
 
 
 def block_argv(block: CodeBlock, path: str) -> list[str] | None:

@@ -26,16 +26,14 @@ from magentic.errors import SandboxError
 from magentic.execution import docker_cleanup
 from magentic.execution.base import CodeBlock, ExecutionResult
 from magentic.execution.common import (
+    BlockRun,
     OutputBuffer,
     add_truncation_notes,
-    block_argv,
     block_suffix,
-    changed_files,
     explain,
+    run_blocks,
     sandbox_env,
     sandbox_ids,
-    snapshot,
-    unsupported,
 )
 from magentic.execution.settings import SandboxSettings
 
@@ -197,27 +195,24 @@ class DockerExecutor:
             return await self._run(blocks, timeout or self.settings.timeout)
 
     async def _run(self, blocks: Sequence[CodeBlock], timeout: float) -> ExecutionResult:
-        started = time.monotonic()
-        deadline = started + timeout
-        out = OutputBuffer(self.settings.output_limit)
-        err = OutputBuffer(self.settings.output_limit)
-        before = await asyncio.to_thread(snapshot, self.workspace)
-        result = ExecutionResult(exit_code=0, stdout="", stderr="")
-        for block in blocks:
+        def script_path(block: CodeBlock) -> str:
             self._seq += 1
-            argv = block_argv(block, f"/tmp/.magentic/block{self._seq}{block_suffix(block)}")
-            if argv is None:
-                result.exit_code = 1
-                result.notes.append(unsupported(block))
-                break
-            cmd = ["sh", "-c", _RUNNER, "run", *argv, *_chunks(block.code)]
-            exit_code, timed_out = await self._exec(cmd, deadline, out, err, result)
-            result.exit_code, result.timed_out = exit_code, timed_out
-            if timed_out or exit_code != 0:
-                break
-        result.duration_s = time.monotonic() - started
-        result.stdout, result.stderr = out.text(), err.text()
-        result.files = changed_files(before, await asyncio.to_thread(snapshot, self.workspace))
+            return f"/tmp/.magentic/block{self._seq}{block_suffix(block)}"
+
+        async def run_one(
+            run: BlockRun, out: OutputBuffer, err: OutputBuffer, result: ExecutionResult
+        ) -> tuple[int | None, bool]:
+            cmd = ["sh", "-c", _RUNNER, "run", *run.argv, *_chunks(run.block.code)]
+            return await self._exec(cmd, run.deadline, out, err, result)
+
+        result, out, err = await run_blocks(
+            blocks,
+            timeout=timeout,
+            workspace=self.workspace,
+            output_limit=self.settings.output_limit,
+            script_path=script_path,
+            run_one=run_one,
+        )
         oom: bool | None = None
         if result.exit_code == 137 and not result.timed_out:
             oom = await self._oom_killed()

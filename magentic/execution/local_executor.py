@@ -20,14 +20,12 @@ from pathlib import Path
 
 from magentic.execution.base import CodeBlock, ExecutionResult
 from magentic.execution.common import (
+    BlockRun,
     OutputBuffer,
     add_truncation_notes,
-    block_argv,
     block_suffix,
-    changed_files,
     explain,
-    snapshot,
-    unsupported,
+    run_blocks,
 )
 from magentic.execution.procs import resolve_python, run_process
 from magentic.execution.settings import SandboxSettings
@@ -70,38 +68,36 @@ class LocalExecutor:
             return await self._run(blocks, timeout or self.settings.timeout)
 
     async def _run(self, blocks: Sequence[CodeBlock], timeout: float) -> ExecutionResult:
-        assert self._scratch is not None
-        started = time.monotonic()
-        deadline = started + timeout
-        out = OutputBuffer(self.settings.output_limit)
-        err = OutputBuffer(self.settings.output_limit)
-        before = await asyncio.to_thread(snapshot, self.workspace)
-        result = ExecutionResult(exit_code=0, stdout="", stderr="")
-        for block in blocks:
+        scratch = self._scratch
+        assert scratch is not None
+
+        def script_path(block: CodeBlock) -> str:
             self._seq += 1
-            path = os.path.join(self._scratch, f"block{self._seq}{block_suffix(block)}")
-            argv = block_argv(block, path)
-            if argv is None:
-                result.exit_code = 1
-                result.notes.append(unsupported(block))
-                break
-            if argv[0] == "python3":
-                argv[0] = self._python
-            await asyncio.to_thread(Path(path).write_text, block.code, encoding="utf-8")
+            return os.path.join(scratch, f"block{self._seq}{block_suffix(block)}")
+
+        async def run_one(
+            run: BlockRun, out: OutputBuffer, err: OutputBuffer, result: ExecutionResult
+        ) -> tuple[int | None, bool]:
+            argv = [self._python, *run.argv[1:]] if run.argv[0] == "python3" else run.argv
+            await asyncio.to_thread(Path(run.script).write_text, run.block.code, encoding="utf-8")
             outcome = await run_process(
                 argv,
                 cwd=self.workdir,
                 env=self._env(),
-                timeout=max(0.0, deadline - time.monotonic()),
+                timeout=max(0.0, run.deadline - time.monotonic()),
                 out=out,
                 err=err,
             )
-            result.exit_code, result.timed_out = outcome.returncode, outcome.timed_out
-            if outcome.timed_out or outcome.returncode != 0:
-                break
-        result.duration_s = time.monotonic() - started
-        result.stdout, result.stderr = out.text(), err.text()
-        result.files = changed_files(before, await asyncio.to_thread(snapshot, self.workspace))
+            return outcome.returncode, outcome.timed_out
+
+        result, out, err = await run_blocks(
+            blocks,
+            timeout=timeout,
+            workspace=self.workspace,
+            output_limit=self.settings.output_limit,
+            script_path=script_path,
+            run_one=run_one,
+        )
         explain(result, self.settings, workdir=self.workdir, sigkill_means_memory=False)
         add_truncation_notes(result, out, err)
         return result
