@@ -157,9 +157,16 @@ class Orchestrator:
         except ModelError as error:
             status, reason = "failed", error.reason
             self.events.emit(RunFailed(reason=error.reason, error_type=type(error).__name__))
+        except MagenticError as error:
+            status, reason = "failed", error.reason
+            self.events.emit(RunFailed(reason=error.reason, error_type=type(error).__name__))
         except asyncio.CancelledError:
             status, reason = "cancelled", "the run was cancelled"
             raise
+        except Exception as error:  # a bug of ours: end cleanly, name it, keep the trace whole
+            log.exception("the run failed unexpectedly")
+            status, reason = "failed", f"internal error: {type(error).__name__}: {error}"
+            self.events.emit(RunFailed(reason=reason, error_type=type(error).__name__))
         finally:
             result = self._result(answer, status, reason)
             if answer:
@@ -255,7 +262,15 @@ class Orchestrator:
             head,
         )
         for agent in self.agents:
-            await agent.reset()
+            try:
+                await agent.reset()
+            except Exception as error:  # a stale agent is better than a dead run
+                log.warning("resetting %s failed: %s", agent.name, error)
+                self.events.emit(
+                    AgentActed(
+                        agent=agent.name, action="reset", error=f"{type(error).__name__}: {error}"
+                    )
+                )
         self.transcript.clear()
         self.stalls = 0
 

@@ -202,3 +202,28 @@ async def test_prompt_prefix_is_stable_between_rounds(tmp_path: Path) -> None:
     for earlier, later in itertools.pairwise(progress):
         stable = earlier.messages[:-1]  # all but the question of the moment
         assert later.messages[: len(stable)] == stable
+
+
+class BrokenReset(Calculator):
+    async def reset(self) -> None:
+        raise RuntimeError("cannot forget")
+
+
+async def test_an_agent_that_fails_to_reset_does_not_end_the_run(tmp_path: Path) -> None:
+    def script(request: ChatRequest) -> Reply:
+        if (reply := common(request)) is not None:
+            return reply
+        if roles.phase(request) == "progress":
+            replanned = request.index > 8  # well past the first replan
+            if replanned and roles.last_from(request, "Calculator"):
+                return roles.progress(satisfied=True)
+            return roles.progress("Calculator", "Evaluate 2 * 21", progressing=replanned)
+        return Reply.text(roles.last_from(request, "Calculator") or "none")
+
+    run = await run_team(
+        script, tmp_path, agents=[BrokenReset()], settings=OrchestratorSettings(max_stalls=1)
+    )
+    assert run.result.status == "answered", run.result.stop_reason
+    assert run.result.answer == "2 * 21 = 42"
+    failed = [e for e in run.of("agent_acted") if getattr(e, "action", "") == "reset"]
+    assert failed and "cannot forget" in failed[0].error  # type: ignore[attr-defined]
