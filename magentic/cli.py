@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace_commands = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
     show = trace_commands.add_parser("show", help="print a run's trace as readable lines")
     show.add_argument("path", type=Path, help="a run folder or its trace.jsonl")
+    report = trace_commands.add_parser("html", help="write report.html beside a run's trace")
+    report.add_argument("path", type=Path, help="a run folder or its trace.jsonl")
     return parser
 
 
@@ -161,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     handlers = {
         "run": _run,
-        "trace": lambda a: _trace_show(a.path),
+        "trace": lambda a: (
+            _trace_html(a.path) if a.trace_command == "html" else _trace_show(a.path)
+        ),
         "bench": _bench,
         "doctor": _doctor,
         "sandbox": _sandbox_run,
@@ -281,6 +285,17 @@ def _sandbox_run(args: argparse.Namespace) -> int:
     print(f"sandbox: {kind}")
     print(format_result(result, workspace))
     return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
+
+
+def _trace_html(path: Path) -> int:
+    from magentic.trace.report import write_report
+    from magentic.trace.writer import read_trace
+
+    if not path.exists():
+        raise ConfigError(f"no trace at {path}")
+    run_dir = path if path.is_dir() else path.parent
+    print(write_report(run_dir, read_trace(path)))
+    return EXIT_OK
 
 
 def _trace_show(path: Path) -> int:

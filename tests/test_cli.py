@@ -66,6 +66,11 @@ def test_run_prints_json_and_writes_a_trace(tmp_path: Path) -> None:
     assert "→ Coder" in done.stderr  # progress lines go to stderr, the JSON to stdout
     shown = magentic("trace", "show", str(trace.parent), cwd=tmp_path)
     assert shown.returncode == 0 and "Coder" in shown.stdout and "answered" in shown.stdout
+    written = magentic("trace", "html", str(trace.parent), cwd=tmp_path)
+    page = Path(written.stdout.strip()).read_text()
+    assert written.returncode == 0 and page.startswith("<!doctype html>")
+    assert "Orchestrator → Coder" in page and "def primes(count)" in page
+    assert "<td>status</td><td>answered</td>" in page
 
 
 def test_api_key_never_reaches_the_trace(tmp_path: Path) -> None:
