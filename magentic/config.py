@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from magentic.agents.file_surfer import FileSurferSettings
+from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
@@ -51,7 +52,7 @@ class Config(BaseModel):
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     agents: list[str] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
-    web: dict[str, Any] = Field(default_factory=dict)  # WebSurfer settings
+    web: WebSurferSettings = Field(default_factory=WebSurferSettings)
     file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
@@ -72,7 +73,7 @@ class Config(BaseModel):
             "orchestrator": self.orchestrator.model_dump(),
             "agents": self.agents,
             "sandbox": self.sandbox.model_dump(),
-            "web": self.web,
+            "web": self.web.model_dump(),
             "file_surfer": self.file_surfer.model_dump(),
             "cache": self.cache.model_dump(mode="json"),
         }

@@ -81,9 +81,9 @@ def _terminal(parts: TeamParts) -> Agent:
 
 
 def _web_surfer(parts: TeamParts) -> Agent:
-    from magentic.agents.web_surfer.agent import WebSurfer  # type: ignore[import-not-found]
+    from magentic.agents.web_surfer.agent import WebSurfer
 
-    return WebSurfer.from_team(parts)  # type: ignore[no-any-return]
+    return WebSurfer.from_team(parts)
 
 
 def _file_surfer(parts: TeamParts) -> Agent:

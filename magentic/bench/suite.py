@@ -37,6 +37,7 @@ class BenchTask:
     file_name: str = ""
     file_path: Path | None = None  # absolute path of the attached file, if any
     annotator: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    site_url: str | None = None  # the suite's site server, once `with_site` filled it in
 
     @property
     def scored(self) -> bool:
@@ -49,7 +50,8 @@ class BenchTask:
         """
         if base_url is None or SITE_PLACEHOLDER not in self.question:
             return self
-        return replace(self, question=self.question.replace(SITE_PLACEHOLDER, base_url.rstrip("/")))
+        base = base_url.rstrip("/")
+        return replace(self, question=self.question.replace(SITE_PLACEHOLDER, base), site_url=base)
 
 
 @dataclass(frozen=True)

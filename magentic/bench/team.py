@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from magentic.bench.runner import TaskOutcome
 from magentic.bench.suite import BenchTask
@@ -47,13 +48,27 @@ class TeamRunner:
             config = config.model_copy(update={"orchestrator": settings})
         self.config = config
         self.shared: dict[str, Any] = {}
+        if "WebSurfer" in config.agents:
+            self._share_one_browser()
+
+    def _share_one_browser(self) -> None:
+        """One Chromium for the whole bench run: each task opens its own context in it.
+
+        Launching is lazy (on the first web step), so suites without web tasks pay nothing.
+        """
+        try:
+            from magentic.agents.web_surfer.agent import SHARED_POOL
+            from magentic.agents.web_surfer.browser import BrowserPool
+        except ImportError:  # Playwright not installed: each task does without the web
+            return
+        self.shared[SHARED_POOL] = BrowserPool(self.config.web)
 
     async def __call__(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
         from magentic.team import run_task  # the whole team's imports, only when a task runs
 
         files = [task.file_path] if task.file_path is not None else []
         result = await run_task(
-            task.question, self.config, files=files, run_dir=workdir, shared=self.shared
+            task.question, self._config_for(task), files=files, run_dir=workdir, shared=self.shared
         )
         return TaskOutcome(
             answer=result.answer,
@@ -65,6 +80,22 @@ class TeamRunner:
             cost=result.cost,
             trace_path=Path(result.trace_path) if result.trace_path else None,
         )
+
+    def _config_for(self, task: BenchTask) -> Config:
+        """The config for one task: its suite's own site is let through the URL policy.
+
+        The site server listens on 127.0.0.1, which the browser refuses by default; only
+        that host and port are allowed, so the rest of the machine stays out of reach.
+        """
+        if task.site_url is None:
+            return self.config
+        host = urlsplit(task.site_url).netloc
+        web = self.config.web
+        if host in web.url_policy.allow:
+            return self.config
+        policy = web.url_policy.model_copy(update={"allow": [*web.url_policy.allow, host]})
+        web = web.model_copy(update={"url_policy": policy})
+        return self.config.model_copy(update={"web": web})
 
     async def close(self) -> None:
         """Close what the tasks shared (each value's `aclose()` or `close()`, awaited if async)."""

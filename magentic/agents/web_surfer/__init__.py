@@ -1,0 +1,40 @@
+"""The WebSurfer: an agent that uses a real Chromium through Playwright.
+
+Where things are:
+    agent.py       the agent: observe, ask the model for one tool call, act, report
+    browser.py     one Chromium per process (BrowserPool), one context per task (BrowserSession)
+    proxy.py       the proxy every browser request goes through, enforcing url_policy.py
+    settle.py      waiting after an action for navigations, late requests and a quiet DOM
+    observe.py     the observation (page-side collection in observe.js) and its text
+    marks.py       the set-of-marks screenshot
+    actions.py     the browser actions behind the tools (tools.py)
+    reading.py     whole-page reading: markdown, and questions/summaries through the model
+    step_mode.py   the console approver for --step
+    locate.py      finding Chromium (`python -m magentic.agents.web_surfer.locate`)
+
+Names are imported lazily, so `python -m ...locate` does not pay for Playwright and pillow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "WebSurfer": "magentic.agents.web_surfer.agent",
+    "BrowserPool": "magentic.agents.web_surfer.browser",
+    "BrowserSession": "magentic.agents.web_surfer.browser",
+    "WebSurferSettings": "magentic.agents.web_surfer.settings",
+    "UrlPolicySettings": "magentic.agents.web_surfer.settings",
+    "ConsoleApprover": "magentic.agents.web_surfer.step_mode",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(name)
+    from importlib import import_module
+
+    return getattr(import_module(module), name)

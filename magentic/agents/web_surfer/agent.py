@@ -1,0 +1,293 @@
+"""The WebSurfer agent: one model call picks one browser action per step, by default.
+
+A step observes the page, asks the model for a tool call (or its answer in words), runs
+the action (after a person's approval in step mode), observes again and reports. The
+model sees the current page only: one screenshot, never a backlog of old ones, plus a
+one-line log of what it did in this step. The orchestrator gets a compact page report
+(no element list, which is only useful to the surfer) and, for a vision model, the
+screenshot; every action's screenshot also goes to the trace.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from magentic.agents.base import AgentReply, Approver, BaseAgent, StepContext
+from magentic.agents.web_surfer import prompts
+from magentic.agents.web_surfer.actions import ActionResult, Actions
+from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession, first_line
+from magentic.agents.web_surfer.observe import Observation, observe, render
+from magentic.agents.web_surfer.reading import ask_about_page, page_markdown
+from magentic.agents.web_surfer.settings import WebSurferSettings
+from magentic.agents.web_surfer.step_mode import ConsoleApprover
+from magentic.agents.web_surfer.tools import READING_TOOLS, tool_specs
+from magentic.events import ApprovalGiven, ApprovalRequested, Attachment
+from magentic.llm.client import ModelClient
+from magentic.llm.messages import (
+    ContentPart,
+    ImagePart,
+    Message,
+    ToolCall,
+    ToolSpec,
+    system,
+    user,
+)
+
+if TYPE_CHECKING:
+    from magentic.team import TeamParts
+
+DESCRIPTION = (
+    "Uses a web browser: searches the web, opens pages, clicks, fills in forms, scrolls, "
+    "downloads files, and reads, summarizes or answers questions about the page. Give it "
+    "one concrete instruction at a time."
+)
+SHARED_POOL = "browser_pool"
+
+
+class WebSurfer(BaseAgent):
+    def __init__(
+        self,
+        client: ModelClient,
+        settings: WebSurferSettings | None = None,
+        *,
+        pool: BrowserPool | None = None,
+        name: str = "WebSurfer",
+        approver: Approver | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings or WebSurferSettings()
+        self.name = name
+        self.description = DESCRIPTION
+        self._own_pool = pool is None
+        self.pool = pool or BrowserPool(self.settings)
+        # Step mode without an approver from the run: ask on the console.
+        self.approver = approver or (ConsoleApprover() if self.settings.step_mode else None)
+        self.tools = tool_specs()
+        self.session: BrowserSession | None = None
+        self.actions: Actions | None = None
+
+    @classmethod
+    def from_team(cls, parts: TeamParts) -> WebSurfer:
+        """Built by the team: `[web]` settings; a browser pool from `parts.shared` if one is
+        there (a benchmark worker shares one browser across tasks and closes it itself)."""
+        settings = parts.config.web
+        pool = parts.shared.get(SHARED_POOL)
+        return cls(parts.client_for("web_surfer"), settings, pool=pool)
+
+    @property
+    def vision(self) -> bool:
+        return self.client.settings.vision and not self.settings.text_only
+
+    # Agent protocol ----------------------------------------------------------------------
+    async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        session, actions = await self._session(ctx)
+        approver = ctx.approver or self.approver
+        page = await session.ready_page()
+        seen = await observe(
+            session, page, self.settings, screenshot=self.vision, notes=session.take_notes()
+        )
+        log: list[str] = []
+        files: list[Path] = []
+        content: list[str] = []
+        for _ in range(self.settings.actions_per_step):
+            call = await self.client.choose_tool(
+                self._messages(instruction, ctx, seen, log), self._tools(ctx)
+            )
+            if isinstance(call, str):
+                return self._reply(call, seen, files, content, log, answered=True)
+            detail = describe(call, seen)
+            skipped = False
+            if approver is not None:
+                ctx.emit(ApprovalRequested(agent=self.name, action=call.name, detail=detail))
+                approval = await approver.review(self.name, call.name, detail)
+                ctx.emit(
+                    ApprovalGiven(
+                        agent=self.name, decision=approval.decision, guidance=approval.guidance
+                    )
+                )
+                if approval.decision == "guide":
+                    text = (
+                        f"I was about to {detail}, but the person watching stopped me and "
+                        f"said: {approval.guidance}"
+                    )
+                    return AgentReply(text=text, files=files, guidance=approval.guidance)
+                skipped = approval.decision == "skip"
+            started = time.perf_counter()
+            if skipped:
+                result = ActionResult(f"Skipped ({detail}): the person watching said no.")
+            elif call.name in READING_TOOLS:
+                result = await self._read(call)
+            else:
+                result = await actions.run(call.name, call.arguments)
+            page = await session.ready_page()
+            seen = await observe(
+                session,
+                page,
+                self.settings,
+                screenshot=True,  # the trace keeps every step's screenshot, vision or not
+                notes=result.notes + session.take_notes(),
+            )
+            self._record(ctx, call, result, seen, (time.perf_counter() - started) * 1000)
+            log.append(_log_line(result, seen))
+            files += result.files
+            if result.content:
+                content.append(result.content)
+        return self._reply(None, seen, files, content, log, answered=False)
+
+    async def reset(self) -> None:
+        """A replan starts the browser afresh: new context, no tabs, no cookies."""
+        if self.session is not None:
+            await self.session.close()
+        self.session = None
+        self.actions = None
+
+    async def close(self) -> None:
+        await self.reset()
+        if self._own_pool:
+            await self.pool.close()
+
+    # Helpers -----------------------------------------------------------------------------
+    async def _session(self, ctx: StepContext) -> tuple[BrowserSession, Actions]:
+        if self.session is None or self.actions is None:
+            session = BrowserSession(self.pool, self.settings, downloads_dir=ctx.workspace)
+            await session.start()
+            self.session = session
+            self.actions = Actions(
+                session, self.settings, workspace=ctx.workspace, files=list(ctx.files)
+            )
+        return self.session, self.actions
+
+    def _tools(self, ctx: StepContext) -> list[ToolSpec]:
+        """The tools worth their schema tokens now: upload_file only when there are files."""
+        has_files = bool(ctx.files) or any(p.is_file() for p in ctx.workspace.iterdir())
+        return self.tools if has_files else [t for t in self.tools if t.name != "upload_file"]
+
+    async def _read(self, call: ToolCall) -> ActionResult:
+        assert self.session is not None
+        page = await self.session.ready_page()
+        try:
+            if call.name == "read_page":
+                text = await page_markdown(page)
+                limit = self.settings.read_page_chars
+                if len(text) > limit:
+                    text = (
+                        text[:limit]
+                        + f"\n... ({len(text) - limit} more characters; ask answer_question)"
+                    )
+                return ActionResult("Read the whole page.", content=text or "(no text)")
+            question = call.arguments.get("question") if call.name == "answer_question" else None
+            answer = await ask_about_page(self.client, page, self.settings, question=question)
+            what = f"Answered {question!r} from the page" if question else "Summarized the page"
+            return ActionResult(f"{what}.", content=answer)
+        except Exception as error:  # the page went away under us: an observation, not a crash
+            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+                raise
+            return ActionResult(
+                f"Could not {call.name.replace('_', ' ')}.", error=first_line(error)
+            )
+
+    def _messages(
+        self, instruction: str, ctx: StepContext, seen: Observation, log: list[str]
+    ) -> list[Message]:
+        history = prompts.HISTORY.format(lines="\n".join(log)) if log else ""
+        text = prompts.STEP.format(
+            task=ctx.task.strip()[:2000],
+            instruction=instruction.strip(),
+            history=history,
+            observation=seen.text,
+        )
+        content: list[ContentPart] = [text]
+        if self.vision and seen.screenshot is not None:
+            content.append(_image(seen))
+        return [system(prompts.SYSTEM), user(content)]
+
+    def _record(
+        self,
+        ctx: StepContext,
+        call: ToolCall,
+        result: ActionResult,
+        seen: Observation,
+        duration_ms: float,
+    ) -> None:
+        attachments = []
+        if seen.screenshot is not None:
+            ext = seen.screenshot.mime.split("/")[-1].replace("jpeg", "jpg")
+            attachments.append(
+                Attachment(
+                    name=f"web-r{ctx.round}-{call.name}.{ext}",
+                    data=seen.screenshot.data,
+                    mime=seen.screenshot.mime,
+                )
+            )
+        ctx.acted(
+            self.name,
+            call.name,
+            dict(call.arguments),
+            f"{result.summary} -> {seen.state.title or seen.state.url}",
+            error=result.error,
+            duration_ms=duration_ms,
+            attachments=attachments,
+        )
+
+    def _reply(
+        self,
+        words: str | None,
+        seen: Observation,
+        files: list[Path],
+        content: list[str],
+        log: list[str],
+        *,
+        answered: bool,
+    ) -> AgentReply:
+        parts: list[str] = []
+        if log:
+            parts.append("\n".join(log))
+        parts += content
+        if words:
+            parts.append(words)
+        if answered:
+            parts.append(f"(Browser at: {seen.state.title or '(no title)'} - {seen.state.url})")
+        else:
+            page = render(
+                seen.state,
+                tabs=[],
+                notes=[],
+                budget=self.settings.observation_chars,
+                max_elements=0,
+                elements=False,
+            )
+            parts.append("The browser now shows:\n" + page)
+        if files:
+            parts.append("Files saved in the workspace: " + ", ".join(f.name for f in files))
+        images = [_image(seen)] if self.vision and seen.screenshot is not None else []
+        return AgentReply(text="\n\n".join(parts), images=images, files=files)
+
+
+def describe(call: ToolCall, seen: Observation) -> str:
+    """The action in words, with the element's role and name (for approval and the log)."""
+    args: dict[str, Any] = dict(call.arguments)
+    target = args.get("target_id")
+    what = call.name.replace("_", " ")
+    if target is not None:
+        element = seen.state.element(int(target)) if str(target).isdigit() else None
+        label = element.describe().split(" value=")[0] if element else f"[{target}]"
+        what += f" {label}"
+    rest = {k: v for k, v in args.items() if k != "target_id"}
+    if rest:
+        what += " (" + ", ".join(f"{k}={str(v)[:80]!r}" for k, v in rest.items()) + ")"
+    return what
+
+
+def _log_line(result: ActionResult, seen: Observation) -> str:
+    line = f"- {result.summary}"
+    if result.error:
+        line += f" Error: {result.error}."
+    return line + f" Now at: {seen.state.title or seen.state.url}"
+
+
+def _image(seen: Observation) -> ImagePart:
+    shot = seen.screenshot
+    assert shot is not None
+    return ImagePart(shot.data, mime=shot.mime, width=shot.width, height=shot.height)

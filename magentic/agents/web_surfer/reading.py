@@ -1,0 +1,106 @@
+"""Reading a whole page rather than its viewport: as Markdown, or through the model.
+
+`read_page` converts the page's current DOM (scripts have run) with markitdown.
+`answer_question` and `summarize_page` cut that text into chunks that fit the model's
+context, ask about each part, and combine the notes in one last call; a page that fits in
+one chunk costs one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from functools import lru_cache
+from typing import Any
+
+from playwright.async_api import Page
+
+from magentic.agents.web_surfer import prompts
+from magentic.agents.web_surfer.settings import WebSurferSettings
+from magentic.llm.client import ModelClient
+from magentic.llm.messages import system, user
+
+
+@lru_cache(maxsize=1)
+def _markitdown() -> Any:
+    from markitdown import MarkItDown
+
+    return MarkItDown()
+
+
+def html_to_markdown(html: str, url: str) -> str:
+    """Markdown of an HTML document (blocking: call it in a thread)."""
+    from markitdown import StreamInfo
+
+    info = StreamInfo(mimetype="text/html", extension=".html", charset="utf-8", url=url)
+    result = _markitdown().convert_stream(io.BytesIO(html.encode("utf-8")), stream_info=info)
+    return str(result.markdown or "").strip()
+
+
+async def page_markdown(page: Page) -> str:
+    html = await page.content()
+    return await asyncio.to_thread(html_to_markdown, html, page.url)
+
+
+def chunks(text: str, size: int) -> list[str]:
+    """Pieces of at most `size` characters, cut at paragraph or line ends where possible."""
+    out: list[str] = []
+    rest = text
+    while len(rest) > size:
+        cut = rest.rfind("\n\n", size // 2, size)
+        if cut < 0:
+            cut = rest.rfind("\n", size // 2, size)
+        if cut < 0:
+            cut = size
+        out.append(rest[:cut].strip())
+        rest = rest[cut:]
+    if rest.strip():
+        out.append(rest.strip())
+    return out
+
+
+async def ask_about_page(
+    client: ModelClient,
+    page: Page,
+    settings: WebSurferSettings,
+    *,
+    question: str | None,
+) -> str:
+    """The model's answer to `question` (or its summary, when None) about the whole page."""
+    text = await page_markdown(page)
+    title = await page.title()
+    if not text:
+        return "The page has no text."
+    parts = chunks(text, settings.chunk_chars)[: settings.max_chunks]
+    notes = await asyncio.gather(
+        *(
+            _ask(client, title, page.url, part, question, n, len(parts))
+            for n, part in enumerate(parts, start=1)
+        )
+    )
+    if len(notes) == 1:
+        return notes[0]
+    goal = prompts.COMBINE_ANSWER.format(question=question) if question else prompts.COMBINE_SUMMARY
+    joined = "\n\n".join(f"Part {n}: {note}" for n, note in enumerate(notes, start=1))
+    messages = [
+        system(prompts.READER_SYSTEM),
+        user(prompts.COMBINE.format(title=title, url=page.url, goal=goal, notes=joined)),
+    ]
+    result = await client.chat(messages)
+    return result.text.strip()
+
+
+async def _ask(
+    client: ModelClient,
+    title: str,
+    url: str,
+    text: str,
+    question: str | None,
+    n: int,
+    total: int,
+) -> str:
+    part = "the whole text" if total == 1 else f"part {n} of {total}"
+    template = prompts.PAGE_QUESTION if question else prompts.PAGE_SUMMARY
+    prompt = template.format(part=part, title=title, url=url, question=question, text=text)
+    result = await client.chat([system(prompts.READER_SYSTEM), user(prompt)])
+    return result.text.strip()

@@ -1,0 +1,316 @@
+"""The WebSurfer agent end to end: real Chromium, the local sites, and a ScriptedLLMServer
+whose script chooses each action from what the agent showed it (the element list in the
+request), the way a model would."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magentic.agents.base import Approval, StepContext
+from magentic.agents.web_surfer import prompts
+from magentic.agents.web_surfer.agent import WebSurfer
+from magentic.agents.web_surfer.browser import BrowserPool
+from magentic.agents.web_surfer.step_mode import ConsoleApprover
+from magentic.events import AgentActed, ApprovalGiven, ApprovalRequested, Event, EventBus
+from magentic.llm.client import ModelClient
+from magentic.llm.settings import ModelSettings
+from magentic.testing import ChatRequest, Reply, ScriptedLLMServer
+from tests.web.conftest import web_settings
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+ELEMENT = re.compile(r'^\[(\d+)\] [\w -]+ "([^"]*)"', re.MULTILINE)
+
+
+def step_text(request: ChatRequest) -> str:
+    """The surfer's own prompt (a JSON-mode endpoint gets a format note after it)."""
+    for message in reversed(request.messages):
+        text = ChatRequest.content_text(message)
+        if message.get("role") == "user" and "The browser now:" in text:
+            return text
+    return request.last_user_text()
+
+
+def element_id(request: ChatRequest, name: str) -> int:
+    """The id the agent showed for the element named `name` (as a model would read it)."""
+    for number, label in ELEMENT.findall(step_text(request)):
+        if name.lower() in label.lower():
+            return int(number)
+    raise AssertionError(f"no element {name!r} in the request")
+
+
+def page_title(request: ChatRequest) -> str:
+    match = re.search(r"^Page: (.*)$", step_text(request), re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def surfing_script(request: ChatRequest) -> Reply:
+    """Search, open the result, reveal a fact, then report."""
+    text = step_text(request)
+    title = page_title(request)
+    if "12 square kilometres" in text:
+        return Reply.text("Alpha Peak: 4,321 metres; its glacier covers 12 square kilometres.")
+    if title == "Alpha Peak":
+        return Reply.tool_call("click", {"target_id": element_id(request, "Show more facts")})
+    if title.endswith("Local Search"):
+        return Reply.tool_call("click", {"target_id": element_id(request, "Alpha Peak")})
+    return Reply.tool_call("web_search", {"query": "alpha peak"})
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[Event]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+class Harness:
+    """A WebSurfer wired to a scripted model, a step context and an event recorder."""
+
+    def __init__(self, surfer: WebSurfer, ctx: StepContext, recorder: Recorder, server: Any):
+        self.surfer, self.ctx, self.recorder, self.server = surfer, ctx, recorder, server
+
+    async def step(self, instruction: str = "Find how high Alpha Peak is.") -> Any:
+        return await self.surfer.step(instruction, self.ctx)
+
+
+MakeHarness = Callable[..., Any]
+
+
+@pytest.fixture
+async def harness(pool: BrowserPool, site_host: str, tmp_path: Path) -> AsyncIterator[MakeHarness]:
+    opened: list[tuple[Harness, ModelClient, ScriptedLLMServer]] = []
+
+    async def make(script: Any, *, vision: bool = True, tools: bool = True, **settings: Any):
+        server = ScriptedLLMServer(script, supports_tools=tools).start()
+        bus = EventBus("test")
+        recorder = Recorder()
+        bus.subscribe(recorder)
+        client = ModelClient(
+            ModelSettings(model="scripted", base_url=server.base_url, api_key="t", vision=vision),
+            role="web_surfer",
+            events=bus,
+        )
+        surfer = WebSurfer(client, web_settings(site_host, **settings), pool=pool)
+        ctx = StepContext(
+            task="Report facts about Alpha Peak.", conversation=[], workspace=tmp_path, events=bus
+        )
+        h = Harness(surfer, ctx, recorder, server)
+        opened.append((h, client, server))
+        return h
+
+    yield make
+    for h, client, server in opened:
+        await h.surfer.close()
+        await client.close()
+        server.stop()
+
+
+async def test_one_action_per_step_with_screenshots(harness: MakeHarness) -> None:
+    h = await harness(surfing_script)
+    replies = [await h.step() for _ in range(4)]
+    assert "Searched the web for 'alpha peak'." in replies[0].text
+    assert "Alpha Peak" in replies[0].text  # the results page, reported to the orchestrator
+    assert "Clicked [" in replies[1].text and "4,321 metres" in replies[1].text
+    assert "12 square kilometres" in replies[2].text
+    assert replies[3].text.startswith("Alpha Peak: 4,321 metres")
+    for reply in replies:
+        assert len(reply.images) == 1 and reply.images[0].width <= 1024
+    assert "[1]" not in replies[0].text  # the element list stays with the surfer
+    # One model call per step; each shows the current page once, never older screenshots.
+    assert len(h.server.requests) == 4
+    assert all(request.image_count() == 1 for request in h.server.requests)
+    assert all("web_search" in request.tool_names for request in h.server.requests)
+    acted = h.recorder.of(AgentActed)
+    assert [a.action for a in acted] == ["web_search", "click", "click"]
+    assert all(a.attachments and a.attachments[0].mime == "image/jpeg" for a in acted)
+    assert acted[1].result.endswith("-> Alpha Peak")
+
+
+async def test_several_actions_in_one_step(harness: MakeHarness) -> None:
+    h = await harness(surfing_script, actions_per_step=5)
+    reply = await h.step()
+    assert len(h.server.requests) == 4
+    assert "- Searched the web for 'alpha peak'. Now at: alpha peak - Local Search" in reply.text
+    assert "glacier covers 12 square kilometres" in reply.text
+    # Later calls carry the log of this step's earlier actions.
+    assert "What you did so far" in h.server.requests[3].last_user_text()
+
+
+async def test_text_only_mode_sends_no_images(harness: MakeHarness) -> None:
+    h = await harness(surfing_script, vision=False)
+    replies = [await h.step() for _ in range(4)]
+    assert replies[3].text.startswith("Alpha Peak: 4,321 metres")
+    assert all(request.image_count() == 0 for request in h.server.requests)
+    assert all(not reply.images for reply in replies)
+    # The trace still keeps a screenshot of every action.
+    assert all(a.attachments for a in h.recorder.of(AgentActed))
+
+
+async def test_endpoint_without_tool_calls_still_drives_the_browser(
+    harness: MakeHarness,
+) -> None:
+    def script(request: ChatRequest) -> Reply:
+        reply = surfing_script(request)
+        if reply.tool_calls:
+            name, arguments = reply.tool_calls[0]
+            return Reply.json({"tool": name, "arguments": arguments})
+        return Reply.json({"answer": reply.content})
+
+    h = await harness(script, tools=False)
+    replies = [await h.step() for _ in range(4)]
+    assert replies[3].text.startswith("Alpha Peak: 4,321 metres")
+
+
+class ScriptedPerson:
+    """An Approver that answers from a list, as a person at the console would."""
+
+    def __init__(self, *answers: Approval) -> None:
+        self.answers = list(answers)
+        self.seen: list[tuple[str, str, str]] = []
+
+    async def review(self, agent: str, action: str, detail: str) -> Approval:
+        self.seen.append((agent, action, detail))
+        return self.answers.pop(0)
+
+
+async def test_step_mode_continue_skip_and_guide(harness: MakeHarness, site: str) -> None:
+    h = await harness(surfing_script)
+    person = ScriptedPerson(
+        Approval("skip"), Approval("continue"), Approval("guide", "Use the Beta Lake page.")
+    )
+    h.ctx.approver = person
+    skipped = await h.step()
+    assert "the person watching said no" in skipped.text
+    assert "about:blank" in skipped.text  # nothing happened
+    await h.step()
+    guided = await h.step()
+    assert guided.guidance == "Use the Beta Lake page."
+    assert "stopped me" in guided.text
+    assert person.seen[0] == ("WebSurfer", "web_search", "web search (query='alpha peak')")
+    assert person.seen[2][2].startswith("click [") and 'link "Alpha Peak"' in person.seen[2][2]
+    decisions = [e.decision for e in h.recorder.of(ApprovalGiven)]
+    assert decisions == ["skip", "continue", "guide"]
+    assert len(h.recorder.of(ApprovalRequested)) == 3
+    acted = h.recorder.of(AgentActed)  # the trace shows the skip; the guided click never ran
+    assert [a.action for a in acted] == ["web_search", "web_search"]
+    assert acted[0].result.startswith("Skipped") and acted[1].result.startswith("Searched")
+
+
+async def test_console_approver_reads_without_blocking_the_loop() -> None:
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end) as stdin:
+        approver = ConsoleApprover(stdin=stdin, stdout=io.StringIO())
+        review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
+        ticks = 0
+        for _ in range(5):  # the loop keeps running while the person thinks
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not review.done() and ticks == 5
+        os.write(write_end, b"try the second result\n")
+        approval = await asyncio.wait_for(review, 5)
+        assert approval == Approval("guide", "try the second result")
+        review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
+        os.write(write_end, b"s\n\n")
+        assert await asyncio.wait_for(review, 5) == Approval("skip")
+        review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
+        assert await asyncio.wait_for(review, 5) == Approval("continue")
+    os.close(write_end)
+
+
+def reader_script(surf: Callable[[ChatRequest], Reply]) -> Callable[[ChatRequest], Reply]:
+    """Answers reading requests from the page text they carry; others go to `surf`."""
+
+    def script(request: ChatRequest) -> Reply:
+        if request.system_text() != prompts.READER_SYSTEM:
+            return surf(request)
+        asked = request.last_user_text()
+        if asked.startswith("Below are notes"):
+            found = re.search(r"Part \d+: (The answer is \d+)", asked)
+            return Reply.text(found.group(1) if found else "Unknown")
+        found = re.search(r"the answer is (\d+)", asked) or re.search(r"([\d,]+) metres", asked)
+        return Reply.text(f"The answer is {found.group(1)}" if found else "Not in this part.")
+
+    return script
+
+
+async def test_answer_question_reads_the_whole_page_in_chunks(
+    harness: MakeHarness, site: str
+) -> None:
+    def surf(request: ChatRequest) -> Reply:
+        if page_title(request) != "Long page":
+            return Reply.tool_call("visit_url", {"url": f"{site}/long.html"})
+        if "- Answered 'What is the answer?'" in request.last_user_text():
+            return Reply.text("Done.")
+        return Reply.tool_call("answer_question", {"question": "What is the answer?"})
+
+    h = await harness(reader_script(surf), chunk_chars=4000, actions_per_step=3)
+    reply = await h.step()
+    reading = [r for r in h.server.requests if r.system_text() == prompts.READER_SYSTEM]
+    parts = [r for r in reading if "Here is part" in r.last_user_text()]
+    assert len(parts) >= 4  # the page did not fit one chunk
+    assert len(reading) == len(parts) + 1  # and one call combined the notes
+    assert "The answer is 99" in reply.text  # found at the very end, far out of view
+    assert "the answer is 99" not in h.server.requests[1].last_user_text()
+
+
+async def test_read_page_and_summarize(harness: MakeHarness, site: str) -> None:
+    calls = iter(
+        [
+            Reply.tool_call("visit_url", {"url": f"{site}/articles/alpha.html"}),
+            Reply.tool_call("read_page"),
+            Reply.tool_call("summarize_page"),
+        ]
+    )
+
+    def surf(request: ChatRequest) -> Reply:
+        return next(calls, Reply.text("Done."))
+
+    def script(request: ChatRequest) -> Reply:
+        if request.system_text() == prompts.READER_SYSTEM:
+            return Reply.text("Summary: a 4,321 metre mountain first climbed in 1911.")
+        return surf(request)
+
+    h = await harness(script, actions_per_step=4)
+    reply = await h.step()
+    assert "# Alpha Peak" in reply.text  # markitdown's heading for the page's h1
+    assert "first climbed in 1911 by a party of three" in reply.text
+    assert "Summary: a 4,321 metre mountain first climbed in 1911." in reply.text
+
+
+async def test_downloads_are_handed_on_as_files(harness: MakeHarness, site: str) -> None:
+    def script(request: ChatRequest) -> Reply:
+        if page_title(request) == "Downloads":
+            if "- Downloaded the file" in request.last_user_text():
+                return Reply.text("Downloaded it.")
+            return Reply.tool_call("download", {"target_id": element_id(request, "report")})
+        return Reply.tool_call("visit_url", {"url": f"{site}/download.html"})
+
+    h = await harness(script, actions_per_step=3)
+    reply = await h.step()
+    assert [f.name for f in reply.files] == ["report.csv"]
+    assert reply.files[0].read_text().startswith("quarter,revenue")
+    assert "Files saved in the workspace: report.csv" in reply.text
+
+
+async def test_reset_starts_a_fresh_browser_context(harness: MakeHarness, site: str) -> None:
+    h = await harness(lambda r: Reply.tool_call("visit_url", {"url": f"{site}/articles/beta.html"}))
+    await h.step()
+    first = h.surfer.session
+    assert first is not None and (await first.ready_page()).url.endswith("beta.html")
+    await h.surfer.reset()
+    assert h.surfer.session is None and first.context is None
+    reply = await h.step()
+    assert "Beta Lake" in reply.text and h.surfer.session is not first
