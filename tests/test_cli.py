@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from magentic import __version__
-from magentic.testing import ScriptedLLMServer
+from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 from magentic.testing.demo import DEMO_TASK, demo_script
 
 
@@ -198,3 +198,48 @@ def test_sandbox_run_runs_a_file_as_the_terminal_would(tmp_path: Path) -> None:
         "sandbox", "run", str(looping), "--sandbox", "bwrap", "--timeout", "1", cwd=tmp_path
     )
     assert killed.returncode == 1 and "time" in killed.stdout.lower()
+
+
+def _answer_at_once(request: ChatRequest) -> Reply:
+    """A model that declares every task done at once and answers 0 (right or wrong)."""
+    step = roles.phase(request)
+    if step == "facts":
+        return roles.facts()
+    if step == "plan":
+        return roles.plan(("Coder", "answer"))
+    if step == "progress":
+        return roles.progress(satisfied=True)
+    return Reply.text("FINAL ANSWER: 0")
+
+
+def test_bench_shards_and_merge_from_the_command_line(tmp_path: Path) -> None:
+    suite = Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / "local"
+    with ScriptedLLMServer(_answer_at_once) as server:
+        common = ["--limit", "4", "--agents", "Coder", "--base-url", server.base_url,
+                  "--model", "scripted", "--json"]  # fmt: skip
+        shards = []
+        for index in (1, 2):
+            out = tmp_path / f"shard{index}"
+            done = magentic(
+                "bench",
+                str(suite),
+                "--shard",
+                f"{index}/2",
+                "--out",
+                str(out),
+                *common,
+                cwd=tmp_path,
+            )
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout.strip().splitlines()[-1])
+            shards.append(out)
+    merged = magentic(
+        "bench", "merge", *map(str, shards), "--out", str(tmp_path / "all"), cwd=tmp_path
+    )
+    assert merged.returncode == 0, merged.stderr
+    rows = [
+        json.loads(line) for line in (tmp_path / "all" / "results.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 4 and len({r["task_id"] for r in rows}) == 4
+    assert (tmp_path / "all" / "report.md").is_file()
+    assert (tmp_path / "all" / "submission.jsonl").is_file()
