@@ -11,16 +11,37 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from magentic import __version__
 from magentic.errors import ConfigError, MagenticError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+T = TypeVar("T")
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, with SIGTERM ending the work the way Ctrl-C does.
+
+    Both cancel the main task, so the run's finally blocks close the browser and the
+    sandbox and the trace gets its last event; a batch scheduler's SIGTERM loses nothing.
+    """
+
+    async def main() -> T:
+        task = asyncio.current_task()
+        if task is not None:
+            try:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                pass
+        return await work
+
+    return asyncio.run(main())
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -186,6 +207,9 @@ def _guarded(command: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("magentic: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except asyncio.CancelledError:
+        print("magentic: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except Exception as error:  # the last line of defence: one line, never a traceback
         if os.environ.get("MAGENTIC_DEBUG"):
             raise
@@ -210,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"attached file not found: {path}")
     subscribers = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
-    result = asyncio.run(run_task(args.task, config, files=args.file, subscribers=subscribers))
+    result = run_async(run_task(args.task, config, files=args.file, subscribers=subscribers))
     if args.json:
         print(json.dumps(result.to_json()))
     else:
@@ -243,7 +267,7 @@ def _bench(args: argparse.Namespace) -> int:
         async with TeamRunner(config) as run_one:
             return await bench_main(options, run_one)
 
-    return asyncio.run(bench())
+    return run_async(bench())
 
 
 def _bench_merge(args: argparse.Namespace) -> int:

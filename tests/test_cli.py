@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from magentic import __version__
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
@@ -243,3 +247,55 @@ def test_bench_shards_and_merge_from_the_command_line(tmp_path: Path) -> None:
     assert len(rows) == 4 and len({r["task_id"] for r in rows}) == 4
     assert (tmp_path / "all" / "report.md").is_file()
     assert (tmp_path / "all" / "submission.jsonl").is_file()
+
+
+def _slow_progress(request: ChatRequest) -> Reply:
+    step = roles.phase(request)
+    if step == "facts":
+        return roles.facts()
+    if step == "plan":
+        return roles.plan(("Coder", "write it"))
+    if step == "progress":
+        return roles.progress("Coder", "Write the code.").slow(30)
+    return Reply.text("never reached")
+
+
+@pytest.mark.parametrize(
+    "sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_stopped_run_ends_cleanly_with_a_complete_trace(
+    tmp_path: Path, sent: int, code: int
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    with ScriptedLLMServer(_slow_progress) as server:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "magentic.cli",
+                "run",
+                "x",
+                "--base-url",
+                server.base_url,
+                "--agents",
+                "Coder",
+                "--trace-dir",
+                str(tmp_path / "runs"),
+            ],  # fmt: skip
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+        )
+        deadline = time.monotonic() + 30
+        while len(server.requests) < 3 and time.monotonic() < deadline:  # inside the slow call
+            time.sleep(0.05)
+        process.send_signal(sent)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    trace = next((tmp_path / "runs").glob("*/trace.jsonl"))
+    last = json.loads(trace.read_text().splitlines()[-1])
+    assert last["kind"] == "run_finished" and last["status"] == "cancelled"
