@@ -281,7 +281,7 @@ def test_a_stopped_run_ends_cleanly_with_a_complete_trace(
                 "Coder",
                 "--trace-dir",
                 str(tmp_path / "runs"),
-            ],  # fmt: skip
+            ],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
