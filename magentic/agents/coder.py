@@ -10,7 +10,7 @@ from __future__ import annotations
 from magentic.agents.base import AgentReply, BaseAgent, StepContext
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import Message, system, user
-from magentic.orchestrator.transcript import clip
+from magentic.text import clip
 
 CODER_SYSTEM = """\
 You are the Coder of a team of AI agents. You write code that another teammate, the \

@@ -25,6 +25,7 @@ from magentic.execution import (
 from magentic.execution.blocks import DATA_LANGUAGES
 from magentic.execution.common import describe_blocks
 from magentic.llm.messages import ImagePart
+from magentic.text import clip
 
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 _IMAGE_TYPES |= {".gif": "image/gif", ".webp": "image/webp"}
@@ -81,7 +82,7 @@ class ComputerTerminal(BaseAgent):
             self.name,
             "run_code",
             {"blocks": describe_blocks(runnable), "source": source, "sandbox": executor.name},
-            result=_clip(report, _TRACE_CHARS),
+            result=clip(report, _TRACE_CHARS),
             error=_error(result),
             duration_ms=elapsed_ms,
             attachments=[
@@ -134,10 +135,3 @@ def _error(result: ExecutionResult) -> str | None:
     if result.exit_code != 0:
         return f"exit code {result.exit_code}"
     return None
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"

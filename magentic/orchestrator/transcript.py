@@ -14,16 +14,7 @@ from dataclasses import dataclass, field
 from magentic.agents.base import TeamMessage
 from magentic.llm.messages import ImagePart, Message, assistant, user
 from magentic.orchestrator import prompts
-
-
-def clip(text: str, limit: int) -> str:
-    """Keep the head and the tail of a long text, saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    head = limit * 2 // 3
-    tail = limit - head
-    cut = len(text) - head - tail
-    return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
+from magentic.text import clip
 
 
 @dataclass
