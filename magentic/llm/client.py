@@ -28,7 +28,7 @@ from magentic.events import EventBus, ModelCalled
 from magentic.llm.cache import ModelCache
 from magentic.llm.messages import Message, ToolCall, ToolSpec
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of
-from magentic.llm.usage import Usage, UsageMeter
+from magentic.llm.usage import UsageMeter
 from magentic.llm.wire import (
     ChatResult,
     StreamAccumulator,
@@ -204,12 +204,7 @@ class ModelClient:
                 u.cached_tokens,
             )
         )
-        self.meter.add(
-            self.role,
-            u
-            if not result.cache_hit
-            else Usage(u.prompt_tokens, u.completion_tokens, u.cached_tokens, 0.0),
-        )
+        self.meter.add(self.role, u)  # a replayed call costs nothing: u.cost is 0 then
         self.events.emit(
             ModelCalled(
                 role=self.role,

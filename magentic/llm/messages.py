@@ -7,7 +7,6 @@ only in `magentic.llm.client`.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,9 +37,6 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]
-
-    def arguments_json(self) -> str:
-        return json.dumps(self.arguments, sort_keys=True)
 
 
 @dataclass
