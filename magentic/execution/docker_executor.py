@@ -53,7 +53,7 @@ _CHUNK_CHARS = 30_000  # one argv string must stay under 128 KiB, even in 4-byte
 _KILL_RETRY_S = 0.5
 _KILL_ATTEMPTS = 20
 _OOM = re.compile(r"oom_kill (\d+)")
-_EXEC_FAILED = re.compile(r"(OCI runtime exec failed|cannot exec in a stopped)")
+_EXEC_FAILED = re.compile(r"(OCI runtime exec failed|cannot exec in a (stopped|deleted) state)")
 _GONE = re.compile(r"is not running|Removal In Progress|No such container|is paused")
 
 
@@ -237,9 +237,17 @@ class DockerExecutor:
         """Run one block; if the container turns out to be gone, start a fresh one and
         run the block there (code may kill every process, the keep-alive included)."""
         try:
-            return await self._exec_once(cmd, deadline, out, err)
+            exit_code, timed_out = await self._exec_once(cmd, deadline, out, err)
         except _ContainerGone:
             pass
+        else:
+            if exit_code is None and not timed_out:
+                result.notes.append(
+                    "the sandbox container stopped while this block ran (the code may have "
+                    "killed every process), so its exit status is unknown; the next run "
+                    "starts a fresh container"
+                )
+            return exit_code, timed_out
         old, self.container_id = self.container_id, None
         if old:
             await asyncio.to_thread(docker_cleanup.remove_now, self._api, old)
@@ -270,8 +278,21 @@ class DockerExecutor:
         if timed_out:
             await self._stop(task)
             return None, True
-        info = await asyncio.to_thread(self._api.exec_inspect, exec_id)
+        info = await asyncio.to_thread(self._exec_info, exec_id)
+        if info is None:  # the container ended with the block: its exit status went with it
+            return None, False
         return info.get("ExitCode"), False
+
+    def _exec_info(self, exec_id: str) -> dict[str, Any] | None:
+        """The engine's view of an exec, or None when it (or its container) is gone. Blocking."""
+        import docker.errors
+
+        try:
+            return dict(self._api.exec_inspect(exec_id))
+        except docker.errors.APIError as exc:
+            if _gone(exc):
+                return None
+            raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
 
     def _exec_create(self, cmd: list[str]) -> str:
         import docker.errors
@@ -317,8 +338,8 @@ class DockerExecutor:
             if done:
                 task.result()
                 return False
-            info = await asyncio.to_thread(self._api.exec_inspect, exec_id)
-            if not info.get("Running", True):
+            info = await asyncio.to_thread(self._exec_info, exec_id)
+            if info is None or not info.get("Running", True):
                 await self._stop(task)
                 return False
             check_after = min(check_after * 2, 5.0)
