@@ -53,7 +53,12 @@ _CHUNK_CHARS = 30_000  # one argv string must stay under 128 KiB, even in 4-byte
 _KILL_RETRY_S = 0.5
 _KILL_ATTEMPTS = 20
 _OOM = re.compile(r"oom_kill (\d+)")
-_EXEC_FAILED = re.compile(r"(OCI runtime exec failed|cannot exec in a (stopped|deleted) state)")
+# What the engine sends as an exec's first output when the container died under it (the
+# texts vary with the moment of its teardown); matched only at the start of the output.
+_EXEC_FAILED = re.compile(
+    r"(OCI runtime exec failed|cannot exec in a (stopped|deleted) state"
+    r"|No such exec instance|ttrpc: closed|task [0-9a-f]+ not found)"
+)
 _GONE = re.compile(r"is not running|Removal In Progress|No such container|is paused")
 
 
