@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from magentic.agents.base import Agent, StepContext, TeamMessage
-from magentic.agents.file_surfer import TOOLS, FileSurfer, FileSurferSettings
+from magentic.agents.file_settings import FileSurferSettings
+from magentic.agents.file_surfer import TOOLS, FileSurfer
 from magentic.events import AgentActed, Event, EventBus
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings

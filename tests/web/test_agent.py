@@ -18,11 +18,11 @@ from magentic.agents.base import Approval, StepContext
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.agent import WebSurfer
 from magentic.agents.web_surfer.browser import BrowserPool
-from magentic.agents.web_surfer.step_mode import ConsoleApprover
 from magentic.events import AgentActed, ApprovalGiven, ApprovalRequested, Event, EventBus
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer
+from magentic.ui.console_approver import ConsoleApprover
 from tests.web.conftest import web_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]

@@ -9,7 +9,6 @@ Where things are:
     marks.py       the set-of-marks screenshot
     actions.py     the browser actions behind the tools (tools.py)
     reading.py     whole-page reading: markdown, and questions/summaries through the model
-    step_mode.py   the console approver for --step
     locate.py      finding Chromium (`python -m magentic.agents.web_surfer.locate`)
 
 Names are imported lazily, so `python -m ...locate` does not pay for Playwright and pillow.
@@ -25,7 +24,6 @@ _EXPORTS = {
     "BrowserSession": "magentic.agents.web_surfer.browser",
     "WebSurferSettings": "magentic.agents.web_surfer.settings",
     "UrlPolicySettings": "magentic.agents.web_surfer.settings",
-    "ConsoleApprover": "magentic.agents.web_surfer.step_mode",
 }
 
 __all__ = list(_EXPORTS)

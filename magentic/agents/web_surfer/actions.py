@@ -14,7 +14,7 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus
 
 from playwright.async_api import ElementHandle, Page
 from playwright.async_api import Error as PlaywrightError
@@ -430,9 +430,3 @@ def _timeout_text(error: PlaywrightTimeout) -> str:
         if "not visible" in line or "not enabled" in line or "not stable" in line:
             return line.strip(" -")[:200]
     return first_line(error)
-
-
-def host_port(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.hostname}:{port}"

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from magentic.agents.base import AgentReply, Approver, BaseAgent, StepContext
+from magentic.agents.base import AgentContext, AgentReply, BaseAgent, StepContext
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.actions import ActionResult, Actions
 from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession, first_line
 from magentic.agents.web_surfer.observe import Observation, observe, render
 from magentic.agents.web_surfer.reading import ask_about_page, page_markdown
 from magentic.agents.web_surfer.settings import WebSurferSettings
-from magentic.agents.web_surfer.step_mode import ConsoleApprover
 from magentic.agents.web_surfer.tools import READING_TOOLS, tool_specs
+from magentic.errors import ends_the_step
 from magentic.events import ApprovalGiven, ApprovalRequested, Attachment
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import (
@@ -35,15 +35,11 @@ from magentic.llm.messages import (
     user,
 )
 
-if TYPE_CHECKING:
-    from magentic.team import TeamParts
-
 DESCRIPTION = (
     "Uses a web browser: searches the web, opens pages, clicks, fills in forms, scrolls, "
     "downloads files, and reads, summarizes or answers questions about the page. Give it "
     "one concrete instruction at a time."
 )
-SHARED_POOL = "browser_pool"
 
 
 class WebSurfer(BaseAgent):
@@ -54,7 +50,6 @@ class WebSurfer(BaseAgent):
         *,
         pool: BrowserPool | None = None,
         name: str = "WebSurfer",
-        approver: Approver | None = None,
     ) -> None:
         self.client = client
         self.settings = settings or WebSurferSettings()
@@ -62,19 +57,16 @@ class WebSurfer(BaseAgent):
         self.description = DESCRIPTION
         self._own_pool = pool is None
         self.pool = pool or BrowserPool(self.settings)
-        # Step mode without an approver from the run: ask on the console.
-        self.approver = approver or (ConsoleApprover() if self.settings.step_mode else None)
         self.tools = tool_specs()
         self.session: BrowserSession | None = None
         self.actions: Actions | None = None
 
     @classmethod
-    def from_team(cls, parts: TeamParts) -> WebSurfer:
-        """Built by the team: `[web]` settings; a browser pool from `parts.shared` if one is
-        there (a benchmark worker shares one browser across tasks and closes it itself)."""
-        settings = parts.config.web
-        pool = parts.shared.get(SHARED_POOL)
-        return cls(parts.client_for("web_surfer"), settings, pool=pool)
+    def from_context(cls, ctx: AgentContext) -> WebSurfer:
+        """Built by the team: `[web]` settings; the shared browser pool if the run was given
+        one (a benchmark shares one browser across tasks and closes it itself)."""
+        pool = ctx.resources.browser_pool
+        return cls(ctx.client_for("web_surfer"), ctx.config.web, pool=pool)
 
     @property
     def vision(self) -> bool:
@@ -83,7 +75,9 @@ class WebSurfer(BaseAgent):
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         session, actions = await self._session(ctx)
-        approver = ctx.approver or self.approver
+        # A person approves each action when the run brought an approver (a face's, e.g.
+        # the console's for --step); the core never asks a terminal itself.
+        approver = ctx.approver
         page = await session.ready_page()
         seen = await observe(
             session, page, self.settings, screenshot=self.vision, notes=session.take_notes()
@@ -182,7 +176,7 @@ class WebSurfer(BaseAgent):
             what = f"Answered {question!r} from the page" if question else "Summarized the page"
             return ActionResult(f"{what}.", content=answer)
         except Exception as error:  # the page went away under us: an observation, not a crash
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            if ends_the_step(error):  # e.g. the model endpoint failing, as at every call site
                 raise
             return ActionResult(
                 f"Could not {call.name.replace('_', ' ')}.", error=first_line(error)
