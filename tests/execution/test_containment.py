@@ -7,7 +7,10 @@ do, and that the result says so in words a model can act on.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -210,3 +213,75 @@ async def test_a_large_block_arrives_whole(sandbox: MakeSandbox) -> None:
     result = await executor.run([py(code)])
     assert result.exit_code == 0, result.stderr[-500:]
     assert result.stdout.split() == [str(len(payload)), "the", "end"]
+
+
+@pytest.fixture
+def host_secrets() -> Iterator[tuple[Path, Path]]:
+    """A secret in a world-readable host folder outside the workspace, and another run's
+    workspace with its trace: only the sandbox can keep the code from them."""
+    secret_dir = Path(tempfile.mkdtemp(prefix="magentic-secret-", dir="/var/tmp"))
+    other_run = Path(tempfile.mkdtemp(prefix="magentic-other-run-"))
+    for folder in (secret_dir, other_run):
+        folder.chmod(0o755)
+    (secret_dir / "secret.txt").write_text("TOP-SECRET-VALUE")
+    (other_run / "trace.jsonl").write_text('{"event": "other run"}\n')
+    for path in (secret_dir / "secret.txt", other_run / "trace.jsonl"):
+        path.chmod(0o644)
+    yield secret_dir, other_run
+    shutil.rmtree(secret_dir, ignore_errors=True)
+    shutil.rmtree(other_run, ignore_errors=True)
+
+
+async def test_code_sees_only_the_runtime_and_the_workspace(
+    sandbox: MakeSandbox, workspace: Path, host_secrets: tuple[Path, Path]
+) -> None:
+    secret_dir, other_run = host_secrets
+    (workspace / "mine.txt").write_text("my data")
+    executor = await sandbox()
+    probes = [
+        str(secret_dir / "secret.txt"),
+        str(other_run / "trace.jsonl"),
+        str(other_run),
+        str(Path.cwd()),  # this checkout, with its runs/ folder
+        "/root",
+        "/home",
+        "/work",
+        "/etc/shadow",
+        "/var/tmp",
+    ]
+    code = (
+        "import os, pkgutil, importlib\n"
+        f"for path in {probes!r}:\n"
+        "    try:\n"
+        "        if os.path.isdir(path):\n"
+        "            print('LISTED', path, sorted(os.listdir(path))[:3])\n"
+        "        else:\n"
+        "            print('READ', path, open(path).read()[:40])\n"
+        "    except OSError as exc:\n"
+        "        print('hidden', path, type(exc).__name__)\n"
+        "print('own', open('mine.txt').read())\n"
+        "import json, sqlite3, ssl, ctypes, decimal\n"
+        "imported = []\n"
+        "for mod in pkgutil.iter_modules():\n"
+        "    where = getattr(mod.module_finder, 'path', '')\n"
+        "    if where.endswith(('site-packages', 'dist-packages')) and not mod.name.startswith('_'):\n"
+        "        try:\n"
+        "            importlib.import_module(mod.name)\n"
+        "            imported.append(mod.name)\n"
+        "        except Exception:\n"
+        "            pass\n"
+        "    if len(imported) >= 3:\n"
+        "        break\n"
+        "print('packages', imported)\n"
+    )
+    result = await executor.run([py(code)])
+    assert result.exit_code == 0, result
+    assert "TOP-SECRET" not in result.stdout and "other run" not in result.stdout
+    # each probe is absent, closed, or (an image's own empty folder) empty
+    shown = [line for line in result.stdout.splitlines() if line.startswith(("LISTED", "READ"))]
+    assert all(line.startswith("LISTED") and line.endswith(" []") for line in shown), shown
+    assert result.stdout.count("hidden") + len(shown) == len(probes)
+    assert result.stdout.count("hidden") >= 4  # the secret, the other run, this checkout
+    assert "own my data" in result.stdout
+    packages = result.stdout.split("packages", 1)[1]
+    assert packages.strip() not in ("", "[]"), result.stdout  # the interpreter's packages load
