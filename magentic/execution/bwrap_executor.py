@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from magentic.errors import SandboxError
+from magentic.execution import quota
 from magentic.execution.base import CodeBlock, ExecutionResult
 from magentic.execution.bwrap_mounts import runtime_mounts, user_db
 from magentic.execution.common import (
@@ -56,6 +57,8 @@ class BubblewrapExecutor:
         self._user: tuple[int, int] | None = None
         self._lock = asyncio.Lock()
         self._seq = 0
+        self._quota: quota.QuotaMount | None = None
+        self._notes: list[str] = []  # said once, with the next result
 
     async def start(self) -> None:
         bwrap = shutil.which("bwrap")
@@ -67,6 +70,13 @@ class BubblewrapExecutor:
         self._bwrap = bwrap
         self._prlimit = shutil.which("prlimit")
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        if self._quota is None:
+            self._quota, why = await asyncio.to_thread(
+                quota.attach, self.workspace, self.settings.quota_bytes
+            )
+            if why:
+                log.warning(why)
+                self._notes.append(why)
         self._python, (uid, gid) = await asyncio.gather(
             asyncio.to_thread(self._pick_python), asyncio.to_thread(sandbox_ids, self.workspace)
         )
@@ -138,8 +148,16 @@ class BubblewrapExecutor:
         )
         # bwrap reports a SIGKILLed child as 137; here nothing but us sends one, and the
         # memory limit is an rlimit (an allocation error), so 137 is not read as memory.
-        explain(result, self.settings, workdir=WORKDIR, sigkill_means_memory=False)
+        explain(
+            result,
+            self.settings,
+            workdir=WORKDIR,
+            sigkill_means_memory=False,
+            workspace_full=await quota.is_full(self._quota),
+        )
         add_truncation_notes(result, out, err)
+        result.notes.extend(self._notes)
+        self._notes.clear()
         return result
 
     def _path(self) -> str:
@@ -190,7 +208,11 @@ class BubblewrapExecutor:
         ]  # fmt: skip
 
     async def close(self) -> None:
-        return None
+        """Give the workspace its plain folder back (each block's sandbox is gone already)."""
+        mount, self._quota = self._quota, None
+        self._bwrap = ""
+        if mount is not None:
+            await asyncio.to_thread(quota.detach, mount)
 
 
 _SETRLIMIT = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 import uuid
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from magentic.errors import SandboxError
-from magentic.execution import docker_cleanup
+from magentic.execution import docker_cleanup, quota
 from magentic.execution.base import CodeBlock, ExecutionResult
 from magentic.execution.common import (
     BlockRun,
@@ -37,6 +38,7 @@ from magentic.execution.common import (
 )
 from magentic.execution.settings import SandboxSettings
 
+log = logging.getLogger(__name__)
 WORKDIR = "/workspace"
 _LIFETIME_MINUTES = 12 * 60  # a container whose owner vanished ends by itself after this
 _KEEPALIVE = (
@@ -112,6 +114,8 @@ class DockerExecutor:
         self._lock = asyncio.Lock()
         self._seq = 0
         self._oom_seen = 0
+        self._quota: quota.QuotaMount | None = None
+        self._notes: list[str] = []  # said once, with the next result
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -121,6 +125,13 @@ class DockerExecutor:
         docker_cleanup.install_hooks()
         self._api = await asyncio.to_thread(_api)
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        if self._quota is None:  # before the container: it must bind the quota filesystem
+            self._quota, why = await asyncio.to_thread(
+                quota.attach, self.workspace, self.settings.quota_bytes
+            )
+            if why:
+                log.warning(why)
+                self._notes.append(why)
         uid, gid = await asyncio.to_thread(sandbox_ids, self.workspace)
         self._user = f"{uid}:{gid}"
         sweep = asyncio.create_task(asyncio.to_thread(docker_cleanup.sweep_stale, self._api))
@@ -185,6 +196,13 @@ class DockerExecutor:
         return container_id
 
     async def close(self) -> None:
+        """Remove the container, then give the workspace its plain folder back."""
+        await self._drop_container()
+        mount, self._quota = self._quota, None
+        if mount is not None:
+            await asyncio.to_thread(quota.detach, mount)
+
+    async def _drop_container(self) -> None:
         container_id, self.container_id = self.container_id, None
         if container_id and self._api is not None:
             await asyncio.to_thread(docker_cleanup.remove_now, self._api, container_id)
@@ -227,8 +245,11 @@ class DockerExecutor:
             workdir=WORKDIR,
             oom_killed=bool(oom),
             sigkill_means_memory=oom is None,
+            workspace_full=await quota.is_full(self._quota),
         )
         add_truncation_notes(result, out, err)
+        result.notes.extend(self._notes)
+        self._notes.clear()
         return result
 
     async def _exec(
@@ -361,7 +382,7 @@ class DockerExecutor:
             await asyncio.to_thread(self._signal_kill)
             await asyncio.wait({task}, timeout=_KILL_RETRY_S)
         if not task.done():
-            await self.close()
+            await self._drop_container()
         with contextlib.suppress(Exception):
             await task
 

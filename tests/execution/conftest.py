@@ -56,6 +56,13 @@ def require_bwrap() -> None:
     require(probe.returncode == 0, "bubblewrap able to make namespaces (user namespaces on)")
 
 
+def require_quota() -> None:
+    require(
+        os.geteuid() == 0 and os.path.exists("/dev/loop-control"),
+        "root and loop devices (the workspace quota mounts a filesystem image)",
+    )
+
+
 def require_kind(kind: str) -> None:
     if kind == "docker":
         require_docker()

@@ -7,6 +7,7 @@ do, and that the result says so in words a model can act on.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import uuid
@@ -17,7 +18,7 @@ import pytest
 
 from magentic.execution import CodeBlock
 
-from .conftest import MakeSandbox, leftovers
+from .conftest import MakeSandbox, leftovers, require_quota
 
 pytestmark = [pytest.mark.docker, pytest.mark.bwrap]
 
@@ -285,3 +286,63 @@ async def test_code_sees_only_the_runtime_and_the_workspace(
     assert "own my data" in result.stdout
     packages = result.stdout.split("packages", 1)[1]
     assert packages.strip() not in ("", "[]"), result.stdout  # the interpreter's packages load
+
+
+async def test_a_write_past_the_workspace_quota_fails_inside(
+    sandbox: MakeSandbox, workspace: Path
+) -> None:
+    """A 20 GiB preallocation gets ENOSPC inside the sandbox; the run goes on, the result
+    names the quota, and files still come and go through the host's workspace folder."""
+    require_quota()
+    (workspace / "attached.csv").write_text("a,b\n1,2\n")
+    executor = await sandbox(workspace_quota="64m")
+    code = (
+        "import errno, os\n"
+        "print(open('attached.csv').read().split()[1])\n"
+        "fd = os.open('huge.bin', os.O_WRONLY | os.O_CREAT)\n"
+        "try:\n"
+        "    os.posix_fallocate(fd, 0, 20 * 1024**3)\n"
+        "    print('ALLOCATED 20 GiB')\n"
+        "except OSError as exc:\n"
+        "    print('refused', errno.errorcode[exc.errno], flush=True)\n"
+        "os.close(fd)\n"
+        "os.remove('huge.bin')\n"
+        "with open('fill.bin', 'wb') as f:\n"  # no handler: the error ends the block
+        "    for _ in range(200):\n"
+        "        f.write(bytes(1024 * 1024))\n"
+        "        f.flush()\n"
+        "print('WROTE 200 MB')\n"
+    )
+    result = await executor.run([py(code)])
+    assert "ALLOCATED" not in result.stdout and "WROTE" not in result.stdout
+    assert "1,2" in result.stdout
+    assert "refused ENOSPC" in result.stdout or "refused EDQUOT" in result.stdout, result
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert result.limit_hit == "workspace quota", result
+    assert any("64m" in note and "workspace" in note for note in result.notes)
+    # the host sees the sandbox's files at once, and the sandbox sees the host's
+    assert (workspace / "fill.bin").stat().st_size < 80 * 1024**2
+    (workspace / "downloaded.txt").write_text("from the host")
+    code = (
+        "import os\n"
+        "os.remove('fill.bin')\n"
+        "open('result.txt', 'w').write('done')\n"
+        "print(open('downloaded.txt').read())\n"
+    )
+    after = await executor.run([py(code)])
+    assert after.exit_code == 0 and after.stdout.strip() == "from the host", after
+    assert after.limit_hit is None
+    await executor.close()
+    # back on the plain folder: every file kept, the quota's image gone
+    assert await asyncio.to_thread(plain_folder_with, workspace) == [
+        "attached.csv",
+        "downloaded.txt",
+        "result.txt",
+    ]
+
+
+def plain_folder_with(workspace: Path) -> list[str]:
+    """The workspace's files once it is no longer a mount and no quota file is left."""
+    assert not os.path.ismount(workspace)
+    assert not [p for p in workspace.parent.iterdir() if p.name.startswith(f".{workspace.name}-")]
+    return sorted(p.name for p in workspace.iterdir())
