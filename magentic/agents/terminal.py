@@ -24,6 +24,7 @@ from magentic.execution import (
     format_result,
     make_executor,
 )
+from magentic.execution.base import ENGINE_LOST, SandboxUnavailable
 from magentic.execution.blocks import DATA_LANGUAGES
 from magentic.execution.common import describe_blocks
 from magentic.llm.messages import ImagePart
@@ -58,6 +59,7 @@ class ComputerTerminal(BaseAgent):
         self.max_images = max_images
         self._executor = executor
         self._started = False
+        self._unavailable_said = False
 
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         source, runnable = self._latest_code(ctx.conversation)
@@ -86,14 +88,19 @@ class ComputerTerminal(BaseAgent):
                 error="untrusted source",
             )
             return AgentReply(text=text)
-        executor = await self._ready(ctx.workspace)
         timeout = self.settings.timeout
         left = ctx.seconds_left()
         if left is not None:
             timeout = max(1.0, min(timeout, left))
         started = time.monotonic()
-        result = await executor.run(runnable, timeout=timeout)
+        try:
+            executor = await self._ready(ctx.workspace)
+            result = await executor.run(runnable, timeout=timeout)
+        except SandboxUnavailable as exc:
+            return self._unavailable(exc, ctx)
         elapsed_ms = (time.monotonic() - started) * 1000
+        if result.limit_hit == ENGINE_LOST:
+            self._unavailable_said = True  # the result says it; later steps say it briefly
         report = format_result(result, executor.workspace)
         text = f"Ran {len(runnable)} code block(s) from {source}'s message.\n{report}"
         images = await asyncio.to_thread(self._images, result)
@@ -109,6 +116,20 @@ class ComputerTerminal(BaseAgent):
             ],
         )
         return AgentReply(text=text, images=[img for _, img in images], files=list(result.files))
+
+    def _unavailable(self, exc: SandboxUnavailable, ctx: StepContext) -> AgentReply:
+        """No sandbox to run in: said in full once, then briefly on every later step."""
+        if self._unavailable_said:
+            text = f"Ran nothing: the sandbox is still unavailable ({exc.reason})."
+        else:
+            text = (
+                f"Ran nothing: the sandbox is unavailable: {exc.reason}. Code cannot run in "
+                "this run until it is back; continue with the other agents, or finish with "
+                "what is known."
+            )
+            self._unavailable_said = True
+        ctx.acted(self.name, "run_code", {}, result=text, error=ENGINE_LOST)
+        return AgentReply(text=text)
 
     def _latest_code(self, conversation: object) -> tuple[str, list[CodeBlock]]:
         """The runnable blocks of the newest message with tagged fences, and its sender.

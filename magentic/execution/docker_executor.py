@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 import uuid
@@ -25,7 +26,7 @@ from typing import Any
 
 from magentic.errors import SandboxError
 from magentic.execution import docker_cleanup, quota
-from magentic.execution.base import CodeBlock, ExecutionResult
+from magentic.execution.base import ENGINE_LOST, CodeBlock, ExecutionResult, SandboxUnavailable
 from magentic.execution.common import (
     BlockRun,
     OutputBuffer,
@@ -72,13 +73,14 @@ def _gone(exc: Any) -> bool:
     return exc.status_code in (404, 409) or bool(_GONE.search(str(exc.explanation or exc)))
 
 
-_api_client: Any = None
+_api_clients: dict[str, Any] = {}
+_PING_TIMEOUT_S = 3.0
 
 
 def _api() -> Any:
-    """One Docker API client per process (it pools connections). Blocking."""
-    global _api_client
-    if _api_client is None:
+    """One Docker API client per engine address (DOCKER_HOST) and process. Blocking."""
+    address = os.environ.get("DOCKER_HOST", "")
+    if address not in _api_clients:
         try:
             import docker
         except ImportError as exc:
@@ -93,8 +95,16 @@ def _api() -> Any:
                 "cannot reach the Docker engine; start it (scripts/install --docker) or use "
                 f"--sandbox bwrap ({str(exc).splitlines()[0][:160]})"
             ) from exc
-        _api_client = client.api
-    return _api_client
+        _api_clients[address] = client.api
+    return _api_clients[address]
+
+
+def _engine_answers(api: Any) -> bool:
+    """Whether the engine answers a ping within a few seconds. Blocking."""
+    try:
+        return bool(api.get(f"{api.base_url}/_ping", timeout=_PING_TIMEOUT_S).ok)
+    except Exception:
+        return False
 
 
 class DockerExecutor:
@@ -116,6 +126,8 @@ class DockerExecutor:
         self._oom_seen = 0
         self._quota: quota.QuotaMount | None = None
         self._notes: list[str] = []  # said once, with the next result
+        self._lost = False  # the engine stopped answering; run() says so until it is back
+        self._replace = False  # the container died with a block: a fresh one before the next
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -144,6 +156,16 @@ class DockerExecutor:
                 made = await creating
                 await asyncio.to_thread(docker_cleanup.remove_now, self._api, made)
             raise
+        except SandboxError:
+            raise
+        except Exception as exc:  # a refused connection: the engine went away
+            if await asyncio.to_thread(_engine_answers, self._api):
+                raise SandboxError(f"cannot start the sandbox container: {exc}") from exc
+            self._lost = True
+            raise SandboxUnavailable(
+                "the Docker engine stopped answering, so no code can run; start it again "
+                "(dockerd) or use --sandbox bwrap"
+            ) from exc
         finally:
             with contextlib.suppress(Exception):
                 await sweep
@@ -205,7 +227,13 @@ class DockerExecutor:
     async def _drop_container(self) -> None:
         container_id, self.container_id = self.container_id, None
         if container_id and self._api is not None:
-            await asyncio.to_thread(docker_cleanup.remove_now, self._api, container_id)
+            try:
+                await asyncio.to_thread(docker_cleanup.remove_now, self._api, container_id)
+            except Exception:
+                if await asyncio.to_thread(_engine_answers, self._api):
+                    raise
+                # the engine is gone, and the container with it (or it stops on restart)
+                log.warning("could not remove container %s: the engine is gone", container_id[:12])
 
     # ------------------------------------------------------------------------ run
 
@@ -213,9 +241,32 @@ class DockerExecutor:
         self, blocks: Sequence[CodeBlock], timeout: float | None = None
     ) -> ExecutionResult:
         async with self._lock:
+            if self._lost or self._replace:
+                await self._recover()
             if not self.container_id:
                 await self.start()
             return await self._run(blocks, timeout or self.settings.timeout)
+
+    async def _recover(self) -> None:
+        """Before a run: give up the container a previous block left dead, or, after an
+        engine loss, check whether the engine is back (SandboxUnavailable if not)."""
+        if self._lost:
+            if not await asyncio.to_thread(_engine_answers, self._api):
+                raise SandboxUnavailable(
+                    "the Docker engine is still not answering, so no code can run; start it "
+                    "again (dockerd) or use --sandbox bwrap"
+                )
+            self._lost = False
+            self._notes.append(
+                "the Docker engine answers again; this block ran in a fresh container "
+                "(files in /tmp were lost, the workspace is intact)"
+            )
+        self._replace = False
+        old, self.container_id = self.container_id, None
+        if old:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(docker_cleanup.remove_now, self._api, old)
+        self.restarts += 1
 
     async def _run(self, blocks: Sequence[CodeBlock], timeout: float) -> ExecutionResult:
         def script_path(block: CodeBlock) -> str:
@@ -236,21 +287,61 @@ class DockerExecutor:
             script_path=script_path,
             run_one=run_one,
         )
-        oom: bool | None = None
-        if result.exit_code == 137 and not result.timed_out:
-            oom = await self._oom_killed()
-        explain(
-            result,
-            self.settings,
-            workdir=WORKDIR,
-            oom_killed=bool(oom),
-            sigkill_means_memory=oom is None,
-            workspace_full=await quota.is_full(self._quota),
-        )
+        abnormal = result.exit_code is None or result.exit_code >= 128
+        if abnormal and not result.timed_out and not self._lost and self.container_id:
+            await self._check_after_abnormal_exit()
+        if self._lost:
+            result.limit_hit = ENGINE_LOST
+            result.notes.append(
+                "the Docker engine stopped answering while this block ran, so the block was "
+                "cut short (no limit of the sandbox was hit); no code can run until the "
+                "engine is back"
+            )
+        else:
+            oom: bool | None = None
+            if result.exit_code == 137 and not result.timed_out and not self._replace:
+                oom = await self._oom_killed()
+            explain(
+                result,
+                self.settings,
+                workdir=WORKDIR,
+                oom_killed=bool(oom),
+                # a container that stopped under the block says nothing of memory
+                sigkill_means_memory=oom is None and not self._replace,
+                workspace_full=await quota.is_full(self._quota),
+            )
+            if self._replace and result.exit_code is not None:
+                result.notes.append(
+                    "the sandbox container stopped while this block ran (the code may have "
+                    "killed every process); the next run starts a fresh container"
+                )
         add_truncation_notes(result, out, err)
         result.notes.extend(self._notes)
         self._notes.clear()
         return result
+
+    async def _check_after_abnormal_exit(self) -> None:
+        """A block that died of a signal, or whose status went missing, may have taken the
+        container or the engine with it: look at both rather than guess from error texts,
+        and mark a dead container for replacement before the next run."""
+        if not await asyncio.to_thread(_engine_answers, self._api):
+            self._lost = True
+            return
+        if await asyncio.to_thread(self._container_state) != "running":
+            self._replace = True
+
+    def _container_state(self) -> str:
+        """'running', or what it is instead ('gone', 'exited', ...). Blocking."""
+        import docker.errors
+
+        try:
+            info = self._api.inspect_container(self.container_id)
+        except docker.errors.APIError as exc:
+            return "gone" if _gone(exc) else f"unknown ({exc.explanation})"
+        state = info.get("State") or {}
+        if state.get("Running") and not state.get("Restarting") and not state.get("Dead"):
+            return "running"
+        return str(state.get("Status") or "stopped")
 
     async def _exec(
         self,
@@ -266,6 +357,13 @@ class DockerExecutor:
             exit_code, timed_out = await self._exec_once(cmd, deadline, out, err)
         except _ContainerGone:
             pass
+        except (SandboxError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a dropped connection, a broken stream: is the engine gone?
+            if await asyncio.to_thread(_engine_answers, self._api):
+                raise SandboxError(f"docker exec failed: {type(exc).__name__}: {exc}") from exc
+            self._lost = True
+            return None, False
         else:
             if exit_code is None and not timed_out:
                 result.notes.append(
@@ -389,7 +487,7 @@ class DockerExecutor:
     def _signal_kill(self) -> None:
         import docker.errors
 
-        with contextlib.suppress(docker.errors.APIError):
+        with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
             self._api.kill(self.container_id, signal="SIGUSR1")
 
     async def _oom_killed(self) -> bool | None:
