@@ -91,7 +91,12 @@ def workspace() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(params=["docker", "bwrap"])
+@pytest.fixture(
+    params=[
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("bwrap", marks=pytest.mark.bwrap),
+    ]
+)
 def kind(request: pytest.FixtureRequest) -> str:
     require_kind(request.param)
     return str(request.param)

@@ -20,8 +20,6 @@ from magentic.execution import CodeBlock
 
 from .conftest import MakeSandbox, leftovers, require_quota
 
-pytestmark = [pytest.mark.docker, pytest.mark.bwrap]
-
 
 def py(code: str) -> CodeBlock:
     return CodeBlock("python", code)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,14 +104,33 @@ async def test_a_killed_container_is_replaced(api: Any, workspace: Path) -> None
         await executor.close()
 
 
+class HeldInCreation(DockerExecutor):
+    """A real executor whose creation thread, once the container exists, waits for the
+    test: the cancel then lands inside container creation every time, not by timing."""
+
+    def __init__(self, workspace: Path) -> None:
+        super().__init__(workspace)
+        self.created = threading.Event()
+        self.release = threading.Event()
+
+    def _create_and_start(self) -> str:
+        container_id = super()._create_and_start()
+        self.created.set()
+        self.release.wait(timeout=60)
+        return container_id
+
+
 async def test_cancelled_start_leaves_no_container(api: Any, workspace: Path) -> None:
-    executor = DockerExecutor(workspace)
+    executor = HeldInCreation(workspace)
     task = asyncio.create_task(executor.start())
-    await asyncio.sleep(0.1)  # most likely inside container creation
+    assert await asyncio.to_thread(executor.created.wait, 60)
+    assert containers_of(api, os.getpid())  # the container exists, start() has not returned
     task.cancel()
+    executor.release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert containers_of(api, os.getpid()) == []
+    assert executor.container_id is None
 
 
 async def test_missing_image_is_a_clear_error(api: Any, workspace: Path) -> None:
