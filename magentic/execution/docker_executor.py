@@ -1,12 +1,18 @@
 """DockerExecutor: the default sandbox. One warm container per run, one `docker exec` per block.
 
 The container is locked down (read-only root, tmpfs /tmp, only the workspace mounted, no
-network unless asked, memory/CPU/pids limits, no capabilities, no-new-privileges, a
-non-root user) and its PID 1 is an init, so removing it is quick. Its main process is a
-tiny keep-alive shell that, on SIGUSR1, kills every other process of the code's user: the
-Docker API cannot signal an exec'd process, and a fork bomb may leave no pid free for
-another exec, but a signal to the container needs none. That is how a timed-out or
-cancelled block is stopped without losing the warm container.
+network unless asked, memory/CPU/pids limits, no-new-privileges, code run as a non-root
+user with no capabilities) and its PID 1 is an init, so removing it is quick. Its main
+process is a tiny keep-alive shell that, on SIGUSR1, kills every other process: the Docker
+API cannot signal an exec'd process, and a fork bomb may leave no pid free for another
+exec, but a signal to the container needs none. That is how a timed-out or cancelled
+block is stopped without losing the warm container.
+
+The keep-alive runs as the container's root with one capability, KILL, and nothing else;
+the code runs as another user, so it cannot signal the keep-alive (`kill -9 -1` used to
+take the whole container down, and the next block raced its teardown). A container that
+stops anyway (the engine, an outside kill) is found by asking the engine for its state
+after a block that died abnormally, and replaced before the next run.
 
 The Docker SDK blocks, so every call goes through asyncio.to_thread.
 """
@@ -56,21 +62,10 @@ _CHUNK_CHARS = 30_000  # one argv string must stay under 128 KiB, even in 4-byte
 _KILL_RETRY_S = 0.5
 _KILL_ATTEMPTS = 20
 _OOM = re.compile(r"oom_kill (\d+)")
-# What the engine sends as an exec's first output when the container died under it (the
-# texts vary with the moment of its teardown); matched only at the start of the output.
-_EXEC_FAILED = re.compile(
-    r"(OCI runtime exec failed|cannot exec in a (stopped|deleted) state"
-    r"|No such exec instance|ttrpc: closed|task [0-9a-f]+ not found)"
-)
-_GONE = re.compile(r"is not running|Removal In Progress|No such container|is paused")
 
 
 class _ContainerGone(Exception):
-    """The run's container stopped (its keep-alive was killed, or it reached its lifetime)."""
-
-
-def _gone(exc: Any) -> bool:
-    return exc.status_code in (404, 409) or bool(_GONE.search(str(exc.explanation or exc)))
+    """The run's container stopped (killed from outside, or it reached its lifetime)."""
 
 
 _api_clients: dict[str, Any] = {}
@@ -185,6 +180,7 @@ class DockerExecutor:
             read_only=True,
             tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_bytes},mode=1777"},
             cap_drop=["ALL"],
+            cap_add=["KILL"],  # the keep-alive's alone: exec'd code runs with none
             security_opt=["no-new-privileges"],
             init=True,
             auto_remove=True,
@@ -195,7 +191,7 @@ class DockerExecutor:
             created = self._api.create_container(
                 s.image,
                 command=["sh", "-c", _KEEPALIVE],
-                user=self._user,
+                user="0:0",  # the keep-alive only; every block runs as self._user
                 working_dir=WORKDIR,
                 environment=env,
                 labels=docker_cleanup.labels(self.run_id),
@@ -261,6 +257,11 @@ class DockerExecutor:
                 "the Docker engine answers again; this block ran in a fresh container "
                 "(files in /tmp were lost, the workspace is intact)"
             )
+        elif self._replace:
+            self._notes.append(
+                "the sandbox container had stopped with the last block, so a fresh one was "
+                "started; files in /tmp were lost, the workspace is intact"
+            )
         self._replace = False
         old, self.container_id = self.container_id, None
         if old:
@@ -298,16 +299,15 @@ class DockerExecutor:
                 "engine is back"
             )
         else:
-            oom: bool | None = None
+            oom = False
             if result.exit_code == 137 and not result.timed_out and not self._replace:
                 oom = await self._oom_killed()
             explain(
                 result,
                 self.settings,
                 workdir=WORKDIR,
-                oom_killed=bool(oom),
-                # a container that stopped under the block says nothing of memory
-                sigkill_means_memory=oom is None and not self._replace,
+                oom_killed=oom,
+                sigkill_means_memory=False,  # the cgroup's count says, or nothing does
                 workspace_full=await quota.is_full(self._quota),
             )
             if self._replace and result.exit_code is not None:
@@ -330,6 +330,11 @@ class DockerExecutor:
         if await asyncio.to_thread(self._container_state) != "running":
             self._replace = True
 
+    def _gone(self, exc: Any) -> bool:
+        """Whether an engine error means the container is no more: its state says, not the
+        error's wording (which varies with the moment of a teardown). Blocking."""
+        return exc.status_code in (404, 409) or self._container_state() != "running"
+
     def _container_state(self) -> str:
         """'running', or what it is instead ('gone', 'exited', ...). Blocking."""
         import docker.errors
@@ -337,7 +342,7 @@ class DockerExecutor:
         try:
             info = self._api.inspect_container(self.container_id)
         except docker.errors.APIError as exc:
-            return "gone" if _gone(exc) else f"unknown ({exc.explanation})"
+            return "gone" if exc.status_code == 404 else f"unknown ({exc.explanation})"
         state = info.get("State") or {}
         if state.get("Running") and not state.get("Restarting") and not state.get("Dead"):
             return "running"
@@ -414,7 +419,7 @@ class DockerExecutor:
         try:
             return dict(self._api.exec_inspect(exec_id))
         except docker.errors.APIError as exc:
-            if _gone(exc):
+            if self._gone(exc):
                 return None
             raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
 
@@ -422,9 +427,9 @@ class DockerExecutor:
         import docker.errors
 
         try:
-            made = self._api.exec_create(self.container_id, cmd, workdir=WORKDIR)
+            made = self._api.exec_create(self.container_id, cmd, workdir=WORKDIR, user=self._user)
         except docker.errors.APIError as exc:
-            if _gone(exc):
+            if self._gone(exc):
                 raise _ContainerGone from exc
             raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
         return str(made["Id"])
@@ -435,16 +440,10 @@ class DockerExecutor:
         try:
             stream = self._api.exec_start(exec_id, stream=True, demux=True)
         except docker.errors.APIError as exc:
-            if _gone(exc):
+            if self._gone(exc):
                 raise _ContainerGone from exc
             raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
-        first = True
         for stdout, stderr in stream:
-            if first and (stdout or stderr):
-                first = False
-                # a container that stopped between create and start answers with this
-                if _EXEC_FAILED.match((stdout or stderr or b"").decode(errors="replace")):
-                    raise _ContainerGone
             if stdout:
                 out.feed(stdout)
             if stderr:
@@ -490,8 +489,13 @@ class DockerExecutor:
         with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
             self._api.kill(self.container_id, signal="SIGUSR1")
 
-    async def _oom_killed(self) -> bool | None:
-        """Did the memory limit kill something since we last looked? None: cannot tell."""
+    async def _oom_killed(self) -> bool:
+        """Did the memory limit kill something since we last looked?
+
+        A live container always answers with its cgroup's oom_kill count. No answer means
+        the container is stopping with the block: that is not the memory limit (an outside
+        kill, the engine), and the container is replaced before the next run.
+        """
         cmd = [
             "sh",
             "-c",
@@ -500,16 +504,16 @@ class DockerExecutor:
         ]
 
         def read() -> str:
-            made = self._api.exec_create(self.container_id, cmd)
+            made = self._api.exec_create(self.container_id, cmd, user=self._user)
             return bytes(self._api.exec_start(made["Id"])).decode(errors="replace")
 
         try:
-            text = await asyncio.to_thread(read)
+            match = _OOM.search(await asyncio.to_thread(read))
         except Exception:
-            return None
-        match = _OOM.search(text)
+            match = None
         if not match:
-            return None
+            self._replace = True
+            return False
         count = int(match.group(1))
         killed = count > self._oom_seen
         self._oom_seen = count

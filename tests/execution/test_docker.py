@@ -4,6 +4,7 @@ leaving it behind (close, crash, Ctrl-C, SIGTERM, a killed owner)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,11 +56,16 @@ async def test_container_is_locked_down(api: Any, workspace: Path) -> None:
         assert host["Init"] is True
         assert host["Binds"] == [f"{workspace}:/workspace:rw"]
         assert "/tmp" in host["Tmpfs"]
-        assert info["Config"]["User"] not in ("", "0", "root", "0:0")
+        assert host["CapAdd"] in (["KILL"], ["CAP_KILL"])  # the keep-alive's, see below
         assert info["Config"]["Labels"]["magentic.pid"] == str(os.getpid())
         assert info["Config"]["Labels"]["magentic.run"] == executor.run_id
         mounts = [m["Destination"] for m in info["Mounts"]]
         assert mounts == ["/workspace"]  # nothing else of the host
+        # the code itself runs as a non-root user with no capability at all
+        probe = await executor.run([CodeBlock("sh", "id -u; grep CapEff /proc/self/status")])
+        uid, caps = probe.stdout.split("\n", 1)
+        assert uid.strip() not in ("", "0")
+        assert caps.split()[1] == "0000000000000000"
     finally:
         await executor.close()
 
@@ -88,13 +94,30 @@ async def test_container_stays_warm_between_runs(api: Any, workspace: Path) -> N
     assert containers_of(api, os.getpid()) == []
 
 
-async def test_a_killed_container_is_replaced(api: Any, workspace: Path) -> None:
+async def test_code_cannot_kill_its_container(api: Any, workspace: Path) -> None:
+    """`kill -9 -1` reaches every process of the code's user, never the keep-alive: the
+    warm container survives, and no next block races a teardown."""
     executor = DockerExecutor(workspace)
     await executor.start()
     try:
         first_id = executor.container_id
-        # the code kills every process it may, the keep-alive included: the container ends
-        await executor.run([CodeBlock("sh", "kill -9 -1")])
+        killed = await executor.run([CodeBlock("sh", "kill -9 -1")])
+        assert killed.limit_hit != "memory"
+        result = await executor.run([CodeBlock("python", "print('same')")])
+        assert result.stdout.strip() == "same"
+        assert executor.container_id == first_id and executor.restarts == 0
+        assert api.inspect_container(first_id)["State"]["Running"]
+    finally:
+        await executor.close()
+
+
+async def test_a_container_stopped_between_runs_is_replaced(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace)
+    await executor.start()
+    try:
+        first_id = executor.container_id
+        await asyncio.to_thread(api.kill, first_id)
+        await asyncio.to_thread(_wait_stopped, api, first_id)
         result = await executor.run([CodeBlock("python", "print('fresh')")])
         assert result.stdout.strip() == "fresh"
         assert executor.container_id != first_id
@@ -102,6 +125,43 @@ async def test_a_killed_container_is_replaced(api: Any, workspace: Path) -> None
         assert any("fresh one was started" in note for note in result.notes)
     finally:
         await executor.close()
+
+
+async def test_a_container_stopped_under_a_block_is_replaced_before_the_next(
+    api: Any, workspace: Path
+) -> None:
+    """The block dies with its container: not read as the memory limit, and the next run
+    gets a fresh container."""
+    executor = DockerExecutor(workspace)
+    await executor.start()
+    try:
+        first_id = executor.container_id
+        task = asyncio.create_task(
+            executor.run([CodeBlock("sh", "echo started > started.txt; sleep 60")])
+        )
+        marker = workspace / "started.txt"
+        deadline = time.monotonic() + 60
+        while not await asyncio.to_thread(marker.exists):
+            assert time.monotonic() < deadline, "the block never started"
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(api.kill, first_id)
+        died = await task
+        assert died.exit_code is None or died.exit_code >= 128, died
+        assert died.limit_hit != "memory" and not died.timed_out, died
+        assert any("container stopped while this block ran" in n for n in died.notes), died
+        again = await executor.run([CodeBlock("python", "print('fresh')")])
+        assert again.stdout.strip() == "fresh"
+        assert executor.container_id != first_id and executor.restarts == 1
+        assert any("fresh one was started" in note for note in again.notes), again
+    finally:
+        await executor.close()
+
+
+def _wait_stopped(api: Any, container_id: str) -> None:
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound):
+        api.wait(container_id, timeout=60)
 
 
 class HeldInCreation(DockerExecutor):
