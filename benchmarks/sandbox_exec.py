@@ -128,7 +128,7 @@ def measure_quota(starts: int) -> dict[str, float | None]:
 
 def image_mb() -> float | None:
     try:
-        from magentic.execution.docker_executor import _api
+        from magentic.execution.docker_engine import api as _api
         from magentic.execution.image import image_status
 
         return image_status(_api(), SandboxSettings().image).size_mb or None

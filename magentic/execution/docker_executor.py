@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from magentic.errors import SandboxError
-from magentic.execution import docker_cleanup, quota
+from magentic.execution import docker_cleanup, docker_engine, quota
 from magentic.execution.base import ENGINE_LOST, CodeBlock, ExecutionResult, SandboxUnavailable
 from magentic.execution.common import (
     BlockRun,
@@ -43,6 +41,7 @@ from magentic.execution.common import (
     sandbox_env,
     sandbox_ids,
 )
+from magentic.execution.docker_engine import api as _api
 from magentic.execution.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
@@ -61,45 +60,10 @@ _RUNNER = (
 _CHUNK_CHARS = 30_000  # one argv string must stay under 128 KiB, even in 4-byte UTF-8
 _KILL_RETRY_S = 0.5
 _KILL_ATTEMPTS = 20
-_OOM = re.compile(r"oom_kill (\d+)")
 
 
 class _ContainerGone(Exception):
     """The run's container stopped (killed from outside, or it reached its lifetime)."""
-
-
-_api_clients: dict[str, Any] = {}
-_PING_TIMEOUT_S = 3.0
-
-
-def _api() -> Any:
-    """One Docker API client per engine address (DOCKER_HOST) and process. Blocking."""
-    address = os.environ.get("DOCKER_HOST", "")
-    if address not in _api_clients:
-        try:
-            import docker
-        except ImportError as exc:
-            raise SandboxError(
-                "the docker package is missing: pip install 'magentic[sandbox]'"
-            ) from exc
-        try:
-            client = docker.from_env(timeout=60)
-            client.api.ping()
-        except docker.errors.DockerException as exc:
-            raise SandboxError(
-                "cannot reach the Docker engine; start it (scripts/install --docker) or use "
-                f"--sandbox bwrap ({str(exc).splitlines()[0][:160]})"
-            ) from exc
-        _api_clients[address] = client.api
-    return _api_clients[address]
-
-
-def _engine_answers(api: Any) -> bool:
-    """Whether the engine answers a ping within a few seconds. Blocking."""
-    try:
-        return bool(api.get(f"{api.base_url}/_ping", timeout=_PING_TIMEOUT_S).ok)
-    except Exception:
-        return False
 
 
 class DockerExecutor:
@@ -154,7 +118,7 @@ class DockerExecutor:
         except SandboxError:
             raise
         except Exception as exc:  # a refused connection: the engine went away
-            if await asyncio.to_thread(_engine_answers, self._api):
+            if await asyncio.to_thread(docker_engine.engine_answers, self._api):
                 raise SandboxError(f"cannot start the sandbox container: {exc}") from exc
             self._lost = True
             raise SandboxUnavailable(
@@ -226,7 +190,7 @@ class DockerExecutor:
             try:
                 await asyncio.to_thread(docker_cleanup.remove_now, self._api, container_id)
             except Exception:
-                if await asyncio.to_thread(_engine_answers, self._api):
+                if await asyncio.to_thread(docker_engine.engine_answers, self._api):
                     raise
                 # the engine is gone, and the container with it (or it stops on restart)
                 log.warning("could not remove container %s: the engine is gone", container_id[:12])
@@ -247,7 +211,7 @@ class DockerExecutor:
         """Before a run: give up the container a previous block left dead, or, after an
         engine loss, check whether the engine is back (SandboxUnavailable if not)."""
         if self._lost:
-            if not await asyncio.to_thread(_engine_answers, self._api):
+            if not await asyncio.to_thread(docker_engine.engine_answers, self._api):
                 raise SandboxUnavailable(
                     "the Docker engine is still not answering, so no code can run; start it "
                     "again (dockerd) or use --sandbox bwrap"
@@ -324,7 +288,7 @@ class DockerExecutor:
         """A block that died of a signal, or whose status went missing, may have taken the
         container or the engine with it: look at both rather than guess from error texts,
         and mark a dead container for replacement before the next run."""
-        if not await asyncio.to_thread(_engine_answers, self._api):
+        if not await asyncio.to_thread(docker_engine.engine_answers, self._api):
             self._lost = True
             return
         if await asyncio.to_thread(self._container_state) != "running":
@@ -336,17 +300,7 @@ class DockerExecutor:
         return exc.status_code in (404, 409) or self._container_state() != "running"
 
     def _container_state(self) -> str:
-        """'running', or what it is instead ('gone', 'exited', ...). Blocking."""
-        import docker.errors
-
-        try:
-            info = self._api.inspect_container(self.container_id)
-        except docker.errors.APIError as exc:
-            return "gone" if exc.status_code == 404 else f"unknown ({exc.explanation})"
-        state = info.get("State") or {}
-        if state.get("Running") and not state.get("Restarting") and not state.get("Dead"):
-            return "running"
-        return str(state.get("Status") or "stopped")
+        return docker_engine.container_state(self._api, self.container_id or "")
 
     async def _exec(
         self,
@@ -365,7 +319,7 @@ class DockerExecutor:
         except (SandboxError, asyncio.CancelledError):
             raise
         except Exception as exc:  # a dropped connection, a broken stream: is the engine gone?
-            if await asyncio.to_thread(_engine_answers, self._api):
+            if await asyncio.to_thread(docker_engine.engine_answers, self._api):
                 raise SandboxError(f"docker exec failed: {type(exc).__name__}: {exc}") from exc
             self._lost = True
             return None, False
@@ -492,29 +446,16 @@ class DockerExecutor:
     async def _oom_killed(self) -> bool:
         """Did the memory limit kill something since we last looked?
 
-        A live container always answers with its cgroup's oom_kill count. No answer means
-        the container is stopping with the block: that is not the memory limit (an outside
-        kill, the engine), and the container is replaced before the next run.
+        No count means the container is stopping with the block: that is not the memory
+        limit (an outside kill, the engine), and the container is replaced before the next
+        run.
         """
-        cmd = [
-            "sh",
-            "-c",
-            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control "
-            "2>/dev/null; true",
-        ]
-
-        def read() -> str:
-            made = self._api.exec_create(self.container_id, cmd, user=self._user)
-            return bytes(self._api.exec_start(made["Id"])).decode(errors="replace")
-
-        try:
-            match = _OOM.search(await asyncio.to_thread(read))
-        except Exception:
-            match = None
-        if not match:
+        count = await asyncio.to_thread(
+            docker_engine.oom_kill_count, self._api, self.container_id or "", self._user
+        )
+        if count is None:
             self._replace = True
             return False
-        count = int(match.group(1))
         killed = count > self._oom_seen
         self._oom_seen = count
         return killed

@@ -28,7 +28,7 @@ MakeSandbox = Callable[..., Awaitable[Executor]]
 def docker_api() -> Any:
     """The Docker API client, or None when no engine answers."""
     try:
-        from magentic.execution.docker_executor import _api
+        from magentic.execution.docker_engine import api as _api
 
         return _api()
     except Exception:
