@@ -203,12 +203,12 @@ def _why(exc: BaseException) -> str:
 def _install_hook() -> None:
     global _hook
     if not _hook:
-        atexit.register(_detach_all)
+        atexit.register(detach_all)
         _hook = True
 
 
-def _detach_all() -> None:
-    """The exit path: no workspace stays a mount after its process ends."""
+def detach_all() -> None:
+    """The exit path (atexit, SIGTERM): no workspace stays a mount after its process ends."""
     for mount in list(_mounts.values()):
         mount.users = 1
         with contextlib.suppress(Exception):

@@ -252,6 +252,7 @@ def test_container_removed_when_the_owner_ends_badly(api: Any, workspace: Path, 
     assert line.startswith("started"), child.stderr.read() if child.stderr else ""
     container_id = line.split()[1]
     assert api.containers(all=True, filters={"id": container_id})
+    assert os.path.ismount(workspace) or os.geteuid() != 0  # on its quota filesystem
     if how == "sigint":
         child.send_signal(signal.SIGINT)
     elif how == "sigterm":
@@ -259,6 +260,7 @@ def test_container_removed_when_the_owner_ends_badly(api: Any, workspace: Path, 
     child.wait(timeout=60)
     assert not api.containers(all=True, filters={"id": container_id})
     assert containers_of(api, child.pid) == []
+    assert not os.path.ismount(workspace)  # the workspace quota's mount went with it
 
 
 def test_container_of_a_sigkilled_owner_is_swept_on_next_start(api: Any, workspace: Path) -> None:
