@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from magentic.errors import SandboxError
+from magentic.execution.base import SandboxUnavailable
 
 _clients: dict[str, Any] = {}
 _PING_TIMEOUT_S = 3.0
@@ -39,7 +40,7 @@ def api() -> Any:
             client = docker.from_env(timeout=60)
             client.api.ping()
         except docker.errors.DockerException as exc:
-            raise SandboxError(
+            raise SandboxUnavailable(
                 "cannot reach the Docker engine; start it (scripts/install --docker) or use "
                 f"--sandbox bwrap ({str(exc).splitlines()[0][:160]})"
             ) from exc

@@ -37,8 +37,6 @@ from magentic.execution.base import ENGINE_LOST
 from magentic.execution.docker_executor import DockerExecutor
 from tests.conftest import require
 
-pytestmark = pytest.mark.docker
-
 TINY_IMAGE = "magentic-tiny:1"
 # What the executor's keep-alive and block runner use: a shell, sleep, mkdir, kill, cat.
 _TOOLS = ("dash", "sleep", "mkdir", "cat", "kill")
@@ -168,6 +166,7 @@ async def _stop_mid_block(engine: Engine, workspace: Path, how: signal.Signals) 
     engine.process.send_signal(how)
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 async def test_engine_lost_mid_block_is_told_once_then_briefly(
     engine: Engine, workspace: Path, how: signal.Signals, monkeypatch: pytest.MonkeyPatch
@@ -191,3 +190,20 @@ async def test_engine_lost_mid_block_is_told_once_then_briefly(
     assert "Docker engine is still not answering" in second.text
     assert third.text == second.text
     assert not await asyncio.to_thread(os.path.ismount, workspace)
+
+
+async def test_no_engine_at_all_is_said_once_then_briefly(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An engine that is not there from the start: the same words, never a traceback."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    terminal = ComputerTerminal(kind="docker", settings=SandboxSettings(timeout=30))
+    ctx = _context(workspace, "echo hi")
+    try:
+        first = await terminal.step("Run it.", ctx)
+        second = await terminal.step("Run it again.", ctx)
+    finally:
+        await terminal.close()
+    assert first.text.startswith("Ran nothing: the sandbox is unavailable: cannot reach the Docker")
+    assert "--sandbox bwrap" in first.text
+    assert second.text.startswith("Ran nothing: the sandbox is still unavailable (cannot reach")
