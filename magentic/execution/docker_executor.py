@@ -276,8 +276,8 @@ class DockerExecutor:
             )
             if self._replace and result.exit_code is not None:
                 result.notes.append(
-                    "the sandbox container stopped while this block ran (the code may have "
-                    "killed every process); the next run starts a fresh container"
+                    "the sandbox container stopped while this block ran (stopped from outside "
+                    "the sandbox), so no limit was hit; the next run starts a fresh container"
                 )
         add_truncation_notes(result, out, err)
         result.notes.extend(self._notes)
@@ -311,7 +311,7 @@ class DockerExecutor:
         result: ExecutionResult,
     ) -> tuple[int | None, bool]:
         """Run one block; if the container turns out to be gone, start a fresh one and
-        run the block there (code may kill every process, the keep-alive included)."""
+        run the block there (it was stopped from outside, or reached its lifetime)."""
         try:
             exit_code, timed_out = await self._exec_once(cmd, deadline, out, err)
         except _ContainerGone:
@@ -326,8 +326,8 @@ class DockerExecutor:
         else:
             if exit_code is None and not timed_out:
                 result.notes.append(
-                    "the sandbox container stopped while this block ran (the code may have "
-                    "killed every process), so its exit status is unknown; the next run "
+                    "the sandbox container stopped while this block ran (stopped from outside "
+                    "the sandbox), so its exit status is unknown; the next run "
                     "starts a fresh container"
                 )
             return exit_code, timed_out
@@ -337,7 +337,7 @@ class DockerExecutor:
         self.restarts += 1
         await self.start()
         result.notes.append(
-            "the sandbox container had stopped (code may have killed every process), so a "
+            "the sandbox container had stopped (stopped from outside the sandbox), so a "
             "fresh one was started; files in /tmp were lost, the workspace is intact"
         )
         try:
