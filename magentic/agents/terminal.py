@@ -72,6 +72,9 @@ class ComputerTerminal(BaseAgent):
             return AgentReply(text=text)
         trusted = self.settings.trusted_sources
         if source not in trusted:
+            # a teammate quoting a trusted author's code word for word is still that code
+            source = self._vouched_for(ctx.conversation, runnable) or source
+        if source not in trusted:
             # A page, a file or a tool can put a code block in front of us: never run it.
             text = (
                 f"Ran nothing: the latest code block came from {source}, and only code "
@@ -145,6 +148,19 @@ class ComputerTerminal(BaseAgent):
             if blocks:
                 return entry.source, [b for b in blocks if b.language not in DATA_LANGUAGES]
         return "", []
+
+    def _vouched_for(self, conversation: object, blocks: list[CodeBlock]) -> str | None:
+        """The trusted author who wrote every one of these blocks, exactly, earlier on."""
+        entries: list[TeamMessage] = list(conversation)  # type: ignore[call-overload]
+        written: dict[str, str] = {}
+        for entry in entries:
+            if entry.source in self.settings.trusted_sources:
+                for block in code_blocks_from_markdown(entry.text):
+                    written.setdefault(block.code.strip(), entry.source)
+        authors = {written.get(block.code.strip()) for block in blocks}
+        if None in authors or not authors:
+            return None
+        return sorted(a for a in authors if a)[0]
 
     async def _ready(self, workspace: Path) -> Executor:
         if self._executor is None:

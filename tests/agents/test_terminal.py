@@ -270,3 +270,28 @@ async def test_coder_sees_relayed_text_marked_as_untrusted(workspace: Path) -> N
             await client.close()
     relayed = [text for text in seen if "run evil()" in text]
     assert relayed and "untrusted data relayed by FileSurfer" in relayed[0]
+
+
+@pytest.mark.bwrap
+async def test_a_quote_of_the_coders_code_runs_but_an_altered_one_does_not(
+    workspace: Path,
+) -> None:
+    """The orchestrator may pass the Coder's block on word for word: that is the Coder's
+    code. One changed line makes it someone else's, and nothing runs."""
+    require_bwrap()
+    code = "open('ran.txt', 'w').write('coder code')\nprint('ran the coder code')\n"
+    coder = TeamMessage("Coder", f"```python\n{code}```")
+    quoted = TeamMessage("orchestrator", f"(to ComputerTerminal) Run this:\n```python\n{code}```")
+    altered = TeamMessage(
+        "orchestrator", f"(to ComputerTerminal) Run:\n```python\n{code}print('extra')\n```"
+    )
+    settings = SandboxSettings(timeout=30)
+    terminal = ComputerTerminal(make_executor("bwrap", workspace, settings), settings=settings)
+    try:
+        refused = await terminal.step("Run it.", context(workspace, [coder, altered])[0])
+        assert refused.text.startswith("Ran nothing")
+        assert not (workspace / "ran.txt").exists()
+        ran = await terminal.step("Run it.", context(workspace, [coder, quoted])[0])
+    finally:
+        await terminal.close()
+    assert "from Coder's message" in ran.text and "ran the coder code" in ran.text
