@@ -67,16 +67,32 @@ class BubblewrapExecutor:
                 "bubblewrap is not installed (scripts/install --bwrap, or apt-get install "
                 "bubblewrap)"
             )
-        self._bwrap = bwrap
         self._prlimit = shutil.which("prlimit")
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        attached = False
         if self._quota is None:
             self._quota, why = await asyncio.to_thread(
                 quota.attach, self.workspace, self.settings.quota_bytes
             )
+            attached = self._quota is not None
             if why:
                 log.warning(why)
                 self._notes.append(why)
+        try:
+            await self._prepare()
+        except BaseException:  # failed or cancelled: no mount outlives a start that failed
+            if attached:
+                await asyncio.shield(self._release_quota())
+            raise
+        self._bwrap = bwrap  # started: run() no longer calls start()
+
+    async def _release_quota(self) -> None:
+        mount, self._quota = self._quota, None
+        if mount is not None:
+            await asyncio.to_thread(quota.detach, mount)
+
+    async def _prepare(self) -> None:
+        """The interpreter, the user code runs as, and what of the host it sees."""
         self._python, (uid, gid) = await asyncio.gather(
             asyncio.to_thread(self._pick_python), asyncio.to_thread(sandbox_ids, self.workspace)
         )
@@ -209,10 +225,8 @@ class BubblewrapExecutor:
 
     async def close(self) -> None:
         """Give the workspace its plain folder back (each block's sandbox is gone already)."""
-        mount, self._quota = self._quota, None
         self._bwrap = ""
-        if mount is not None:
-            await asyncio.to_thread(quota.detach, mount)
+        await self._release_quota()
 
 
 _SETRLIMIT = (

@@ -96,13 +96,29 @@ class DockerExecutor:
         docker_cleanup.install_hooks()
         self._api = await asyncio.to_thread(_api)
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        attached = False
         if self._quota is None:  # before the container: it must bind the quota filesystem
             self._quota, why = await asyncio.to_thread(
                 quota.attach, self.workspace, self.settings.quota_bytes
             )
+            attached = self._quota is not None
             if why:
                 log.warning(why)
                 self._notes.append(why)
+        try:
+            await self._start_container()
+        except BaseException:  # failed or cancelled: no mount outlives a start that failed
+            if attached:
+                await asyncio.shield(self._release_quota())
+            raise
+        self._oom_seen = 0
+
+    async def _release_quota(self) -> None:
+        mount, self._quota = self._quota, None
+        if mount is not None:
+            await asyncio.to_thread(quota.detach, mount)
+
+    async def _start_container(self) -> None:
         uid, gid = await asyncio.to_thread(sandbox_ids, self.workspace)
         self._user = f"{uid}:{gid}"
         sweep = asyncio.create_task(asyncio.to_thread(docker_cleanup.sweep_stale, self._api))
@@ -128,7 +144,6 @@ class DockerExecutor:
         finally:
             with contextlib.suppress(Exception):
                 await sweep
-        self._oom_seen = 0
 
     def _create_and_start(self) -> str:
         import docker.errors
@@ -180,9 +195,7 @@ class DockerExecutor:
     async def close(self) -> None:
         """Remove the container, then give the workspace its plain folder back."""
         await self._drop_container()
-        mount, self._quota = self._quota, None
-        if mount is not None:
-            await asyncio.to_thread(quota.detach, mount)
+        await self._release_quota()
 
     async def _drop_container(self) -> None:
         container_id, self.container_id = self.container_id, None

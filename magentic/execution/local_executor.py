@@ -63,7 +63,13 @@ class LocalExecutor:
             )
             if why:
                 log.warning(why)
-        self._python = await asyncio.to_thread(resolve_python, self.settings.python or "python3")
+        try:
+            self._python = await asyncio.to_thread(
+                resolve_python, self.settings.python or "python3"
+            )
+        except BaseException:  # no mount outlives a start that failed
+            await asyncio.shield(self._release_quota())
+            raise
         # Block files live outside the workspace so they never show up as "files created".
         self._scratch = tempfile.mkdtemp(prefix="magentic-local-")
 
@@ -125,6 +131,9 @@ class LocalExecutor:
         if self._scratch:
             await asyncio.to_thread(shutil.rmtree, self._scratch, True)
             self._scratch = None
+        await self._release_quota()
+
+    async def _release_quota(self) -> None:
         mount, self._quota = self._quota, None
         if mount is not None:
             await asyncio.to_thread(quota.detach, mount)

@@ -81,7 +81,14 @@ def attach(workspace: Path, limit: int) -> tuple[QuotaMount | None, str | None]:
         if missing:
             return None, f"the workspace quota is not enforced here: {missing}"
         if os.path.ismount(workspace):
-            return None, "the workspace quota is not enforced: the workspace is a mount already"
+            image = _leftover_image(workspace)
+            if image is None:
+                return None, "the workspace quota is not enforced: the workspace is a mount already"
+            # a process that died without cleaning up left it: take it over, close frees it
+            mount = QuotaMount(workspace, image, limit)
+            _mounts[workspace] = mount
+            _install_hook()
+            return mount, None
         try:
             mount = _mount(workspace, limit)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -178,6 +185,23 @@ def _unmount(mount: QuotaMount) -> None:
     except (OSError, subprocess.SubprocessError) as exc:
         log.error("could not take the workspace off its quota filesystem: %s", _why(exc))
         raise
+
+
+def _leftover_image(workspace: Path) -> Path | None:
+    """The quota image mounted on `workspace`, when it is one of ours (by its name)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 10 or fields[4] != str(workspace):
+            continue
+        source = fields[fields.index("-") + 2]
+        backing = Path(f"/sys/block/{os.path.basename(source)}/loop/backing_file")
+        try:
+            image = Path(backing.read_text().strip())
+        except OSError:
+            return None
+        ours = image.parent == workspace.parent and image.name.startswith(f".{workspace.name}-")
+        return image if ours and image.name.endswith(".img") else None
+    return None
 
 
 def _disk_usage(folder: Path) -> int:

@@ -88,7 +88,13 @@ def workspace() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="magentic-test-ws-"))
     os.chmod(folder, 0o755)
     yield folder
+    left_mounted = os.path.ismount(folder)
+    if left_mounted:  # clean up first, then fail: the quota's mount must not outlive a test
+        subprocess.run(["umount", "-l", str(folder)], check=False)
     shutil.rmtree(folder, ignore_errors=True)
+    for image in folder.parent.glob(f".{folder.name}-*"):
+        image.unlink(missing_ok=True)
+    assert not left_mounted, f"{folder} is still mounted (the workspace quota leaked)"
 
 
 @pytest.fixture(

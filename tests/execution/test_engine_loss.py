@@ -136,7 +136,17 @@ def _stop_engine(engine: Engine) -> None:
             engine.process.kill()
             engine.process.wait()
     tag = str(engine.folder)
-    for pid in filter(str.isdigit, os.listdir("/proc")):  # its containerd and shims
+    ids: list[str] = []
+    # its containers' processes (a killed engine leaves them running, holding their
+    # mounts), then its containerd and shims
+    with contextlib.suppress(OSError):
+        ids = os.listdir(engine.folder / "data" / "containers")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+            if any(container_id in cgroup for container_id in ids):
+                os.kill(int(pid), signal.SIGKILL)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             if tag.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(int(pid), signal.SIGKILL)
