@@ -9,6 +9,7 @@ The workspace is added by the executor, writable, at /workspace.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -54,8 +55,10 @@ class Mounts:
     paths: tuple[str, ...]  # the host paths bound, for tests and the doctor
 
 
+@functools.lru_cache(maxsize=8)
 def runtime_mounts(python: str) -> Mounts:
-    """The mounts for code run by `python` (a real interpreter path). Blocking."""
+    """The mounts for code run by `python` (a real interpreter path). Blocking; asked
+    once per interpreter and process (the host's layout does not change under a run)."""
     wanted = [p for p in _RUNTIME if os.path.lexists(p)]
     wanted += [p for p in (f"/etc/{name}" for name in _ETC) if os.path.lexists(p)]
     for pattern in _ETC_GLOBS:
