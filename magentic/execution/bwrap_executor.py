@@ -186,18 +186,21 @@ class BubblewrapExecutor:
         if argv[0] == "python3":
             argv = [self._python, *argv[1:]]
         cpu_seconds = math.ceil(timeout * max(1.0, s.cpus)) + 1
+        # With no quota filesystem (not root), at least no one file may pass the quota.
+        fsize = s.quota_bytes if self._quota is None and s.quota_bytes > 0 else "unlimited"
         if self._prlimit:
             limited = [
                 self._prlimit,
                 f"--as={s.memory_bytes}",
                 f"--nproc={s.pids}",
                 f"--cpu={cpu_seconds}",
+                f"--fsize={fsize}",
                 "--core=0",
                 "--",
             ]
         else:  # util-linux missing: set the same limits from Python
             limited = [self._python, "-c", _SETRLIMIT, str(s.memory_bytes), str(s.pids)]
-            limited += [str(cpu_seconds)]
+            limited += [str(cpu_seconds), str(fsize)]
         # Order matters: each mount lands on what the previous ones made.
         return [
             self._bwrap,
@@ -232,10 +235,12 @@ class BubblewrapExecutor:
 _SETRLIMIT = (
     "import os, resource, sys\n"
     "mem, nproc, cpu = (int(v) for v in sys.argv[1:4])\n"
+    "fsize = resource.RLIM_INFINITY if sys.argv[4] == 'unlimited' else int(sys.argv[4])\n"
     "resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
     "resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))\n"
     "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))\n"
-    "os.execvp(sys.argv[4], sys.argv[4:])\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
+    "os.execvp(sys.argv[5], sys.argv[5:])\n"
 )
 
 

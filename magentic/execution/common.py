@@ -228,6 +228,7 @@ _NETWORK = re.compile(
 )
 _READ_ONLY = re.compile(r"Read-only file system")
 _NO_SPACE = re.compile(r"No space left on device")
+_FILE_TOO_LARGE = re.compile(r"File too large|\[Errno 27\]")
 
 
 def explain(
@@ -299,6 +300,12 @@ def explain(
         )
     if _READ_ONLY.search(text):
         result.notes.append(f"only the workspace ({workdir}) and /tmp are writable")
+    if _FILE_TOO_LARGE.search(text) or code == 128 + signal.SIGXFSZ:
+        result.limit_hit = result.limit_hit or "workspace quota"
+        result.notes.append(
+            f"a file grew past {settings.workspace_quota}, the most one file may hold "
+            "(sandbox.workspace_quota); write less"
+        )
     if _NO_SPACE.search(text) and not workspace_full:
         result.notes.append(
             f"a disk filled up (/tmp holds {settings.tmp_size}, the workspace "

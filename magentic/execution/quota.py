@@ -80,8 +80,9 @@ def attach(workspace: Path, limit: int) -> tuple[QuotaMount | None, str | None]:
         missing = _missing()
         if missing:
             return None, f"the workspace quota is not enforced here: {missing}"
-        if os.path.ismount(workspace):
-            image = _leftover_image(workspace)
+        source = _mount_source(workspace)
+        if source is not None:
+            image = _leftover_image(workspace, source)
             if image is None:
                 return None, "the workspace quota is not enforced: the workspace is a mount already"
             # a process that died without cleaning up left it: take it over, close frees it
@@ -137,7 +138,7 @@ def _mount(workspace: Path, limit: int) -> QuotaMount:
             "-E", f"root_owner={st.st_uid}:{st.st_gid}", str(image))  # fmt: skip
         aside = Path(tempfile.mkdtemp(prefix=f".{workspace.name}-aside-", dir=workspace.parent))
         for entry in os.listdir(workspace):
-            os.rename(workspace / entry, aside / entry)
+            shutil.move(workspace / entry, aside / entry)  # a rename unless across mounts
         _sh("mount", "-o", "loop,nosuid,nodev", str(image), str(workspace))
         mounted = True
         with contextlib.suppress(OSError):
@@ -157,7 +158,7 @@ def _mount(workspace: Path, limit: int) -> QuotaMount:
         if aside is not None:  # put the files back where they were
             for entry in os.listdir(aside):
                 with contextlib.suppress(OSError):
-                    os.rename(aside / entry, workspace / entry)
+                    shutil.move(aside / entry, workspace / entry)
             with contextlib.suppress(OSError):
                 aside.rmdir()
         if fd >= 0:
@@ -179,7 +180,7 @@ def _unmount(mount: QuotaMount) -> None:
         except subprocess.CalledProcessError:
             _sh("umount", "-l", str(workspace))  # something still holds a file open
         for entry in os.listdir(back):
-            os.rename(back / entry, workspace / entry)
+            shutil.move(back / entry, workspace / entry)
         back.rmdir()
         mount.image.unlink(missing_ok=True)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -187,21 +188,26 @@ def _unmount(mount: QuotaMount) -> None:
         raise
 
 
-def _leftover_image(workspace: Path) -> Path | None:
-    """The quota image mounted on `workspace`, when it is one of ours (by its name)."""
+def _mount_source(path: Path) -> str | None:
+    """What is mounted on `path` (its device), or None. Unlike os.path.ismount this also
+    sees a bind mount of a folder of the same filesystem."""
+    source = None
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
-        if len(fields) < 10 or fields[4] != str(workspace):
-            continue
-        source = fields[fields.index("-") + 2]
-        backing = Path(f"/sys/block/{os.path.basename(source)}/loop/backing_file")
-        try:
-            image = Path(backing.read_text().strip())
-        except OSError:
-            return None
-        ours = image.parent == workspace.parent and image.name.startswith(f".{workspace.name}-")
-        return image if ours and image.name.endswith(".img") else None
-    return None
+        if len(fields) > 9 and fields[4] == str(path):
+            source = fields[fields.index("-") + 2]  # the last one mounted is on top
+    return source
+
+
+def _leftover_image(workspace: Path, source: str) -> Path | None:
+    """The quota image mounted from `source`, when it is one of ours (by its name)."""
+    backing = Path(f"/sys/block/{os.path.basename(source)}/loop/backing_file")
+    try:
+        image = Path(backing.read_text().strip())
+    except OSError:
+        return None
+    ours = image.parent == workspace.parent and image.name.startswith(f".{workspace.name}-")
+    return image if ours and image.name.endswith(".img") else None
 
 
 def _disk_usage(folder: Path) -> int:

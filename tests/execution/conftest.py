@@ -92,8 +92,11 @@ def workspace() -> Iterator[Path]:
     if left_mounted:  # clean up first, then fail: the quota's mount must not outlive a test
         subprocess.run(["umount", "-l", str(folder)], check=False)
     shutil.rmtree(folder, ignore_errors=True)
-    for image in folder.parent.glob(f".{folder.name}-*"):
-        image.unlink(missing_ok=True)
+    for leftover in folder.parent.glob(f".{folder.name}-*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink()
     assert not left_mounted, f"{folder} is still mounted (the workspace quota leaked)"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from magentic.execution import CodeBlock
+from magentic.execution import CodeBlock, SandboxSettings, make_executor
 
-from .conftest import MakeSandbox, leftovers, require_quota
+from .conftest import MakeSandbox, leftovers, require_bwrap, require_quota
 
 
 def py(code: str) -> CodeBlock:
@@ -344,3 +345,26 @@ def plain_folder_with(workspace: Path) -> list[str]:
     assert not os.path.ismount(workspace)
     assert not [p for p in workspace.parent.iterdir() if p.name.startswith(f".{workspace.name}-")]
     return sorted(p.name for p in workspace.iterdir())
+
+
+@pytest.mark.bwrap
+async def test_without_a_quota_filesystem_one_file_is_still_capped(workspace: Path) -> None:
+    """Where the quota cannot be mounted (not root; here: the workspace is a mount of
+    something else already), bubblewrap still caps every file at the quota's size."""
+    require_bwrap()
+    require_quota()  # root, to make the workspace a mount for this test
+    await asyncio.to_thread(subprocess.run, ["mount", "--bind", workspace, workspace], check=True)
+    try:
+        executor = make_executor("bwrap", workspace, SandboxSettings(workspace_quota="16m"))
+        await executor.start()
+        code = "import os\nwith open('big.bin', 'wb') as f:\n    f.write(bytes(64 * 1024**2))\n"
+        try:
+            result = await executor.run([py(code)])
+        finally:
+            await executor.close()
+    finally:
+        await asyncio.to_thread(subprocess.run, ["umount", workspace], check=True)
+    assert result.exit_code == 1 and "File too large" in result.stderr, result
+    assert result.limit_hit == "workspace quota"
+    assert any("not enforced" in note for note in result.notes)  # said, once
+    assert (workspace / "big.bin").stat().st_size <= 16 * 1024**2
