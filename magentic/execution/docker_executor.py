@@ -147,6 +147,7 @@ class DockerExecutor:
 
     def _create_and_start(self) -> str:
         import docker.errors
+        from docker.types import Ulimit
 
         s = self.settings
         host_config = self._api.create_host_config(
@@ -160,6 +161,10 @@ class DockerExecutor:
             tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_bytes},mode=1777"},
             cap_drop=["ALL"],
             cap_add=["KILL"],  # the keep-alive's alone: exec'd code runs with none
+            # with no quota filesystem (not root), at least no one file may pass the quota
+            ulimits=[Ulimit(name="fsize", soft=s.quota_bytes, hard=s.quota_bytes)]
+            if self._quota is None and s.quota_bytes > 0
+            else None,
             security_opt=["no-new-privileges"],
             init=True,
             auto_remove=True,

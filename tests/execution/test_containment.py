@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from magentic.execution import CodeBlock, SandboxSettings, make_executor
+from magentic.execution import CodeBlock
 
-from .conftest import MakeSandbox, leftovers, require_bwrap, require_quota
+from .conftest import MakeSandbox, leftovers, require_quota
 
 
 def py(code: str) -> CodeBlock:
@@ -347,16 +347,15 @@ def plain_folder_with(workspace: Path) -> list[str]:
     return sorted(p.name for p in workspace.iterdir())
 
 
-@pytest.mark.bwrap
-async def test_without_a_quota_filesystem_one_file_is_still_capped(workspace: Path) -> None:
+async def test_without_a_quota_filesystem_one_file_is_still_capped(
+    sandbox: MakeSandbox, workspace: Path
+) -> None:
     """Where the quota cannot be mounted (not root; here: the workspace is a mount of
-    something else already), bubblewrap still caps every file at the quota's size."""
-    require_bwrap()
+    something else already), each sandbox still caps every file at the quota's size."""
     require_quota()  # root, to make the workspace a mount for this test
     await asyncio.to_thread(subprocess.run, ["mount", "--bind", workspace, workspace], check=True)
     try:
-        executor = make_executor("bwrap", workspace, SandboxSettings(workspace_quota="16m"))
-        await executor.start()
+        executor = await sandbox(workspace_quota="16m")
         code = "import os\nwith open('big.bin', 'wb') as f:\n    f.write(bytes(64 * 1024**2))\n"
         try:
             result = await executor.run([py(code)])
