@@ -256,8 +256,8 @@ def explain(
         result.limit_hit = "workspace quota"
         result.notes.append(
             f"the workspace is full: it holds at most {settings.workspace_quota} of new files "
-            "(sandbox.workspace_quota), so a write failed with 'No space left on device'; "
-            "delete files that are no longer needed, or write less"
+            "(sandbox.workspace_quota), and a write past that fails with 'No space left on "
+            "device'; delete files that are no longer needed, or write less"
         )
     if result.exit_code == 0:
         return

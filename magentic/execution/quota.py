@@ -8,8 +8,10 @@ past the quota fails inside the sandbox with "No space left on device" (ENOSPC) 
 run goes on. At close the files are copied back into the plain folder and the image is
 deleted, so what comes back is bounded by the quota too.
 
-It needs root (mount) and loop devices. Where those are missing the quota is not enforced,
-and the executor says so once; nothing else changes. All of it blocks: use a thread.
+It needs root (mount) and loop devices. Where those are missing the executor says once that
+the quota is not enforced, and caps each file at the quota's size instead (RLIMIT_FSIZE:
+"File too large"), which bounds one runaway file but not many. All of it blocks: use a
+thread.
 """
 
 from __future__ import annotations
