@@ -102,6 +102,33 @@ class ModelCalled(Event):
     attempts: int = 1
 
 
+class ModelCallFailed(Event):
+    """One attempt at a model call failed; `next` says what the client does about it."""
+
+    kind: Literal["model_call_failed"] = "model_call_failed"
+    role: str
+    model: str
+    attempt: int
+    reason: str
+    status: int | None = None
+    # "retry" (after a wait), "step_down" (ask again without `feature`), or "give_up".
+    next: Literal["retry", "step_down", "give_up"] = "give_up"
+    feature: str | None = None
+    latency_ms: float = 0.0
+
+
+class ContextTrimmed(Event):
+    """A request was cut to fit the model's context window before it was sent."""
+
+    kind: Literal["context_trimmed"] = "context_trimmed"
+    role: str
+    context_tokens: int
+    tokens_before: int
+    tokens_after: int
+    dropped_messages: int = 0
+    clipped: list[str] = Field(default_factory=list)
+
+
 class ModelOutputRejected(Event):
     """The model's reply did not fit what was asked; it is asked again with the error."""
 
@@ -172,6 +199,8 @@ AnyEvent = Annotated[
     | AgentActed
     | AgentReplied
     | ModelCalled
+    | ModelCallFailed
+    | ContextTrimmed
     | ModelOutputRejected
     | Stalled
     | Replanned

@@ -236,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
         send({"role": "assistant", "content": ""})
+        if message.get("refusal"):
+            send({"refusal": message["refusal"]})
         content = message.get("content") or ""
         for start in range(0, len(content), 16):
             send({"content": content[start : start + 16]})

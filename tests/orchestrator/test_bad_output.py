@@ -13,7 +13,7 @@ from .helpers import run_team
 GOOD = roles.progress("Calculator", "Evaluate 5 * 5")
 BAD_LEDGERS = {
     "unknown-speaker": (roles.progress("Wizard", "cast a spell"), "not on the team"),
-    "missing-fields": (Reply.json({"is_request_satisfied": {"answer": False}}), "Field required"),
+    "missing-fields": (Reply.json({"is_request_satisfied": {"answer": False}}), "is missing"),
     "prose": (Reply.text("I think the Calculator should go next."), "no JSON object"),
     "empty": (Reply.text(""), "empty"),
     "refusal": (Reply.refuse("I won't answer that."), "refusal"),
@@ -30,7 +30,7 @@ BAD_LEDGERS = {
                 )
             }
         ),
-        "valid boolean",
+        "must be true or false",
     ),
 }
 
