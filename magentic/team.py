@@ -25,6 +25,7 @@ from magentic.errors import ConfigError
 from magentic.events import EventBus, Subscriber
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
+from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.client import ModelClient
 from magentic.llm.usage import UsageMeter
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
@@ -47,6 +48,8 @@ class TeamParts:
     # Long-lived things shared across runs (a browser process in a benchmark), by name.
     shared: dict[str, Any] = field(default_factory=dict)
     clients: list[ModelClient] = field(default_factory=list)
+    # What the run's endpoints turned out to accept, shared by every role and remembered.
+    memory: CapabilityMemory = field(default_factory=CapabilityMemory)
 
     def client_for(self, role: str) -> ModelClient:
         client = ModelClient(
@@ -56,6 +59,7 @@ class TeamParts:
             meter=self.meter,
             cache=self.cache,
             prices=self.config.prices,
+            memory=self.memory,
         )
         self.clients.append(client)
         return client
@@ -177,6 +181,7 @@ async def run_task(
         files=copied,
         run_id=run_id,
         shared=shared if shared is not None else {},
+        memory=CapabilityMemory(Path(config.cache.path).parent / "endpoints.json"),
     )
     agents: list[Agent] = []
     try:

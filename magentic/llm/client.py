@@ -134,7 +134,7 @@ class ModelClient:
             await self._sdk.close()
             self._sdk = None
 
-    async def _ready(self) -> None:
+    async def ready(self) -> None:
         """Take this endpoint's capabilities from the memory; learn its context size once."""
         if self._ready_done:
             return
@@ -246,7 +246,7 @@ class ModelClient:
         the shaped helpers to ask in the simpler form; anything else retries did not cure is
         a ModelError.
         """
-        await self._ready()
+        await self.ready()
         started = time.perf_counter()
         shrinks = 0
         while True:

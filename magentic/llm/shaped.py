@@ -41,6 +41,8 @@ class ShapedClient(Protocol):
     events: EventBus
     settings: ModelSettings
 
+    async def ready(self) -> None: ...
+
     @property
     def structured_mode(self) -> str: ...
 
@@ -87,6 +89,7 @@ async def ask_shaped(
 ) -> R:
     """One answer of the shape, re-asked at most `max_repairs` times."""
     repairs = client.settings.max_repairs if max_repairs is None else max_repairs
+    await client.ready()  # the endpoint's known capabilities decide the request's form
     conversation = list(messages)
     attempt = step_downs = 0
     reason = last_output = ""

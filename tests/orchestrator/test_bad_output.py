@@ -82,7 +82,7 @@ async def test_bad_facts_and_plan_fall_back_and_the_run_goes_on(tmp_path: Path) 
     assert run.result.status == "answered"
     assert run.result.answer == "5 * 5 = 25"
     plan = run.of("ledger_updated")[0].plan  # type: ignore[attr-defined]
-    assert "Calculator: help as needed" in plan
+    assert "Calculator: Work on the task" in plan
 
 
 async def test_endless_garbage_ends_cleanly_with_a_reason(tmp_path: Path) -> None:
