@@ -67,6 +67,7 @@ class Capabilities:
     def from_json(cls, data: dict[str, Any]) -> Capabilities:
         known = {f.name for f in fields(cls)}
         caps = cls(**{k: v for k, v in data.items() if k in known})
+        caps.context_probed = False  # a server may restart with another size: ask each run
         if caps.structured not in ("json_schema", "json_object", "text"):
             caps.structured = "json_schema"
         return caps

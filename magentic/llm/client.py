@@ -29,7 +29,13 @@ from magentic.events import ContextTrimmed, EventBus, ModelCalled, ModelCallFail
 from magentic.llm import shaped
 from magentic.llm.cache import ModelCache
 from magentic.llm.capabilities import Capabilities, CapabilityMemory
-from magentic.llm.context import estimate_tokens, fit_messages, probe_context_tokens, reply_reserve
+from magentic.llm.context import (
+    context_limit_in,
+    estimate_tokens,
+    fit_messages,
+    probe_context_tokens,
+    reply_reserve,
+)
 from magentic.llm.faults import Used, status_error
 from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
@@ -106,7 +112,9 @@ class ModelClient:
 
     @property
     def context_tokens(self) -> int | None:
-        return self.settings.context_tokens or self.capabilities.context_tokens
+        """The setting, unless the server proved it smaller; else what the server said."""
+        known = [n for n in (self.settings.context_tokens, self.capabilities.context_tokens) if n]
+        return min(known) if known else None
 
     # The SDK client is made on first use: no network or key lookup at construction.
     def _client(self) -> openai.AsyncOpenAI:
@@ -266,11 +274,13 @@ class ModelClient:
             except UnsupportedFeature as refused:
                 if refused.feature in _WIRE_FEATURES:
                     continue
-                if refused.feature == "context" and shrinks < 2:
+                if refused.feature == "context" and shrinks < 3:
+                    # The server knows better: take the size it names, else halve ours.
                     shrinks += 1
+                    named = context_limit_in(refused.reason)
                     used = estimate_tokens(fitted)
-                    window = self.context_tokens or used
-                    self.capabilities.context_tokens = int(min(window, used) * 0.8)
+                    window = min(self.context_tokens or used, used)
+                    self.capabilities.context_tokens = named if named else window // 2
                     await self.memory.save()
                     continue
                 raise

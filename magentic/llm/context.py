@@ -14,6 +14,7 @@ model. What cannot fit even then is a `ContextOverflow`, and nothing is sent.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,7 +122,7 @@ def fit_messages(messages: Sequence[Message], budget: int, *, extra_chars: int =
         at = min(first_user + 1, len(work) - 1)
         work.insert(at, user(OMITTED_NOTE.format(count=fitted.dropped)))
     # 2. Observations, then 3. the longest texts, halved until they fit or are short.
-    for kind, pick in (("observations", _is_observation), ("page text", lambda m: True)):
+    for kind, pick in (("observations", _is_observation), ("page text", _is_not_system)):
         while size() > budget:
             candidates = [i for i, m in enumerate(work) if pick(m) and len(m.text) > MIN_KEEP_CHARS]
             if not candidates:
@@ -146,6 +147,18 @@ def fit_messages(messages: Sequence[Message], budget: int, *, extra_chars: int =
             "context (or raise context_tokens if the server allows more)"
         )
     return fitted
+
+
+def _is_not_system(message: Message) -> bool:
+    return message.role != "system"  # the instructions are never cut
+
+
+def context_limit_in(text: str) -> int | None:
+    """The context size a server's refusal names, when it names one."""
+    match = re.search(
+        r"(?:context (?:size|length|window)|n_ctx|max_model_len)\D{0,24}(\d{3,7})", text, re.I
+    )
+    return int(match.group(1)) if match else None
 
 
 def _is_note(message: Message) -> bool:

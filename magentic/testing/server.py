@@ -151,6 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = owner.check_request(body, dict(self.headers))
         if refusal is not None:
             status, message, code = refusal
+            owner.refused.append((status, message, body))
             self._send_error(status, message, code)
             return
         with owner.slot():
@@ -368,6 +369,10 @@ class ScriptedLLMServer:
         self.models = list(models or [])
         self.api_key = api_key
         self.requests: list[ChatRequest] = []
+        # (status, message, body) of each request refused before the script saw it.
+        self.refused: list[tuple[int, str, dict[str, Any]]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it held at once (queued ones included)
         self.script_errors: list[Exception] = []
         self._port = port
         self._lock = threading.Lock()
@@ -440,11 +445,18 @@ class ScriptedLLMServer:
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         """One request at a time when `serial`; any number otherwise."""
-        if not self.serial:
-            yield
-            return
-        with self._serial_lock:
-            yield
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if not self.serial:
+                yield
+                return
+            with self._serial_lock:
+                yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def styled(self, request: ChatRequest, reply: Reply) -> Reply:
         """The reply as this server's model would write it."""
