@@ -332,6 +332,7 @@ class ModelClient:
         started: float,
         feature: str | None = None,
     ) -> None:
+        self.meter.failed_calls += 1
         self.events.emit(
             ModelCallFailed(
                 role=self.role,

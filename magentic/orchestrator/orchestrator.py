@@ -81,6 +81,9 @@ class RunResult:
     cost: float = 0.0
     seconds: float = 0.0
     trace_path: str | None = None
+    # The class of the error that ended the run ("ModelError" for an endpoint), if one did.
+    error_type: str = ""
+    failed_calls: int = 0  # model call attempts the endpoint failed
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -150,6 +153,7 @@ class Orchestrator:
         status: Status = "failed"
         reason = ""
         answer = ""
+        error_type = ""
         try:
             answer = await self._run()
             status, reason = "answered", "the task was answered"
@@ -158,24 +162,20 @@ class Orchestrator:
         except BudgetExceeded as stop:
             status, reason = "out_of_budget", stop.reason
             answer = await self._best_answer(stop.reason)
-        except ModelOutputError as error:
-            status, reason = "failed", error.reason
-            self.events.emit(RunFailed(reason=error.reason, error_type="ModelOutputError"))
-        except ModelError as error:
-            status, reason = "failed", error.reason
-            self.events.emit(RunFailed(reason=error.reason, error_type=type(error).__name__))
-        except MagenticError as error:
-            status, reason = "failed", error.reason
-            self.events.emit(RunFailed(reason=error.reason, error_type=type(error).__name__))
+        except MagenticError as error:  # the model's output, its endpoint, or ours
+            status, reason, error_type = "failed", error.reason, type(error).__name__
+            self.events.emit(RunFailed(reason=error.reason, error_type=error_type))
         except asyncio.CancelledError:
             status, reason = "cancelled", "the run was cancelled"
             raise
         except Exception as error:  # a bug of ours: end cleanly, name it, keep the trace whole
             log.exception("the run failed unexpectedly")
             status, reason = "failed", f"internal error: {type(error).__name__}: {error}"
-            self.events.emit(RunFailed(reason=reason, error_type=type(error).__name__))
+            error_type = type(error).__name__
+            self.events.emit(RunFailed(reason=reason, error_type=error_type))
         finally:
             result = self._result(answer, status, reason)
+            result.error_type = error_type
             if answer:
                 self.events.emit(FinalAnswer(answer=answer))
             self.events.emit(
@@ -204,6 +204,7 @@ class Orchestrator:
             completion_tokens=total.completion_tokens,
             cost=total.cost,
             seconds=round(self.guard.elapsed, 3),
+            failed_calls=self.client.meter.failed_calls,
         )
 
     async def _run(self) -> str:
