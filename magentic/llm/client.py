@@ -99,7 +99,9 @@ class ModelClient:
 
     @property
     def vision(self) -> bool:
-        return self.settings.vision and self.capabilities.vision
+        """Images go only as list content, so an endpoint refusing lists gets none."""
+        caps = self.capabilities
+        return self.settings.vision and caps.vision and caps.list_content
 
     @property
     def streaming(self) -> bool:
