@@ -183,7 +183,12 @@ def _from_llama_props(data: Any) -> int | None:
     return None
 
 
+OLLAMA_DEFAULT_CTX = 4096  # Ollama's window when the model sets no num_ctx (2048 before 0.6)
+
+
 def _from_ollama_show(data: Any) -> int | None:
+    """The window Ollama runs the model with: its num_ctx, else Ollama's default (never
+    more than the model was trained for). Ollama cuts an overlong prompt silently."""
     if not isinstance(data, dict):
         return None
     for line in str(data.get("parameters") or "").splitlines():
@@ -194,7 +199,7 @@ def _from_ollama_show(data: Any) -> int | None:
     if isinstance(info, dict):
         for key, value in info.items():
             if key.endswith(".context_length") and isinstance(value, int):
-                return int(value)
+                return min(int(value), OLLAMA_DEFAULT_CTX)
     return None
 
 
