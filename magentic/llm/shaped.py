@@ -233,14 +233,12 @@ def _describe_tools(tools: Sequence[ToolSpec]) -> str:
 
 def _action_parts(value: dict[str, Any]) -> tuple[Any, Any]:
     """(name, arguments) from the ways small models write an action."""
-    inner = value.get("function") if isinstance(value.get("function"), dict) else value
-    name = next(
-        (inner[k] for k in ("tool", "name", "tool_name", "action", "function") if k in inner),
-        None,
-    )
-    arguments = next(
-        (inner[k] for k in ("arguments", "args", "parameters", "input") if k in inner), {}
-    )
+    function = value.get("function")
+    inner: dict[str, Any] = function if isinstance(function, dict) else value
+    names = ("tool", "name", "tool_name", "action", "function")
+    name = next((inner[k] for k in names if k in inner), None)
+    keys = ("arguments", "args", "parameters", "input")
+    arguments: Any = next((inner[k] for k in keys if k in inner), {})
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments or "{}")

@@ -50,10 +50,17 @@ from magentic.orchestrator.fallbacks import (
     match_agents,
 )
 from magentic.orchestrator.ledger import Facts, Plan, ProgressLedger, TaskLedger, progress_schema
+from magentic.orchestrator.outcomes import (
+    Delegate,
+    Finish,
+    Outcome,
+    Replan,
+    RunResult,
+    Status,
+)
 from magentic.orchestrator.transcript import Transcript
 
 log = logging.getLogger(__name__)
-Status = Literal["answered", "out_of_budget", "failed", "cancelled"]
 
 
 class OrchestratorSettings(BaseModel):
@@ -67,45 +74,6 @@ class OrchestratorSettings(BaseModel):
     transcript_chars: int = 24000
     transcript_images: Literal["none", "last"] = "none"
     final_answer_timeout_s: float = 60.0
-
-
-@dataclass
-class RunResult:
-    answer: str
-    status: Status
-    stop_reason: str
-    rounds: int = 0
-    replans: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    seconds: float = 0.0
-    trace_path: str | None = None
-    # The class of the error that ended the run ("ModelError" for an endpoint), if one did.
-    error_type: str = ""
-    failed_calls: int = 0  # model call attempts the endpoint failed
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Delegate:
-    agent: str
-    instruction: str
-
-
-@dataclass
-class Replan:
-    reason: str
-
-
-@dataclass
-class Finish:
-    reason: str
-
-
-Outcome = Delegate | Replan | Finish
 
 
 @dataclass
