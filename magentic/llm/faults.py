@@ -98,7 +98,9 @@ def refused_feature(status: int, detail: str, used: Used) -> str | None:
         return "images" if used.images and "image" in text else "list_content"
     if used.images and any(w in text for w in ("image", "vision", "multimodal")):
         return "vision"
-    if used.json_schema and any(w in text for w in ("json_schema", "response_format", "schema")):
+    if used.json_schema and any(
+        w in text for w in ("json_schema", "response_format", "schema", "grammar")
+    ):
         return "json_schema"
     if used.json_object and any(w in text for w in ("json_object", "response_format")):
         return "json_object"

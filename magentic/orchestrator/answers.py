@@ -29,8 +29,15 @@ def _normal(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def not_an_answer(reply: str, instructions: Iterable[str] = ()) -> str:
-    """Why `reply` is not an answer ('' when it is one)."""
+_WANTS_CODE = re.compile(
+    r"\b(code|function|script|program|snippet|regex|regular expression|sql|query|command)\b",
+    re.IGNORECASE,
+)
+
+
+def not_an_answer(reply: str, instructions: Iterable[str] = (), task: str = "") -> str:
+    """Why `reply` is not an answer ('' when it is one). Code is an answer when the task
+    asks for code."""
     text = reply.strip()
     if not text:
         return "the reply was empty"
@@ -45,7 +52,8 @@ def not_an_answer(reply: str, instructions: Iterable[str] = ()) -> str:
             return "the reply repeats an instruction given to a teammate instead of answering"
     if _REFUSAL.match(text) and len(text) < 600:
         return "the reply is a refusal; give the best answer the conversation supports"
-    if ("```" in text and len(_normal(_FENCED.sub("", text))) < 40) or _CODE_START.match(text):
+    looks_like_code = "```" in text and len(_normal(_FENCED.sub("", text))) < 40
+    if (looks_like_code or _CODE_START.match(text)) and not _WANTS_CODE.search(task):
         return "the reply is code; give the result it computes, not the code"
     lines = [line for line in text.splitlines() if line.strip()]
     steps = sum(1 for line in lines if _STEP_LINE.match(line))

@@ -394,7 +394,7 @@ class Orchestrator:
         for _ in range(2):
             result = await self.client.chat(messages)
             text = result.text.strip()
-            fault = not_an_answer(text, self.instructions)
+            fault = not_an_answer(text, self.instructions, self.ledger.task)
             if not fault:
                 self.answer_fault = ""
                 return text

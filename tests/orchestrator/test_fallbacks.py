@@ -134,3 +134,16 @@ async def test_only_a_real_answer_counts_as_answered(tmp_path: Path) -> None:
     assert asked["final"] == 2  # asked once more, then no further
     assert run.result.status == "failed"
     assert run.result.stop_reason.startswith("no real final answer: the reply is a plan")
+
+
+def test_what_is_and_is_not_an_answer() -> None:
+    from magentic.orchestrator.answers import not_an_answer
+
+    code = "```python\nprint(6 * 7)\n```"
+    assert not_an_answer("The value is 42.") == ""
+    assert not_an_answer("FINAL ANSWER: 42") == ""
+    assert "code" in not_an_answer(code, task="What is 6 times 7?")
+    assert not_an_answer(code, task="Write a Python snippet that prints 6 times 7.") == ""
+    assert "refusal" in not_an_answer("I'm sorry, but I can't do that.")
+    assert "repeats" in not_an_answer("(to Coder) Write the program.")
+    assert "empty" in not_an_answer("  ")
