@@ -14,7 +14,8 @@ Docker sandbox, so the Coder's code really runs. One JSON line:
   same numbers follow for a second run, which starts from what the first one learned (the
   capabilities file in the cache folder);
 - `small_style_replies` and `small_style_accepted_share`: of the replies the server wrote in a
-  small model's style, the share read without a re-ask.
+  small model's style, the share read without a re-ask; `small_styles` measures the same on
+  30 facts, plans and progress ledgers in every style, through the real client.
 
     flock /tmp/magentic-docker.lock .venv/bin/python benchmarks/local_model.py
 """
@@ -95,6 +96,46 @@ async def one_run(root: Path, port: int) -> dict[str, object]:
     }
 
 
+async def style_share(rounds: int = 6) -> dict[str, object]:
+    """Facts, plans and progress ledgers in every small-model style, through the real client:
+    the share of styled replies read without a re-ask."""
+    from magentic.events import EventBus
+    from magentic.llm.client import ModelClient
+    from magentic.llm.messages import user
+    from magentic.llm.settings import ModelSettings
+    from magentic.orchestrator.ledger import Facts, Plan, progress_schema
+    from magentic.testing import roles
+
+    ledger = progress_schema(["Coder", "ComputerTerminal", "WebSurfer"])
+    asks = [
+        (Facts, roles.facts(to_derive=["the sum"], to_look_up=["nothing"])),
+        (Plan, roles.plan(("Coder", "write"), ("ComputerTerminal", "run"))),
+        (ledger, roles.progress("ComputerTerminal", "Run the program.")),
+        (ledger, roles.progress(satisfied=True, reason="printed")),
+        (ledger, roles.progress("WebSurfer", "Look it up.", progressing=False)),
+    ]
+    replies = [reply for _, reply in asks] * rounds
+    events: list[Event] = []
+    server = ScriptedLLMServer.llama_cpp_like(replies, token_delay_s=0)
+    with server:
+        bus = EventBus("styles")
+        bus.subscribe(events.append)
+        settings = ModelSettings(model="small", base_url=server.base_url, api_key="x")
+        client = ModelClient(settings, role="orchestrator", events=bus)
+        try:
+            for index in range(len(replies)):  # the n-th request gets the n-th reply, styled
+                await client.structured([user(f"question {index}")], asks[index % len(asks)][0])
+        finally:
+            await client.close()
+        styled = server.styled_replies
+    rejected = sum(1 for e in events if e.kind == "model_output_rejected")
+    return {
+        "structured_replies": len(replies),
+        "styled": styled,
+        "accepted_without_reask_share": round(1 - rejected / styled, 3) if styled else None,
+    }
+
+
 async def main() -> dict[str, object]:
     """A first run (nothing known about the endpoint), then a second that remembers."""
     with tempfile.TemporaryDirectory(prefix="magentic-local-model-") as tmp:
@@ -104,7 +145,8 @@ async def main() -> dict[str, object]:
             port = probe.getsockname()[1]
         first = await one_run(root, port)
         second = await one_run(root, port)
-    return {"bench": "local_model", **first, "second_run": second}
+    styles = await style_share()
+    return {"bench": "local_model", **first, "second_run": second, "small_styles": styles}
 
 
 if __name__ == "__main__":
