@@ -1,0 +1,57 @@
+"""A long run on a server with a small context: every request is fitted, none is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magentic.agents.base import AgentReply, BaseAgent, StepContext
+from magentic.orchestrator.orchestrator import OrchestratorSettings
+from magentic.testing import ChatRequest, Reply, roles
+
+from .helpers import run_team
+
+
+class Reader(BaseAgent):
+    """Reports a long page each time, as a web or file agent would."""
+
+    name = "Reader"
+    description = "Reads the next page of a long report."
+
+    def __init__(self) -> None:
+        self.pages = 0
+
+    async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        self.pages += 1
+        return AgentReply(f"Page {self.pages}: " + "the harbour ledger lists crates. " * 70)
+
+
+async def test_a_long_run_fits_a_2k_context_without_a_refusal(tmp_path: Path) -> None:
+    reader = Reader()
+
+    def script(request: ChatRequest) -> Reply:
+        step = roles.phase(request)
+        if step == "facts":
+            return roles.facts()
+        if step == "plan":
+            return roles.plan(("Reader", "read every page"))
+        if step == "progress":
+            if "Page 6:" in request.all_text():
+                return roles.progress(satisfied=True)
+            return roles.progress("Reader", "Read the next page.")
+        if step == "final":
+            return Reply.text("The ledger lists crates.")
+        return Reply.text("?")
+
+    run = await run_team(
+        script,
+        tmp_path,
+        agents=[reader],
+        settings=OrchestratorSettings(transcript_chars=100_000),  # only the context limits it
+        server_options={"context_tokens": 2048},
+    )
+    assert run.result.status == "answered", run.result.stop_reason
+    assert reader.pages == 6
+    assert not run.server.refused  # the server's 400 past its context was never met
+    trimmed = run.of("context_trimmed")
+    assert trimmed and all(e.context_tokens == 2048 for e in trimmed)  # type: ignore[attr-defined]
+    assert any(e.dropped_messages > 0 for e in trimmed)  # type: ignore[attr-defined]
