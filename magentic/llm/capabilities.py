@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import threading
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +38,8 @@ class Capabilities:
     stream: bool = True
     context_tokens: int | None = None
     context_probed: bool = False  # whether the server was asked for its context size
+    # The probe in flight, awaited by every client of the endpoint (never saved).
+    probing: asyncio.Future[None] | None = field(default=None, repr=False, compare=False)
 
     def step_down(self, feature: str) -> bool:
         """Stop using `feature`; False when there is nothing simpler to fall back to."""
@@ -61,11 +63,13 @@ class Capabilities:
         return False
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        saved = asdict(replace(self, probing=None))
+        saved.pop("probing", None)
+        return saved
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Capabilities:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"probing"}
         caps = cls(**{k: v for k, v in data.items() if k in known})
         caps.context_probed = False  # a server may restart with another size: ask each run
         if caps.structured not in ("json_schema", "json_object", "text"):

@@ -145,13 +145,13 @@ class ModelClient:
             self._sdk = None
 
     async def ready(self) -> None:
-        """Take this endpoint's capabilities from the memory; learn its context size once."""
+        """Take this endpoint's capabilities from the memory; learn its context size once.
+
+        Clients sharing a memory share one probe: the first starts it, the others wait."""
         if self._ready_done:
             return
         s = self.settings
-        self.capabilities = await self.memory.get(s.base_url, s.model)
-        self._ready_done = True
-        caps = self.capabilities
+        self.capabilities = caps = await self.memory.get(s.base_url, s.model)
         replaying = self.cache is not None and self.cache.mode == "replay"
         if (
             s.context_tokens is None
@@ -162,14 +162,20 @@ class ModelClient:
             and not replaying
         ):
             caps.context_probed = True
-            found, where = await probe_context_tokens(
-                s.base_url, s.model, api_key=s.resolved_key(), timeout_s=min(s.timeout_s, 5.0)
-            )
-            if found:
-                log.info(
-                    "context of %s at %s: %d tokens (from %s)", s.model, s.base_url, found, where
-                )
-                caps.context_tokens = found
+            caps.probing = asyncio.ensure_future(self._probe_context(caps))
+        if caps.probing is not None:
+            await asyncio.shield(caps.probing)
+        self._ready_done = True
+
+    async def _probe_context(self, caps: Capabilities) -> None:
+        s = self.settings
+        assert s.base_url is not None
+        found, where = await probe_context_tokens(
+            s.base_url, s.model, api_key=s.resolved_key(), timeout_s=min(s.timeout_s, 5.0)
+        )
+        if found:
+            log.info("context of %s at %s: %d tokens (from %s)", s.model, s.base_url, found, where)
+            caps.context_tokens = found
             await self.memory.save()
 
     # -------------------------------------------------------------------------------------
