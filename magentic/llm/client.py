@@ -20,8 +20,6 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel
 
 from magentic.errors import ContextOverflow, ModelError, UnsupportedFeature
@@ -36,16 +34,14 @@ from magentic.llm.context import (
     probe_context_tokens,
     reply_reserve,
 )
-from magentic.llm.faults import Used, status_error
 from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of
+from magentic.llm.transport import Transport
 from magentic.llm.usage import Usage, UsageMeter
 from magentic.llm.wire import (
     ChatResult,
-    StreamAccumulator,
     messages_to_wire,
-    parse_completion,
     request_key,
 )
 
@@ -83,7 +79,7 @@ class ModelClient:
         self.memory = memory or CapabilityMemory()
         self.capabilities = Capabilities()  # replaced by the memory's on the first call
         self._ready_done = False
-        self._sdk: openai.AsyncOpenAI | None = None
+        self.transport = Transport(settings)
 
     # What to send, from the settings and what the endpoint turned out to accept ----------
     @property
@@ -118,31 +114,8 @@ class ModelClient:
         known = [n for n in (self.settings.context_tokens, self.capabilities.context_tokens) if n]
         return min(known) if known else None
 
-    # The SDK client is made on first use: no network or key lookup at construction.
-    def _client(self) -> openai.AsyncOpenAI:
-        if self._sdk is None:
-            s = self.settings
-            if s.provider == "azure":
-                self._sdk = openai.AsyncAzureOpenAI(
-                    api_key=s.resolved_key(),
-                    azure_endpoint=s.base_url or "",
-                    api_version=s.api_version or "2024-10-21",
-                    timeout=s.timeout_s,
-                    max_retries=0,
-                )
-            else:
-                self._sdk = openai.AsyncOpenAI(
-                    api_key=s.resolved_key(),
-                    base_url=s.base_url,
-                    timeout=s.timeout_s,
-                    max_retries=0,
-                )
-        return self._sdk
-
     async def close(self) -> None:
-        if self._sdk is not None:
-            await self._sdk.close()
-            self._sdk = None
+        await self.transport.close()
 
     async def ready(self) -> None:
         """Take this endpoint's capabilities from the memory; learn its context size once.
@@ -363,7 +336,7 @@ class ModelClient:
             started = time.perf_counter()
             try:
                 async with endpoint_slot(s.base_url, limit):
-                    return await self._call_once(body), attempt
+                    return await self.transport.send(body, stream=self.streaming), attempt
             except UnsupportedFeature as refused:
                 if refused.feature == "context":
                     self._failed(attempt, refused, "step_down", started, "context")
@@ -397,66 +370,6 @@ class ModelClient:
                 log.info("model call failed (%s); retry %d in %.2fs", error.reason, attempt, wait)
                 await asyncio.sleep(wait)
 
-    async def _call_once(self, body: dict[str, Any]) -> ChatResult:
-        """One HTTP exchange, its failures translated into our errors."""
-        s = self.settings
-        where = s.display_url()
-        streaming = self.streaming
-        try:
-            # `post` sends our body as it is: the typed `create` re-walks every message
-            # through the SDK's TypedDict transform, which costs ~10 ms a call on a long
-            # conversation. The body is already in the wire shape (see wire.py).
-            if streaming:
-                stream = await self._client().post(
-                    "/chat/completions",
-                    body={**body, "stream": True, "stream_options": {"include_usage": True}},
-                    cast_to=ChatCompletion,
-                    stream=True,
-                    stream_cls=openai.AsyncStream[ChatCompletionChunk],
-                )
-                accumulator = StreamAccumulator()
-                chunks = 0
-                async for chunk in stream:
-                    accumulator.add(chunk)
-                    chunks += 1
-                if not chunks:
-                    raise ModelError(f"{where} sent an empty or malformed stream", retryable=True)
-                return accumulator.finish()
-            response = await self._client().post(
-                "/chat/completions", body=body, cast_to=ChatCompletion
-            )
-            if not isinstance(response, ChatCompletion):
-                raise ModelError(f"{where} returned a malformed response", retryable=True)
-            return parse_completion(response)
-        except openai.APIStatusError as error:
-            used = Used.of({**body, "stream": streaming})
-            raise status_error(
-                error.status_code,
-                _error_message(error),
-                used,
-                where=where,
-                model=s.model,
-                key_env=s.api_key_env,
-                headers=error.response.headers if error.response is not None else None,
-            ) from None
-        except openai.APITimeoutError:
-            what = (
-                f"sent nothing for {s.timeout_s:g}s"
-                if streaming
-                else f"did not answer within {s.timeout_s:g}s"
-            )
-            # A server that computes one request at a time is still busy with this one: a
-            # second try queues behind it, so one is all it gets.
-            raise ModelError(f"the model at {where} {what}", retryable=True, max_tries=2) from None
-        except openai.APIConnectionError as error:
-            cause = error.__cause__ or error
-            raise ModelError(
-                f"cannot reach the model endpoint at {where} ({type(cause).__name__})",
-                retryable=True,
-            ) from None
-        except (json.JSONDecodeError, openai.APIResponseValidationError, ValueError):
-            raise ModelError(f"{where} returned a malformed response", retryable=True) from None
-
     # Shaped answers (validated, re-asked) live in shaped.py; these keep call sites short.
     async def structured(
         self, messages: Sequence[Message], schema: type[T], *, max_repairs: int | None = None
@@ -474,14 +387,3 @@ class ModelClient:
         return await shaped.choose_tool(
             self, messages, tools, max_repairs=max_repairs, require_tool=require_tool
         )
-
-
-def _error_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    return str(error.message or error)

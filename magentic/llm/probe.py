@@ -146,7 +146,7 @@ async def probe_endpoint(
         for feature, shape in _SHAPES:
             body = {"model": settings.model, "max_tokens": 16, **shape}
             try:
-                await client._call_once(body)
+                await client.transport.send(body, stream=False)
                 add(ProbeRow(feature, "yes"))
             except UnsupportedFeature as refused:
                 add(ProbeRow(feature, "no", refused.reason))
@@ -163,8 +163,8 @@ async def probe_endpoint(
         streamed = settings.model_copy(update={"stream": True, "max_retries": 0, "max_tokens": 16})
         stream_client = ModelClient(streamed, role="doctor")
         try:
-            await stream_client._call_once(
-                {"model": settings.model, "max_tokens": 16, **_SHAPES[0][1]}
+            await stream_client.transport.send(
+                {"model": settings.model, "max_tokens": 16, **_SHAPES[0][1]}, stream=True
             )
             add(ProbeRow("streaming", "yes"))
         except ModelError as error:
