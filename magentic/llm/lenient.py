@@ -54,19 +54,28 @@ def _is_reason_answer(schema: dict[str, Any]) -> bool:
     return isinstance(props, dict) and set(props) == {"reason", "answer"}
 
 
-def coerce(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
-    """`value` nudged towards `schema` where the intent is plain; anything else left as is."""
+def coerce(
+    value: Any,
+    schema: dict[str, Any],
+    root: dict[str, Any] | None = None,
+    *,
+    guess_keys: bool = True,
+) -> Any:
+    """`value` nudged towards `schema` where the intent is plain; anything else left as is.
+
+    With `guess_keys`, one unknown key stands for the one required key that is missing
+    (fine for a reply's shape; tool arguments pass False, since a wrong guess would act)."""
     root = schema if root is None else root
     schema = _resolve(schema, root)
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
-        return _coerce_object(value, schema, root)
+        return _coerce_object(value, schema, root, guess_keys)
     if kind == "array":
         items = schema.get("items") or {}
         if isinstance(value, (str, dict)) and value != "":
             value = [value]
         if isinstance(value, list):
-            return [coerce(v, items, root) for v in value]
+            return [coerce(v, items, root, guess_keys=guess_keys) for v in value]
         return value
     if kind == "boolean" and isinstance(value, str):
         word = value.strip().strip(".!").lower()
@@ -95,7 +104,9 @@ def coerce(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = Non
     return value
 
 
-def _coerce_object(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+def _coerce_object(
+    value: Any, schema: dict[str, Any], root: dict[str, Any], guess_keys: bool = True
+) -> Any:
     props: dict[str, Any] = schema.get("properties") or {}
     if _is_reason_answer(schema) and not isinstance(value, dict):
         # A flat value where {reason, answer} was asked: the value is the answer.
@@ -106,6 +117,11 @@ def _coerce_object(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> 
         if len(strings) >= 2:
             head, _, tail = value.partition(":")
             return {strings[0]: head.strip(), strings[1]: tail.strip()}
+    if isinstance(value, list):
+        # The list alone where {"steps": [...]} (one list property) was asked.
+        lists = [n for n, sub in props.items() if _resolve(sub, root).get("type") == "array"]
+        if len(lists) == 1:
+            return _coerce_object({lists[0]: value}, schema, root, guess_keys)
     if not isinstance(value, dict):
         return value
     if _is_reason_answer(schema) and "answer" not in value:
@@ -118,11 +134,18 @@ def _coerce_object(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> 
     if props and not known and len(value) == 1:
         inner = next(iter(value.values()))
         if isinstance(inner, dict):  # {"ProgressLedger": {...}}: one wrapper too many
-            return _coerce_object(inner, schema, root)
+            return _coerce_object(inner, schema, root, guess_keys)
     out: dict[str, Any] = {}
     for key, item in value.items():
         name = by_key.get(_key(key), key)
-        out[name] = coerce(item, props[name], root) if name in props else item
+        out[name] = (
+            coerce(item, props[name], root, guess_keys=guess_keys) if name in props else item
+        )
+    # One required key missing and one unknown key given ("task" for "action"): the same.
+    missing = [n for n in schema.get("required", []) if n not in out]
+    unknown = [k for k in out if k not in props]
+    if guess_keys and len(missing) == 1 and len(unknown) == 1:
+        out[missing[0]] = coerce(out.pop(unknown[0]), props[missing[0]], root)
     return out
 
 

@@ -217,7 +217,7 @@ def _check_call(call: ToolCall, tools: Sequence[ToolSpec]) -> tuple[ToolCall, st
     if spec is None:
         names = ", ".join(t.name for t in tools)
         return call, f"there is no tool named '{call.name}'; the tools are: {names}"
-    arguments = coerce(call.arguments, spec.parameters)
+    arguments = coerce(call.arguments, spec.parameters, guess_keys=False)
     call = ToolCall(call.id, spec.name, arguments if isinstance(arguments, dict) else {})
     problems = schema_errors(call.arguments, spec.parameters)
     if problems:

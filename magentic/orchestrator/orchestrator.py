@@ -285,9 +285,18 @@ class Orchestrator:
         else:
             self.stalls = max(self.stalls - 1, 0)
             self._assessed(snapshot)
-        return self._runnable(
-            Delegate(ledger.next_speaker.answer, ledger.instruction_or_question.answer)
-        )
+        agent = ledger.next_speaker.answer
+        instruction = ledger.instruction_or_question.answer.strip() or self._step_for(agent)
+        return self._runnable(Delegate(agent, instruction))
+
+    def _step_for(self, agent: str) -> str:
+        """An instruction for `agent` when the model gave none: its next step of the plan."""
+        steps = self.ledger.plan.steps if self.ledger.plan else []
+        later = steps[self.cursor.done :] + steps[: self.cursor.done]
+        step = next((s for s in later if s.agent == agent), None)
+        if step is not None:
+            return f"Continue with this step of the plan: {step.action}"
+        return f"Continue working on the task: {self.ledger.task}"
 
     def _runnable(self, outcome: Delegate) -> Delegate:
         """Never a turn for the ComputerTerminal with no code to run: the Coder writes it."""

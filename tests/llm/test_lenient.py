@@ -68,3 +68,12 @@ async def test_a_reask_speaks_plainly_and_shows_the_shape() -> None:
     reask = server.requests[1].last_user_text()
     assert "pydantic" not in reask and "errors.pydantic.dev" not in reask
     assert '"is_in_loop": {"reason": "...", "answer": true}' in reask
+
+
+def test_a_bare_list_and_a_renamed_key_are_read_as_meant() -> None:
+    plan = read('[{"agent": "Coder", "task": "write it"}, {"who": "ComputerTerminal", '
+                '"action": "run it"}]', Plan)  # fmt: skip
+    assert [(s.agent, s.action) for s in plan.steps] == [  # type: ignore[attr-defined]
+        ("Coder", "write it"),
+        ("ComputerTerminal", "run it"),
+    ]

@@ -147,3 +147,26 @@ def test_what_is_and_is_not_an_answer() -> None:
     assert "refusal" in not_an_answer("I'm sorry, but I can't do that.")
     assert "repeats" in not_an_answer("(to Coder) Write the program.")
     assert "empty" in not_an_answer("  ")
+
+
+async def test_an_empty_instruction_is_taken_from_the_plan(tmp_path: Path) -> None:
+    calculator = Calculator()
+
+    def script(request: ChatRequest) -> Reply:
+        step = roles.phase(request)
+        if step == "facts":
+            return roles.facts()
+        if step == "plan":
+            return roles.plan(("Calculator", "Evaluate 6 * 7"))
+        if step == "progress":
+            if roles.last_from(request, "Calculator"):
+                return roles.progress(satisfied=True)
+            return roles.progress("calculator", "")  # a small model's terse judgement
+        if step == "final":
+            return Reply.text("42")
+        return Reply.text("?")
+
+    run = await run_team(script, tmp_path, agents=[calculator])
+    assert run.result.status == "answered"
+    assert calculator.seen == ["Continue with this step of the plan: Evaluate 6 * 7"]
+    assert not run.of("model_output_rejected")
