@@ -21,7 +21,9 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 StructuredMode = Literal["json_schema", "json_object", "text"]
-Feature = Literal["json_schema", "json_object", "tools", "list_content", "vision", "stream"]
+Feature = Literal[
+    "json_schema", "json_object", "tools", "list_content", "vision", "stream_usage", "stream"
+]
 
 # Structured modes from the best to the simplest; "text" is always accepted.
 _STRUCTURED_ORDER: list[StructuredMode] = ["json_schema", "json_object", "text"]
@@ -36,6 +38,7 @@ class Capabilities:
     vision: bool = True
     list_content: bool = True
     stream: bool = True
+    stream_usage: bool = True  # `stream_options: {include_usage}` accepted
     context_tokens: int | None = None
     context_probed: bool = False  # whether the server was asked for its context size
     # The probe in flight, awaited by every client of the endpoint (never saved).
@@ -56,6 +59,9 @@ class Capabilities:
             return True
         if feature == "vision" and self.vision:
             self.vision = False
+            return True
+        if feature == "stream_usage" and self.stream_usage:
+            self.stream_usage = False
             return True
         if feature == "stream" and self.stream:
             self.stream = False

@@ -52,7 +52,7 @@ _MAX_RETRY_AFTER_S = 60.0
 _STRUCTURED_ORDER = ("json_schema", "json_object", "text")
 # Features the client steps down from by itself; the others (response formats, tools) change
 # the request's meaning, so the shaped helpers ask again in the simpler form.
-_WIRE_FEATURES = ("list_content", "vision", "stream")
+_WIRE_FEATURES = ("list_content", "vision", "stream_usage", "stream")
 
 
 class ModelClient:
@@ -336,7 +336,10 @@ class ModelClient:
             started = time.perf_counter()
             try:
                 async with endpoint_slot(s.base_url, limit):
-                    return await self.transport.send(body, stream=self.streaming), attempt
+                    result = await self.transport.send(
+                        body, stream=self.streaming, usage=self.capabilities.stream_usage
+                    )
+                    return result, attempt
             except UnsupportedFeature as refused:
                 if refused.feature == "context":
                     self._failed(attempt, refused, "step_down", started, "context")

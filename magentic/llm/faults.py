@@ -106,6 +106,8 @@ def refused_feature(status: int, detail: str, used: Used) -> str | None:
         return "json_object"
     if used.tools and any(w in text for w in ("tool", "function")):
         return "tools"
+    if used.stream and "stream_options" in text:
+        return "stream_usage"
     if used.stream and "stream" in text:
         return "stream"
     if any(marker in text for marker in _GENERIC_REFUSAL):

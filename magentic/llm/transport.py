@@ -51,8 +51,9 @@ class Transport:
             await self._sdk.close()
             self._sdk = None
 
-    async def send(self, body: dict[str, Any], *, stream: bool) -> ChatResult:
-        """One HTTP exchange, its failures translated into our errors."""
+    async def send(self, body: dict[str, Any], *, stream: bool, usage: bool = True) -> ChatResult:
+        """One HTTP exchange, its failures translated into our errors. A stream asks for
+        usage counts at its end unless `usage` is False (a server that refuses the option)."""
         s = self.settings
         where = s.display_url()
         streaming = stream
@@ -61,9 +62,10 @@ class Transport:
             # through the SDK's TypedDict transform, which costs ~10 ms a call on a long
             # conversation. The body is already in the wire shape (see wire.py).
             if streaming:
+                options = {"stream_options": {"include_usage": True}} if usage else {}
                 chunks_in = await self._client().post(
                     "/chat/completions",
-                    body={**body, "stream": True, "stream_options": {"include_usage": True}},
+                    body={**body, "stream": True, **options},
                     cast_to=ChatCompletion,
                     stream=True,
                     stream_cls=openai.AsyncStream[ChatCompletionChunk],

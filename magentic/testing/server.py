@@ -345,6 +345,7 @@ class ScriptedLLMServer:
         supports_json_schema: bool = True,
         supports_json_object: bool = True,
         supports_list_content: bool = True,
+        supports_stream_options: bool = True,
         refusal_status: int = 400,
         models: Sequence[str] | None = None,
         api_key: str | None = None,
@@ -359,6 +360,7 @@ class ScriptedLLMServer:
         self.supports_json_schema = supports_json_schema
         self.supports_json_object = supports_json_object
         self.supports_list_content = supports_list_content
+        self.supports_stream_options = supports_stream_options
         self.refusal_status = refusal_status
         self.serial = serial
         self.token_delay_s = token_delay_s
@@ -494,6 +496,8 @@ class ScriptedLLMServer:
                 _traceback('TypeError: can only concatenate str (not "list") to str'),
                 "server_error",
             )
+        if "stream_options" in body and not self.supports_stream_options:
+            return 422, "stream_options: Extra inputs are not permitted", "extra_forbidden"
         if body.get("tools") and not self.supports_tools:
             return status, _refusal(status, "This model does not support tools."), "unsupported"
         kind = (body.get("response_format") or {}).get("type")

@@ -210,3 +210,14 @@ async def test_a_request_that_cannot_fit_is_never_sent() -> None:
             await client.chat([huge_system, user("hi")])
     assert not server.requests and not server.refused
     assert failures(events)[0].feature == "context"
+
+
+async def test_a_server_refusing_stream_options_still_streams() -> None:
+    async with ScriptedLLMServer([Reply.text("streamed")], supports_stream_options=False) as server:
+        client, events = make_client(server.base_url)
+        first = await client.chat([user("hi")])
+        second = await client.chat([user("again")])
+    assert first.text == second.text == "streamed"
+    assert [f.feature for f in failures(events)] == ["stream_usage"]
+    assert all(r.stream and "stream_options" not in r.body for r in server.requests)
+    assert first.usage.prompt_tokens > 0  # estimated when the server reports none
