@@ -183,7 +183,7 @@ def _from_llama_props(data: Any) -> int | None:
     return None
 
 
-OLLAMA_DEFAULT_CTX = 4096  # Ollama's window when the model sets no num_ctx (2048 before 0.6)
+OLLAMA_DEFAULT_CTX = 4096  # Ollama's window when the model sets no num_ctx (older: 2048)
 
 
 def _from_ollama_show(data: Any) -> int | None:
