@@ -58,6 +58,10 @@ class UnsupportedFeature(ModelError):
         self.feature = feature
 
 
+class ModelTimeout(ModelError):
+    """The endpoint sent nothing for `timeout_s` (a slow or stuck server)."""
+
+
 class ContextOverflow(ModelError):
     """A request cannot be made to fit the model's context window; it is never sent."""
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from magentic.errors import ContextOverflow, ModelError, UnsupportedFeature
+from magentic.errors import ContextOverflow, ModelError, ModelTimeout, UnsupportedFeature
 from magentic.events import ContextTrimmed, EventBus, ModelCalled, ModelCallFailed
 from magentic.llm import shaped
 from magentic.llm.cache import ModelCache
@@ -331,13 +331,17 @@ class ModelClient:
         s = self.settings
         limit = effective_limit(s.base_url, s.max_concurrency)
         attempt = 0
+        timeout_s: float | None = None
         while True:
             attempt += 1
             started = time.perf_counter()
             try:
                 async with endpoint_slot(s.base_url, limit):
                     result = await self.transport.send(
-                        body, stream=self.streaming, usage=self.capabilities.stream_usage
+                        body,
+                        stream=self.streaming,
+                        usage=self.capabilities.stream_usage,
+                        timeout_s=timeout_s,
                     )
                     return result, attempt
             except UnsupportedFeature as refused:
@@ -364,6 +368,10 @@ class ModelClient:
                         ) from None
                     raise
                 self._failed(attempt, error, "retry", started)
+                if isinstance(error, ModelTimeout):
+                    # A local server may finish the abandoned attempt before it starts this
+                    # one: give the retry the time of both.
+                    timeout_s = 2 * s.timeout_s
                 backoff = min(s.retry_backoff_s * 2 ** (attempt - 1), 20.0) * (
                     0.75 + random.random() / 2
                 )

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from magentic.errors import ModelError
+from magentic.errors import ModelError, ModelTimeout
 from magentic.llm.faults import Used, status_error
 from magentic.llm.settings import ModelSettings
 from magentic.llm.wire import ChatResult, StreamAccumulator, parse_completion
@@ -51,10 +51,20 @@ class Transport:
             await self._sdk.close()
             self._sdk = None
 
-    async def send(self, body: dict[str, Any], *, stream: bool, usage: bool = True) -> ChatResult:
+    async def send(
+        self,
+        body: dict[str, Any],
+        *,
+        stream: bool,
+        usage: bool = True,
+        timeout_s: float | None = None,
+    ) -> ChatResult:
         """One HTTP exchange, its failures translated into our errors. A stream asks for
-        usage counts at its end unless `usage` is False (a server that refuses the option)."""
+        usage counts at its end unless `usage` is False (a server that refuses the option);
+        `timeout_s` replaces the settings' time-out for this exchange."""
         s = self.settings
+        wait = timeout_s or s.timeout_s
+        sdk = self._client() if timeout_s is None else self._client().with_options(timeout=wait)
         where = s.display_url()
         streaming = stream
         try:
@@ -63,7 +73,7 @@ class Transport:
             # conversation. The body is already in the wire shape (see wire.py).
             if streaming:
                 options = {"stream_options": {"include_usage": True}} if usage else {}
-                chunks_in = await self._client().post(
+                chunks_in = await sdk.post(
                     "/chat/completions",
                     body={**body, "stream": True, **options},
                     cast_to=ChatCompletion,
@@ -78,9 +88,7 @@ class Transport:
                 if not chunks:
                     raise ModelError(f"{where} sent an empty or malformed stream", retryable=True)
                 return accumulator.finish()
-            response = await self._client().post(
-                "/chat/completions", body=body, cast_to=ChatCompletion
-            )
+            response = await sdk.post("/chat/completions", body=body, cast_to=ChatCompletion)
             if not isinstance(response, ChatCompletion):
                 raise ModelError(f"{where} returned a malformed response", retryable=True)
             return parse_completion(response)
@@ -97,13 +105,13 @@ class Transport:
             ) from None
         except openai.APITimeoutError:
             what = (
-                f"sent nothing for {s.timeout_s:g}s"
-                if streaming
-                else f"did not answer within {s.timeout_s:g}s"
+                f"sent nothing for {wait:g}s" if streaming else f"did not answer within {wait:g}s"
             )
             # A server that computes one request at a time is still busy with this one: a
             # second try queues behind it, so one is all it gets.
-            raise ModelError(f"the model at {where} {what}", retryable=True, max_tries=2) from None
+            raise ModelTimeout(
+                f"the model at {where} {what}", retryable=True, max_tries=2
+            ) from None
         except openai.APIConnectionError as error:
             cause = error.__cause__ or error
             raise ModelError(

@@ -221,3 +221,15 @@ async def test_a_server_refusing_stream_options_still_streams() -> None:
     assert [f.feature for f in failures(events)] == ["stream_usage"]
     assert all(r.stream and "stream_options" not in r.body for r in server.requests)
     assert first.usage.prompt_tokens > 0  # estimated when the server reports none
+
+
+async def test_a_retry_after_a_time_out_waits_for_the_abandoned_request_too() -> None:
+    # A one-slot server finishes the abandoned 2 s request before it starts the retry (0.5 s):
+    # the retry needs about 1.5 s, more than the 1 s time-out, less than twice it.
+    replies = [Reply.text("late").slow(2.0), Reply.text("on time").slow(0.5)]
+    async with ScriptedLLMServer(replies, serial=True) as server:
+        client, events = make_client(server.base_url, timeout_s=1.0, stream=False)
+        result = await client.chat([user("hi")])
+    assert result.text == "on time"
+    assert [f.next for f in failures(events)] == ["retry"]
+    assert "did not answer within 1s" in failures(events)[0].reason
