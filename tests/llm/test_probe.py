@@ -52,3 +52,47 @@ def test_doctor_on_an_endpoint_that_fails_says_so_in_one_line(
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL plain text" in out and "not found" in out
+
+
+def test_doctor_json_prints_what_it_found_when_interrupted(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    asked = threading.Event()
+
+    def script(request: object) -> Reply:
+        asked.set()
+        return Reply.text("OK").slow(60)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    with ScriptedLLMServer(script, context_tokens=4096) as server:
+        root = server.base_url.removesuffix("/v1")
+        command = [sys.executable, "-m", "magentic.cli", "doctor", "--json"]
+        command += ["--model", "slow", "--base-url", server.base_url]
+        process = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert asked.wait(60), "the doctor never sent a probe"
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130, stderr
+    partial = json.loads(stdout.strip().splitlines()[-1])
+    assert partial["interrupted"] is True
+    assert partial["probes"][0] == {
+        "feature": "context size",
+        "status": "4096",
+        "detail": f"from {root}/props",
+    }
