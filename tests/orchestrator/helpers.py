@@ -70,6 +70,7 @@ async def run_team(
     model: str = "gpt-4o",
     usage_meter: UsageMeter | None = None,
     server_options: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> Run:
     bus = EventBus("test-run")
     events: list[Event] = []
@@ -83,6 +84,7 @@ async def run_team(
             retry_backoff_s=0.01,
             timeout_s=10,
             max_retries=1,
+            **(model_options or {}),
         )
 
         def client(role: str) -> ModelClient:
