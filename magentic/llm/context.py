@@ -66,10 +66,14 @@ class Fitted:
         return self.dropped > 0 or bool(self.clipped)
 
 
+KEEP_LAST = 4  # the question of the moment, with a format note or a re-ask around it
+
+
 def _is_protected(index: int, messages: Sequence[Message]) -> bool:
-    """System messages, the first user message (the task) and the last message stay."""
+    """System messages, the first user message (the task) and the last few messages stay
+    whole in step 1; only the conversation between them is left out."""
     message = messages[index]
-    if message.role == "system" or index == len(messages) - 1:
+    if message.role == "system" or index >= len(messages) - KEEP_LAST:
         return True
     first_user = next((i for i, m in enumerate(messages) if m.role == "user"), -1)
     return index == first_user
@@ -123,15 +127,26 @@ def fit_messages(messages: Sequence[Message], budget: int, *, extra_chars: int =
         work.insert(at, user(OMITTED_NOTE.format(count=fitted.dropped)))
     # 2. Observations, then 3. the longest texts, halved until they fit or are short.
     for kind, pick in (("observations", _is_observation), ("page text", _is_not_system)):
+        spent: set[int] = set()  # messages that cannot get shorter
         while size() > budget:
-            candidates = [i for i, m in enumerate(work) if pick(m) and len(m.text) > MIN_KEEP_CHARS]
+            candidates = [
+                i
+                for i, m in enumerate(work)
+                if pick(m) and len(m.text) > MIN_KEEP_CHARS and i not in spent
+            ]
             if not candidates:
                 break
             longest = max(candidates, key=lambda i: len(work[i].text))
+            before_chars = len(work[longest].text)
             over_chars = int((size() - budget) * CHARS_PER_TOKEN) + 50
-            target = max(MIN_KEEP_CHARS, len(work[longest].text) - over_chars)
-            target = max(target, len(work[longest].text) // 2) if kind == "observations" else target
-            work[longest] = _shorten(work[longest], target)
+            target = max(MIN_KEEP_CHARS, before_chars - over_chars)
+            if kind == "observations":  # several observations share the cut
+                target = max(target, before_chars // 2)
+            shorter = _shorten(work[longest], target)
+            if len(shorter.text) >= before_chars:
+                spent.add(longest)  # the cut note would cost more than it saves
+                continue
+            work[longest] = shorter
             if kind not in fitted.clipped:
                 fitted.clipped.append(kind)
     # Images go last of all: a screenshot is worth more than old text, but not a failed call.
