@@ -136,7 +136,7 @@ class ModelClient:
         ):
             caps.context_probed = True
             caps.probing = asyncio.ensure_future(self._probe_context(caps))
-        if caps.probing is not None:
+        if caps.probing is not None and not caps.probing.done():
             await asyncio.shield(caps.probing)
         self._ready_done = True
 
