@@ -78,7 +78,8 @@ class ModelSettings(BaseModel):
     tool_mode: Literal["auto", "native", "json"] = "auto"
     # How many times a reply of the wrong shape is re-asked before giving up.
     max_repairs: int = 2
-    # Calls in flight to this endpoint at once; None: 1 for a loopback address, else no limit.
+    # Calls in flight to this endpoint at once (0: no limit); None: 1 for a loopback address,
+    # else no limit.
     max_concurrency: int | None = Field(default=None, ge=0)
     # The model's context window in tokens; None: read it from the server where it says so.
     context_tokens: int | None = Field(default=None, ge=256)
