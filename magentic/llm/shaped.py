@@ -118,8 +118,10 @@ async def ask_shaped(
             )
         )
         conversation += shape.repair(result, reason)
+    why = " ".join(reason.split())
+    why = why if len(why) <= 300 else why[:299] + "…"
     raise ModelOutputError(
-        f"the {client.role} model did not give {shape.what} after {repairs + 1} tries ({reason})",
+        f"the {client.role} model did not give {shape.what} after {repairs + 1} tries ({why})",
         last_output=last_output,
     )
 
