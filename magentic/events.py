@@ -100,6 +100,7 @@ class ModelCalled(Event):
     cache_hit: bool = False
     cost: float = 0.0
     attempts: int = 1
+    usage_estimated: bool = False  # the server reported no token counts; ours from characters
 
 
 class ModelCallFailed(Event):

@@ -271,6 +271,7 @@ class ModelClient:
                     prompt_tokens=estimate_tokens(fitted),
                     completion_tokens=max(1, len(result.text) // 4),
                 )
+                result.usage_estimated = True
             if self.cache is not None:
                 await self.cache.put(key, result.to_record())
             self._account(result, started, attempts=attempts)
@@ -302,6 +303,7 @@ class ModelClient:
                 cache_hit=result.cache_hit,
                 cost=u.cost,
                 attempts=attempts,
+                usage_estimated=result.usage_estimated,
             )
         )
 

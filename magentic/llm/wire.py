@@ -26,6 +26,7 @@ class ChatResult:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     cache_hit: bool = False
+    usage_estimated: bool = False  # no counts from the server: estimated from characters
     # Arguments that were not valid JSON, kept so the caller can show the model its mistake.
     bad_tool_arguments: list[tuple[str, str]] = field(default_factory=list)
 

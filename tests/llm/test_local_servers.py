@@ -221,6 +221,7 @@ async def test_a_server_refusing_stream_options_still_streams() -> None:
     assert [f.feature for f in failures(events)] == ["stream_usage"]
     assert all(r.stream and "stream_options" not in r.body for r in server.requests)
     assert first.usage.prompt_tokens > 0  # estimated when the server reports none
+    assert all(e.usage_estimated for e in events if isinstance(e, ModelCalled))
 
 
 async def test_a_retry_after_a_time_out_waits_for_the_abandoned_request_too() -> None:
