@@ -11,37 +11,32 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from magentic import __version__
 from magentic.errors import ConfigError, MagenticError
+from magentic.secrets import redact_logging, redacted_stdio
+from magentic.text import escape_surrogates
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 T = TypeVar("T")
 
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run, with SIGTERM ending the work the way Ctrl-C does.
+    """asyncio.run, ended by SIGTERM or Ctrl-C whatever a thread is doing.
 
-    Both cancel the main task, so the run's finally blocks close the browser and the
-    sandbox and the trace gets its last event; a batch scheduler's SIGTERM loses nothing.
+    The first signal cancels the work, so the run's finally blocks close the browser and the
+    sandbox and the trace gets its last event; if the process has not ended within the grace
+    period (MAGENTIC_STOP_GRACE_S, 10 s) it exits hard (see `magentic.stopping`).
     """
+    from magentic.stopping import run_until_stopped
 
-    async def main() -> T:
-        task = asyncio.current_task()
-        if task is not None:
-            try:
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-                pass
-        return await work
-
-    return asyncio.run(main())
+    return run_until_stopped(work)
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +64,12 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Flags as dotted config keys; None means 'not given'."""
-    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else None
+    # `--agents ""` is an empty team (refused later), not "the default team"
+    agents = (
+        [a.strip() for a in args.agents.split(",") if a.strip()]
+        if args.agents is not None
+        else None
+    )
     flags: dict[str, Any] = {
         "models.default.model": args.model,
         "models.default.base_url": args.base_url,
@@ -178,13 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["bench", "merge"]:
         merge_args = build_merge_parser().parse_args(argv[2:])
-        return _guarded(lambda: _bench_merge(merge_args))
+        with redacted_stdio():
+            return _guarded(lambda: _bench_merge(merge_args))
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if os.environ.get("MAGENTIC_DEBUG") else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -197,7 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _doctor,
         "sandbox": _sandbox_run,
     }
-    return _guarded(lambda: handlers[args.command](args))
+    with redacted_stdio():  # every line printed or logged from here on is redacted
+        logging.basicConfig(
+            level=logging.DEBUG if os.environ.get("MAGENTIC_DEBUG") else logging.ERROR,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        redact_logging()
+        return _guarded(lambda: handlers[args.command](args))
 
 
 def _guarded(command: Callable[[], int]) -> int:
@@ -217,8 +220,9 @@ def _guarded(command: Callable[[], int]) -> int:
         print("magentic: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except Exception as error:  # the last line of defence: one line, never a traceback
-        if os.environ.get("MAGENTIC_DEBUG"):
-            raise
+        if os.environ.get("MAGENTIC_DEBUG"):  # the traceback, through the redacted stderr
+            traceback.print_exc()
+            return EXIT_FAILED
         print(
             f"magentic: internal error: {type(error).__name__}: {error} "
             "(set MAGENTIC_DEBUG=1 for details)",
@@ -228,17 +232,22 @@ def _guarded(command: Callable[[], int]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from magentic.attachments import check_attachment
     from magentic.config import load_config
-    from magentic.team import run_task
+    from magentic.team import check_agent_names, run_task
     from magentic.ui.console import ConsolePrinter
 
+    task = escape_surrogates(args.task).strip()
+    if not task:
+        raise ConfigError("the task is empty: say in words what the team should do")
     overrides = _overrides(args)
     if args.answer_format:
         overrides["orchestrator.answer_format"] = args.answer_format
     config = load_config(args.config, overrides=overrides)
-    for path in args.file:
-        if not path.is_file():
-            raise ConfigError(f"attached file not found: {path}")
+    check_agent_names(config.agents)
+    max_bytes = int(config.attachments.max_mb * 1024 * 1024)
+    for path in args.file:  # refused now, before any model is called
+        check_attachment(path, max_bytes)
     subscribers: list[Any] = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
@@ -249,7 +258,7 @@ def _run(args: argparse.Namespace) -> int:
         approver = ConsoleApprover()
     try:
         result = run_async(
-            run_task(args.task, config, files=args.file, subscribers=subscribers, approver=approver)
+            run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
         )
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
@@ -274,8 +283,10 @@ def _bench(args: argparse.Namespace) -> int:
     from magentic.bench.runner import BenchOptions, bench_main
     from magentic.bench.team import TeamRunner
     from magentic.config import load_config
+    from magentic.team import check_agent_names
 
     config = load_config(args.config, overrides=_overrides(args))
+    check_agent_names(config.agents)
     options = BenchOptions(
         suite=args.suite,
         level=args.level,

@@ -15,15 +15,19 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from magentic import secrets
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.web_surfer.settings import WebSurferSettings
+from magentic.attachments import AttachmentSettings
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
 from magentic.orchestrator.settings import OrchestratorSettings
+from magentic.text import escape_surrogates
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,6 +58,7 @@ class Config(BaseModel):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     web: WebSurferSettings = Field(default_factory=WebSurferSettings)
     file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -66,6 +71,16 @@ class Config(BaseModel):
         except ValidationError as error:
             raise ConfigError(f"bad [models.{role}] settings: {_first_error(error)}") from None
 
+    def api_keys(self) -> list[str]:
+        """The API keys this config would send (for redaction), from the config or the env."""
+        values = []
+        for role in ("default", *ROLES):
+            settings = self.model_for(role)
+            for value in (settings.api_key, os.environ.get(settings.api_key_env)):
+                if value:
+                    values.append(value)
+        return values
+
     def summary(self) -> dict[str, Any]:
         """What a trace records of the config: everything but secrets."""
         return {
@@ -75,6 +90,7 @@ class Config(BaseModel):
             "sandbox": self.sandbox.model_dump(),
             "web": self.web.model_dump(),
             "file_surfer": self.file_surfer.model_dump(),
+            "max_attachment_mb": self.attachments.max_mb,
             "cache": self.cache.model_dump(mode="json"),
         }
 
@@ -120,6 +136,35 @@ ENV_KEYS: dict[str, str] = {
 }
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The config file's table, or a ConfigError that says what is wrong with the file."""
+    shown = escape_surrogates(str(path))
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {shown}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {shown} is a folder, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {shown} is not UTF-8 text (a TOML file is)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {shown} is not valid TOML: {error}") from None
+    except (OSError, ValueError) as error:  # unreadable, a NUL in the name, ...
+        raise ConfigError(f"cannot read config file {shown}: {error}") from None
+
+
+def _check_base_url(role: str, url: str | None) -> None:
+    """Refuse an endpoint that is not an http(s) URL now, not after five retries."""
+    if url is None:
+        return
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base_url {url!r} of [models.{role}] is not an http(s) URL "
+            "(like http://127.0.0.1:8000/v1)"
+        )
+
+
 def load_config(
     path: Path | None = None,
     *,
@@ -129,12 +174,7 @@ def load_config(
     """File, then environment, then `overrides` (dotted keys, from the command line)."""
     tree: dict[str, Any] = {}
     if path is not None:
-        try:
-            tree = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+        tree = _read_toml(Path(path))
     env = os.environ if environ is None else environ
     env_tree: dict[str, Any] = {}
     for name, dotted in ENV_KEYS.items():
@@ -152,7 +192,8 @@ def load_config(
     except ValidationError as error:
         raise ConfigError(f"bad configuration: {_first_error(error)}") from None
     for role in ("default", *ROLES):
-        config.model_for(role)  # fail now, with the role's name, not mid-run
+        _check_base_url(role, config.model_for(role).base_url)  # fail now, with its role
+    secrets.register(config.api_keys())  # redacted from every sink from now on
     unknown = set(config.models) - {"default", *ROLES}
     if unknown:
         raise ConfigError(

@@ -10,14 +10,14 @@ so a run works with whatever agents exist.
 from __future__ import annotations
 
 import logging
-import os
 import secrets as _secrets
-import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
+from magentic.attachments import prepare_workspace
 from magentic.config import Config
 from magentic.errors import ConfigError
 from magentic.events import EventBus, Subscriber
@@ -27,6 +27,7 @@ from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.client import ModelClient
 from magentic.llm.usage import UsageMeter
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
+from magentic.text import escape_surrogates
 from magentic.trace.writer import TraceWriter
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,16 @@ FACTORIES: dict[str, AgentFactory] = {
 }
 
 
+def check_agent_names(names: Sequence[str]) -> None:
+    """Refuse an empty team or an unknown agent before anything starts."""
+    known = ", ".join(FACTORIES)
+    if not names:
+        raise ConfigError(f"no agent named for the team; known agents: {known}")
+    unknown = [n for n in names if n not in FACTORIES]
+    if unknown:
+        raise ConfigError(f"unknown agent {', '.join(map(repr, unknown))}; known agents: {known}")
+
+
 def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
     """The named agents. Only a missing optional package leaves an agent out (and says
     which); any other error while building one is a bug and is raised, never hidden."""
@@ -129,29 +140,8 @@ def new_run_id() -> str:
 
 
 def key_values(config: Config) -> list[str]:
-    """The API keys this config would send, so the trace can scrub them."""
-    values = []
-    for role in ("default", "orchestrator", "web_surfer", "file_surfer", "coder"):
-        settings = config.model_for(role)
-        for value in (settings.api_key, os.environ.get(settings.api_key_env)):
-            if value:
-                values.append(value)
-    return values
-
-
-def prepare_workspace(run_dir: Path, files: Iterable[Path]) -> tuple[Path, list[Path]]:
-    """The run's workspace, with the task's files copied in (the sandbox sees only it)."""
-    workspace = run_dir / "workspace"
-    workspace.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for source in files:
-        source = Path(source)
-        if not source.is_file():
-            raise ConfigError(f"attached file not found: {source}")
-        target = workspace / source.name
-        shutil.copy2(source, target)
-        copied.append(target)
-    return workspace, copied
+    """The API keys this config would send, so the trace (and every other sink) scrubs them."""
+    return config.api_keys()
 
 
 async def run_task(
@@ -165,9 +155,13 @@ async def run_task(
     resources: SharedResources | None = None,
 ) -> RunResult:
     """Run one task to its end and return the outcome; the trace is in the run folder."""
+    task = escape_surrogates(task)  # from argv or a suite's JSON: it must encode as UTF-8
     run_id = new_run_id()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
-    workspace, copied = prepare_workspace(run_dir, files)
+    max_bytes = int(config.attachments.max_mb * 1024 * 1024)
+    workspace, attached = await prepare_workspace(run_dir, files, max_bytes)
+    copied = [a.copy for a in attached]
+    secrets.register(key_values(config))
     events = EventBus(run_id)
     trace = TraceWriter(run_dir, secrets=key_values(config))
     events.subscribe(trace)
@@ -198,7 +192,8 @@ async def run_task(
             files=copied,
             approver=approver,
         )
-        result = await orchestrator.run(task, config=config.summary())
+        summary = {**config.summary(), "attachments": [a.note() for a in attached]}
+        result = await orchestrator.run(task, config=summary)
         result.trace_path = str(trace.path)
         return result
     finally:

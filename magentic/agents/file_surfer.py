@@ -19,8 +19,10 @@ from magentic.agents import file_prompts as prompts
 from magentic.agents.base import AgentReply, BaseAgent, StepContext
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.file_viewer import FileViewer, View
+from magentic.agents.file_zipguard import ZipLimits
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec, assistant, system, user
+from magentic.text import escape_surrogates
 
 
 def _tool(name: str, description: str, properties: dict[str, Any] | None = None) -> ToolSpec:
@@ -92,6 +94,10 @@ class FileSurfer(BaseAgent):
             context_chars=s.find_context_chars,
             max_listed_hits=s.max_listed_hits,
             conversion_timeout_s=s.conversion_timeout_s,
+            conversion_memory_mb=s.conversion_memory_mb,
+            zip_limits=ZipLimits(
+                max_total_bytes=int(s.max_unpacked_mb * 1024 * 1024), max_ratio=s.max_zip_ratio
+            ),
         )
         self._actions: dict[str, Callable[[dict[str, Any]], Awaitable[View]]] = {
             "open_path": lambda a: self.viewer.open(str(a.get("path", ""))),
@@ -115,6 +121,7 @@ class FileSurfer(BaseAgent):
         left = ctx.seconds_left()
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))
+        self.viewer.converter.warm_up()  # the worker starts while the model chooses
         choice = await self.client.choose_tool(self._messages(instruction, ctx), TOOLS)
         if isinstance(choice, str):
             ctx.acted(self.name, "answer", {}, choice[:500])
@@ -173,12 +180,14 @@ class FileSurfer(BaseAgent):
         files = ", ".join(str(f) for f in ctx.files)
         messages.append(
             user(
-                prompts.STEP.format(
-                    instruction=instruction,
-                    roots=self.viewer.roots.describe(),
-                    files_line=prompts.FILES_LINE.format(files=files) if files else "",
-                    state=self.viewer.state,
-                    view=self.viewer.render() if self.viewer.document else prompts.NO_VIEW,
+                escape_surrogates(
+                    prompts.STEP.format(
+                        instruction=instruction,
+                        roots=self.viewer.roots.describe(),
+                        files_line=prompts.FILES_LINE.format(files=files) if files else "",
+                        state=self.viewer.state,
+                        view=self.viewer.render() if self.viewer.document else prompts.NO_VIEW,
+                    )
                 )
             )
         )
@@ -187,3 +196,7 @@ class FileSurfer(BaseAgent):
     async def reset(self) -> None:
         """Forget the open file and the search (a replan starts reading afresh)."""
         self.viewer.reset()
+
+    async def close(self) -> None:
+        """Stop the conversion worker process."""
+        await self.viewer.close()

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from magentic.agents.file_convert import (
-    Converter,
-    Document,
-    Refused,
-    Roots,
-    human_size,
-    kind_of,
-)
+from magentic.agents.file_convert import Document, Refused, Roots, human_size, kind_of
+from magentic.agents.file_worker import Converter
+from magentic.agents.file_zipguard import ZipLimits
+from magentic.text import escape_surrogates
 
 # Each match is about one token of an OpenAI tokenizer: common words are one token and long
 # ones a few (so letters go in runs of up to 7), digits go in groups of three, punctuation
@@ -117,10 +114,18 @@ def _table_header_before(document: Document, start: int) -> str | None:
 
 @dataclass(frozen=True)
 class View:
-    """What an action shows the model. `ok` is False when the action could not be done."""
+    """What an action shows the model. `ok` is False when the action could not be done.
+
+    A file name's undecodable bytes become visible escapes (`caf\\xe9.csv`) here, so the
+    text is valid UTF-8 for the model, the trace and the console; `Roots.resolve` maps such
+    a name back when the model asks for it.
+    """
 
     text: str
     ok: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", escape_surrogates(self.text))
 
 
 @dataclass
@@ -147,6 +152,8 @@ class FileViewer:
         context_chars: int = 80,
         max_listed_hits: int = 10,
         conversion_timeout_s: float = 120.0,
+        conversion_memory_mb: int = 1024,
+        zip_limits: ZipLimits | None = None,
         converter: Converter | None = None,
     ) -> None:
         self.roots = Roots(roots)
@@ -154,7 +161,9 @@ class FileViewer:
         self.context_chars = context_chars
         self.max_listed_hits = max_listed_hits
         self.conversion_timeout_s = conversion_timeout_s
-        self.converter = converter or Converter(max_file_mb=max_file_mb)
+        self.converter = converter or Converter(
+            max_file_mb=max_file_mb, memory_mb=conversion_memory_mb, zip_limits=zip_limits
+        )
         self.document: Document | None = None
         self.page = 0
         self.pages: list[tuple[int, int]] = []
@@ -163,16 +172,24 @@ class FileViewer:
     # -- opening -----------------------------------------------------------------------
 
     async def open(self, raw_path: str) -> View:
-        """Open a file at its first page (a folder shows its listing)."""
+        """Open a file at its first page (a folder shows its listing).
+
+        The conversion runs in the converter's worker process; at the timeout (or if this
+        coroutine is cancelled) that process is killed, so nothing is left running.
+        """
         try:
             document = await asyncio.wait_for(
-                asyncio.to_thread(self._load, raw_path), timeout=self.conversion_timeout_s
+                self._load(raw_path), timeout=self.conversion_timeout_s
             )
         except Refused as refused:
             return View(str(refused), ok=False)
         except asyncio.TimeoutError:  # before OSError: since 3.11 it is one
             seconds = self.conversion_timeout_s
-            return View(f"Reading {raw_path} took over {seconds:.0f} s.", ok=False)
+            return View(
+                f"Reading {raw_path} took over {seconds:g} s, the limit; the conversion was "
+                "stopped. Ask the ComputerTerminal to extract the part you need.",
+                ok=False,
+            )
         except (OSError, ValueError) as exc:  # a name too long, a NUL byte, an I/O error
             return View(f"Cannot open {raw_path!r}: {exc}.", ok=False)
         return self._show(document)
@@ -187,13 +204,18 @@ class FileViewer:
             return View(f"Cannot list {raw_path!r}: {exc}.", ok=False)
         return self._show(document)
 
-    def _load(self, raw_path: str) -> Document:
-        path = self.roots.resolve(raw_path)
-        if path.is_dir():
-            return self._prepare(self._listing(path))
-        if not path.exists():
+    async def _load(self, raw_path: str) -> Document:
+        path = await asyncio.to_thread(self.roots.resolve, raw_path)
+        if await asyncio.to_thread(path.is_dir):
+            return await asyncio.to_thread(lambda: self._prepare(self._listing(path)))
+        if not await asyncio.to_thread(path.exists):
             raise Refused(f"No such file: {path}. Use list_directory to see what is there.")
-        return self._prepare(self.converter.convert(path))
+        document = await self.converter.convert(path)
+        return await asyncio.to_thread(self._prepare, document)
+
+    async def close(self) -> None:
+        """Stop the conversion worker process (converted files stay cached)."""
+        await self.converter.close()
 
     def _prepare(self, document: Document) -> Document:
         """Pages and headings, worked out in the worker thread: a big file takes a while."""
@@ -224,14 +246,19 @@ class FileViewer:
         return _table_document("The folders and files you may read:", rows, path=where)
 
     def _listing(self, folder: Path, limit: int = 500) -> Document:
+        """A folder's first entries, folders first; a folder of a million files is read only
+        up to `_MAX_SCANNED` entries, so listing it takes bounded time and memory."""
         try:
-            entries = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
+            scanned = list(itertools.islice(folder.iterdir(), _MAX_SCANNED + 1))
         except OSError as exc:
             raise Refused(f"Cannot list {folder}: {exc.strerror or exc}.") from exc
+        more = len(scanned) > _MAX_SCANNED
+        entries = sorted(scanned[:_MAX_SCANNED], key=lambda p: (not p.is_dir(), p.name.lower()))
         rows = [_row(entry) for entry in entries[:limit]]
+        count = f"over {_MAX_SCANNED}" if more else str(len(entries))
         if len(entries) > limit:
-            rows.append(f"({len(entries) - limit} more entries not shown)")
-        title = f"Contents of {folder} ({len(entries)} entries):"
+            rows.append(f"({count} entries in all; {len(entries) - limit} more not shown)")
+        title = f"Contents of {folder} ({count} entries):"
         return _table_document(title, rows, path=folder)
 
     # -- paging ------------------------------------------------------------------------
@@ -385,6 +412,10 @@ def _table_document(title: str, rows: list[str], *, path: Path) -> Document:
     return Document(path, "folder", path.name or str(path), text + "\n".join(rows), 0)
 
 
+_MAX_SCANNED = 10_000  # entries of a listed folder read at most
+_MAX_COUNTED = 1_000  # entries counted in each subfolder of a listing
+
+
 def _row(entry: Path, *, full: bool = False) -> str:
     name = str(entry) if full else entry.name
     try:
@@ -394,7 +425,8 @@ def _row(entry: Path, *, full: bool = False) -> str:
     modified = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))
     if entry.is_dir():
         try:
-            count = f"{sum(1 for _ in entry.iterdir())} entries"
+            n = sum(1 for _ in itertools.islice(entry.iterdir(), _MAX_COUNTED + 1))
+            count = f"over {_MAX_COUNTED} entries" if n > _MAX_COUNTED else f"{n} entries"
         except OSError:
             count = "unreadable"
         return f"| {name}/ | folder | {count} | {modified} |"
