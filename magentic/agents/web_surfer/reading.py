@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
+from magentic.agents.tools import NoArgs, ToolRegistry, tool
 from magentic.agents.web_surfer import prompts
+from magentic.agents.web_surfer.actions import ActionResult
+from magentic.agents.web_surfer.browser import BrowserSession, first_line
 from magentic.agents.web_surfer.settings import WebSurferSettings
+from magentic.agents.web_surfer.tools import Question
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import system, user
 
@@ -104,3 +110,52 @@ async def _ask(
     prompt = template.format(part=part, title=title, url=url, question=question, text=text)
     result = await client.chat([system(prompts.READER_SYSTEM), user(prompt)])
     return result.text.strip()
+
+
+class PageReader:
+    """The reading tools: they look at the whole page and change nothing on it."""
+
+    def __init__(
+        self, session: BrowserSession, settings: WebSurferSettings, client: ModelClient
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.client = client
+        self.tools: ToolRegistry[ActionResult] = ToolRegistry.of(self)
+
+    @tool("read_page", "Get the whole page as Markdown.")
+    async def read_page(self, a: NoArgs) -> ActionResult:
+        async def read() -> ActionResult:
+            text = await page_markdown(await self.session.ready_page())
+            limit = self.settings.read_page_chars
+            if len(text) > limit:
+                more = len(text) - limit
+                text = text[:limit] + f"\n... ({more} more characters; ask answer_question)"
+            return ActionResult("Read the whole page.", content=text or "(no text)")
+
+        return await self._guarded("read the page", read)
+
+    @tool("answer_question", "Answer a question from the whole page, not only the view.")
+    async def answer_question(self, a: Question) -> ActionResult:
+        return await self._ask("answer the question", a.question)
+
+    @tool("summarize_page", "Summarize the whole page.")
+    async def summarize_page(self, a: NoArgs) -> ActionResult:
+        return await self._ask("summarize the page", None)
+
+    async def _ask(self, what: str, question: str | None) -> ActionResult:
+        async def ask() -> ActionResult:
+            page = await self.session.ready_page()
+            answer = await ask_about_page(self.client, page, self.settings, question=question)
+            done = f"Answered {question!r} from the page" if question else "Summarized the page"
+            return ActionResult(f"{done}.", content=answer)
+
+        return await self._guarded(what, ask)
+
+    async def _guarded(
+        self, what: str, work: Callable[[], Awaitable[ActionResult]]
+    ) -> ActionResult:
+        try:
+            return await work()
+        except PlaywrightError as error:  # the page went away under us: an observation
+            return ActionResult(f"Could not {what}.", error=first_line(error))
