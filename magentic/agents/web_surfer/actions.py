@@ -23,7 +23,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from magentic.agents.tools import BadToolArguments, NoArgs, ToolRegistry, UnknownTool, tool
 from magentic.agents.web_surfer.address import resolve_address
 from magentic.agents.web_surfer.browser import BrowserSession, first_line
-from magentic.agents.web_surfer.marks import CLEAR_MARKS_JS
+from magentic.agents.web_surfer.page_module import call, call_on, ids_of, resolve
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.settle import ActionWatch, settle
 from magentic.agents.web_surfer.tools import (
@@ -40,72 +40,6 @@ from magentic.agents.web_surfer.tools import (
 )
 
 log = logging.getLogger(__name__)
-
-RESOLVE_JS = """([id, control]) => {
-  const mg = window.__magentic;
-  if (!mg) return null;
-  const ref = (control && mg.control && mg.control.get(id)) || mg.byId.get(id);
-  const el = ref && ref.deref();
-  return el && el.isConnected ? el : null;
-}"""
-
-SCROLL_JS = """([target, direction]) => {
-  const el = target || document.scrollingElement || document.documentElement;
-  const before = el.scrollTop;
-  const step = (target ? el.clientHeight : window.innerHeight) * 0.8;
-  el.scrollBy({top: direction * step, behavior: 'instant'});
-  return Math.round(el.scrollTop - before);
-}"""
-
-
-# Where to click an element: its center, scrolled into view, if nothing covers it there.
-# Clicking there with the mouse is a real click and skips Playwright's wait for two stable
-# animation frames; anything unusual (covered, moving, zero size) takes Playwright's
-# careful path instead, which retries and explains what is in the way.
-POINT_JS = """(el) => {
-  if (el.disabled || el.getAttribute('aria-disabled') === 'true') return {disabled: true};
-  let r = el.getBoundingClientRect();
-  if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) {
-    el.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
-    r = el.getBoundingClientRect();
-  }
-  if (r.width < 1 || r.height < 1) return null;
-  const x = Math.min(Math.max(r.left + r.width / 2, 0), innerWidth - 1);
-  const y = Math.min(Math.max(r.top + r.height / 2, 0), innerHeight - 1);
-  let hit = document.elementFromPoint(x, y);
-  while (hit && hit.shadowRoot) {
-    const inner = hit.shadowRoot.elementFromPoint(x, y);
-    if (!inner || inner === hit) break;
-    hit = inner;
-  }
-  const labels = el.labels ? Array.from(el.labels) : [];
-  const ok = hit && (el === hit || el.contains(hit) || labels.some((l) => l.contains(hit)));
-  return ok ? {x, y} : null;
-}"""
-
-
-# Focus a text field and select its content, so typed text replaces it. False for fields
-# that take no typed text (dates, colors, read-only): Playwright's fill handles those.
-FOCUS_TEXT_JS = """(el) => {
-  const typed = ['text', 'search', 'email', 'url', 'tel', 'password', 'number', ''];
-  const tag = el.tagName;
-  const field = (tag === 'INPUT' && typed.includes((el.getAttribute('type') || '').toLowerCase()))
-    || tag === 'TEXTAREA';
-  if (!(field || el.isContentEditable) || el.disabled || el.readOnly) return false;
-  const r = el.getBoundingClientRect();
-  if (r.top < 0 || r.bottom > innerHeight) el.scrollIntoView({block: 'center', behavior: 'instant'});
-  el.focus();
-  if (field) {
-    el.select();
-  } else {
-    const range = document.createRange();
-    range.selectNodeContents(el);
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
-  }
-  const active = el.getRootNode().activeElement || document.activeElement;
-  return active === el || el.contains(active);
-}"""
 
 
 class ActionProblem(Exception):
@@ -150,7 +84,7 @@ class Actions:
         page = await self.session.ready_page()
         if self.settings.draw_marks_on_page():
             with contextlib.suppress(PlaywrightError):
-                await page.evaluate(CLEAR_MARKS_JS)
+                await call(page.main_frame, "clearMarks")
         downloads_before = len(self.session.downloaded)
         cdp = None
         with contextlib.suppress(PlaywrightError):
@@ -228,19 +162,26 @@ class Actions:
         return notes
 
     # Elements ----------------------------------------------------------------------------
-    async def element(self, page: Page, target_id: Any, *, control: bool = False) -> ElementHandle:
-        try:
-            number = int(target_id)
-        except (TypeError, ValueError):
-            raise ActionProblem(f"{target_id!r} is not an element id (a number)") from None
-        handle = await page.evaluate_handle(RESOLVE_JS, [number, control])
-        element = handle.as_element()
+    async def element(self, page: Page, target_id: int, *, control: bool = False) -> ElementHandle:
+        """The element the model means by `target_id`, in whichever frame it lives."""
+        handle = None
+        place = ids_of(page).place(int(target_id))
+        if place is not None:
+            frame, local_id = place
+            with contextlib.suppress(PlaywrightError):
+                handle = await resolve(frame, local_id, control=control)
+        element = handle.as_element() if handle is not None else None
         if element is None:
-            await handle.dispose()
+            if handle is not None:
+                await handle.dispose()
             raise ActionProblem(
-                f"there is no element [{number}] on the page now; use an id from the latest list"
+                f"there is no element [{target_id}] on the page now; use an id from the latest list"
             )
         return element
+
+    @staticmethod
+    async def in_main_frame(page: Page, element: ElementHandle) -> bool:
+        return await element.owner_frame() == page.main_frame
 
     # Navigation --------------------------------------------------------------------------
     def _page(self) -> Page:
@@ -310,8 +251,16 @@ class Actions:
         return ActionResult("Reloaded the page.")
 
     # Element actions ---------------------------------------------------------------------
-    async def _point(self, element: ElementHandle, target_id: int) -> tuple[float, float] | None:
-        point = await element.evaluate(POINT_JS)
+    async def _point(
+        self, page: Page, element: ElementHandle, target_id: int
+    ) -> tuple[float, float] | None:
+        """Where to use the mouse, in the main frame; None: let Playwright find the place
+        (inside a frame, or when something is in the way)."""
+        if not await self.in_main_frame(page, element):
+            if await element.evaluate("el => el.disabled === true"):
+                raise ActionProblem(f"[{target_id}] is disabled")
+            return None
+        point = await call_on(element, "point")
         if point and point.get("disabled"):
             raise ActionProblem(f"[{target_id}] is disabled")
         return (point["x"], point["y"]) if point else None
@@ -320,7 +269,7 @@ class Actions:
     async def click(self, a: Target) -> ActionResult:
         page = self._page()
         element = await self.element(page, a.target_id)
-        point = await self._point(element, a.target_id)
+        point = await self._point(page, element, a.target_id)
         if point:
             await page.mouse.click(*point)
         else:
@@ -334,7 +283,7 @@ class Actions:
         tag = await element.evaluate("el => el.tagName.toLowerCase()")
         if tag == "select":
             raise ActionProblem(f"[{a.target_id}] is a drop-down list; use select_option")
-        if await element.evaluate(FOCUS_TEXT_JS):
+        if await call_on(element, "focusText"):
             # Typed like a paste: real input events, no waiting for animation frames.
             if a.text:
                 await page.keyboard.insert_text(a.text)
@@ -372,7 +321,7 @@ class Actions:
     async def hover(self, a: Target) -> ActionResult:
         page = self._page()
         element = await self.element(page, a.target_id)
-        point = await self._point(element, a.target_id)
+        point = await self._point(page, element, a.target_id)
         if point:
             await page.mouse.move(*point)
         else:
@@ -383,8 +332,10 @@ class Actions:
     async def scroll(self, a: Scroll) -> ActionResult:
         page = self._page()
         sign = -1 if a.direction == "up" else 1
-        target = await self.element(page, a.target_id) if a.target_id is not None else None
-        moved = await page.evaluate(SCROLL_JS, [target, sign])
+        if a.target_id is not None:
+            moved = await call_on(await self.element(page, a.target_id), "scroll", sign)
+        else:
+            moved = await call(page.main_frame, "scroll", None, sign)
         where = f"[{a.target_id}]" if a.target_id is not None else "the page"
         if moved == 0:
             edge = "top" if sign < 0 else "bottom"

@@ -3,8 +3,8 @@
 An action may start a navigation (a link, a submit, a script), fetch content late, or just
 change the DOM. `ActionWatch` listens to the page while the action runs; `settle` then waits
 for exactly what happened: the navigation to commit and load, the requests the action
-started to finish, and the DOM to be quiet for a short window (a MutationObserver in the
-page, installed in every document by `CLOCK_INIT_SCRIPT`). Each wait is bounded, so an
+started to finish (in any frame), and the DOM to be quiet for a short window (the clock of
+the page-side module, page.js, in every document). Each wait is bounded, so an
 animated or chatty page costs at most `settle_max_ms`.
 """
 
@@ -18,55 +18,12 @@ from typing import Any
 from playwright.async_api import CDPSession, Download, Frame, Page, Request, Response
 from playwright.async_api import Error as PlaywrightError
 
-# A clock of the last content change, kept by every document from its start (an init
-# script), so the quiet wait knows how long the page has already been quiet and does not
-# wait a whole window after a page that stopped changing while it loaded. Content changes
-# only: style and class churn (carousels, spinners) is ignored, and so is our overlay.
-_INSTALL_CLOCK = """() => {
-  if (window.__magenticMutatedAt !== undefined) return;
-  window.__magenticMutatedAt = performance.now();
-  new MutationObserver((records) => {
-    if (document.getElementById('__magentic_marks')) {
-      const ours = records.every((r) => {
-        const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
-        return (t && t.closest && t.closest('#__magentic_marks')) ||
-          Array.from(r.addedNodes).concat(Array.from(r.removedNodes))
-            .some((n) => n.id === '__magentic_marks');
-      });
-      if (ours) return;
-    }
-    window.__magenticMutatedAt = performance.now();
-  }).observe(document, {subtree: true, childList: true, characterData: true,
-    attributes: true, attributeFilter: ['hidden', 'open', 'disabled', 'value', 'checked',
-    'src', 'href', 'aria-hidden', 'aria-expanded', 'aria-busy', 'aria-selected']});
-}"""
+from magentic.agents.web_surfer.page_module import call, page_script
 
-CLOCK_INIT_SCRIPT = f"({_INSTALL_CLOCK})();"
-
-QUIET_JS = (
-    """([quietMs, maxMs, sinceMs]) => new Promise((resolve) => {
-  // Quiet is counted from the last change, and never from before the action ended: what
-  // the action set off (a timer, a request) gets the whole window to show itself.
-  const start = performance.now();
-  const floor = start - sinceMs;
-  if (window.__magenticMutatedAt === undefined) {
-    ("""
-    + _INSTALL_CLOCK
-    + """)();
-    window.__magenticMutatedAt = start;
-  }
-  const tick = () => {
-    const now = performance.now();
-    const quietFor = now - Math.max(window.__magenticMutatedAt, floor);
-    if (quietFor >= quietMs || now - start >= maxMs) {
-      resolve({ms: Math.round(now - start)});
-    } else {
-      setTimeout(tick, Math.max(1, Math.min(quietMs - quietFor, maxMs - (now - start))));
-    }
-  };
-  tick();
-})"""
-)
+# The page-side module (page.js) keeps a clock of the last content change in every
+# document from its start, so the quiet wait knows how long the page has already been quiet.
+# browser.py registers it as the context's init script under this name.
+CLOCK_INIT_SCRIPT = page_script()
 
 _ANNOUNCED_WAIT_S = 1.0
 
@@ -200,7 +157,7 @@ class ActionWatch:
             if left <= 0:
                 return False
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
 
 
@@ -239,7 +196,7 @@ async def settle(
             return
         try:
             since_ms = int((loop.time() - settle_started) * 1000)
-            await page.evaluate(QUIET_JS, [quiet_ms, left_ms, since_ms])
+            await call(page.main_frame, "quiet", quiet_ms, left_ms, since_ms)
         except PlaywrightError as error:
             text = str(error).lower()
             if "destroyed" in text or "navigat" in text:
