@@ -35,6 +35,8 @@ class FrameRead:
     clip: dict[str, float] | None  # the part a person sees, in the frame's coordinates
     in_view: bool
     raw: dict[str, Any] | None = None
+    why: str | None = None  # why it is not in view: 'covered', 'clipped', 'out', 'hidden'
+    url: str | None = None  # the address it was meant to show, when it shows an error page
 
 
 async def read_frames(page: Page, args: dict[str, Any]) -> tuple[list[FrameRead], list[str]]:
@@ -64,7 +66,16 @@ async def read_frames(page: Page, args: dict[str, Any]) -> tuple[list[FrameRead]
         level = nxt
     if skipped:
         notes.append(f"{skipped} more frames were not read (at most {MAX_FRAMES} are).")
-    return reads, notes
+    return reads, _grouped(notes)
+
+
+def _grouped(notes: list[str]) -> list[str]:
+    """Many frames failing the same way make one note, not many."""
+    late = [n for n in notes if "did not answer in time" in n]
+    if len(late) <= 2:
+        return notes
+    rest = [n for n in notes if n not in late]
+    return [f"{len(late)} frames did not answer in time; their content is not shown.", *rest]
 
 
 def _children(frame: Frame) -> list[Frame]:
@@ -79,16 +90,17 @@ async def _read(
 ) -> FrameRead | None:
     url = frame.url
     label = _label(frame.name, url)
+    named = label + (f" ({url[:100]})" if url and url != "about:blank" else "")
     try:
         return await asyncio.wait_for(_place_and_read(frame, parent, args, label), FRAME_TIMEOUT_S)
     except (asyncio.TimeoutError, TimeoutError):
-        notes.append(f"The frame {label} did not answer in time; its content is not shown.")
+        notes.append(f"The frame {named} did not answer in time; its content is not shown.")
     except PlaywrightError as error:
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         if "detached" in text.lower() or "navigat" in text.lower() or "destroyed" in text.lower():
-            notes.append(f"The frame {label} was replaced while it was read.")
+            notes.append(f"The frame {named} was replaced while it was read.")
         else:
-            notes.append(f"The frame {label} could not be read ({text[:120]}).")
+            notes.append(f"The frame {named} could not be read ({text[:120]}).")
     return None
 
 
@@ -114,8 +126,10 @@ async def _place_and_read(
         }
     else:
         clip = dict(_NOTHING)
-    read = FrameRead(frame, label, offset, clip, bool(seen))
+    why = None if seen else (place.get("why") or parent.why or "out")
+    read = FrameRead(frame, label, offset, clip, bool(seen), why=why)
     if frame.url.startswith("chrome-error:"):
+        read.url = str(place.get("src") or frame.url)
         read.raw = {"url": frame.url, "elements": [], "text": "", "notes": [
             "it shows an error page (the site may refuse to be shown in a frame, or it did "
             "not load)"

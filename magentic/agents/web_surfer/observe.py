@@ -169,10 +169,13 @@ def _merge(state: PageState, read: FrameRead, ids: Any) -> None:
     if read.raw is None:
         return
     part = PageState.from_js(read.raw, lambda local: ids.number(frame, local), read.offset)
+    if read.why in ("covered", "clipped"):  # the whole frame is under an overlay, or cut off
+        for e in part.elements:
+            e.covered, e.clipped = read.why == "covered", read.why == "clipped"
     state.elements += part.elements
     state.notes += [f"In frame {read.label}: {note}" for note in part.notes]
     state.frames.append(
-        FrameText(read.label, part.url, part.text, read.in_view, part.text_truncated)
+        FrameText(read.label, read.url or part.url, part.text, read.in_view, part.text_truncated)
     )
 
 
@@ -197,7 +200,7 @@ def render(
     if notes:
         lines.append("Happened: " + " ".join(notes))
     if state.notes:
-        lines.append("Not shown: " + "; ".join(state.notes[:6])[:400])
+        lines.append("Not shown: " + "; ".join(n.rstrip(".") for n in state.notes[:6])[:400] + ".")
     if elements:
         lines += _element_lines(state, max_elements)
     head = "\n".join(lines)
@@ -219,16 +222,24 @@ def _text_sections(state: PageState) -> list[tuple[str, str, bool]]:
 
 
 def _fit(sections: list[tuple[str, str, bool]], room: int) -> str:
-    """The sections within `room` characters; a long one gives way to the others."""
+    """The sections within `room` characters; a long one gives way to the others, and
+    sections that no longer fit are counted, not shown."""
     more = " ... (more text: scroll or read_page)"
     total = sum(len(h) + len(t) + 2 for h, t, _ in sections)
-    parts = []
-    for heading, text, cut in sections:
-        share = room if total <= room else max(200, room * (len(heading) + len(text)) // total)
-        share -= len(heading) + 2
+    parts: list[str] = []
+    left = room
+    for n, (heading, text, cut) in enumerate(sections):
+        size = len(heading) + len(text) + 2
+        if heading and left < len(heading) + 60:
+            parts.append(f"({len(sections) - n} more frames have text: read_page shows them.)")
+            break
+        share = size if total <= room else max(min(size, 160), room * size // total)
+        share = min(share, left) - len(heading) - 2
         if len(text) > share or cut:
-            text = text[: max(share - len(more), 120)].rstrip() + more
-        parts.append(f"{heading}\n{text}" if heading else text)
+            text = text[: max(share - len(more), 40)].rstrip() + more
+        part = f"{heading}\n{text}" if heading else text
+        parts.append(part)
+        left -= len(part) + 1
     return "\n".join(p for p in parts if p)
 
 

@@ -458,7 +458,8 @@
     const y = r.top + el.clientTop + parseFloat(cs.paddingTop || '0');
     const inner = {left: x, top: y, right: x + el.clientWidth - parseFloat(cs.paddingLeft || '0') - parseFloat(cs.paddingRight || '0'),
       bottom: y + el.clientHeight - parseFloat(cs.paddingTop || '0') - parseFloat(cs.paddingBottom || '0')};
-    const out = {x, y, name: clean(el.getAttribute('title') || el.getAttribute('name') || el.id || '', 40), seen: null, why: null};
+    const out = {x, y, name: clean(el.getAttribute('title') || el.getAttribute('name') || el.id || '', 40),
+      src: el.src || '', seen: null, why: null};
     if (!shown(el, r)) { out.why = 'hidden'; return out; }
     const s = sight.seen(el, {left: inner.left, top: inner.top, right: inner.right, bottom: inner.bottom,
       width: inner.right - inner.left, height: inner.bottom - inner.top});

@@ -1,6 +1,7 @@
 """Reading a whole page rather than its viewport: as Markdown, or through the model.
 
-`read_page` converts the page's current DOM (scripts have run) with markitdown.
+`read_page` converts the page's current DOM (scripts have run, open shadow roots inlined,
+every frame after it) with markitdown.
 `answer_question` and `summarize_page` cut that text into chunks that fit the model's
 context, ask about each part, and combine the notes in one last call; a page that fits in
 one chunk costs one call.
@@ -15,12 +16,14 @@ from functools import lru_cache
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
+from playwright.async_api import Frame, Page
 
 from magentic.agents.tools import NoArgs, ToolRegistry, tool
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.actions import ActionResult
 from magentic.agents.web_surfer.browser import BrowserSession, first_line
+from magentic.agents.web_surfer.frames import FRAME_TIMEOUT_S, MAX_FRAMES
+from magentic.agents.web_surfer.page_module import call
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.tools import Question
 from magentic.llm.client import ModelClient
@@ -44,8 +47,41 @@ def html_to_markdown(html: str, url: str) -> str:
 
 
 async def page_markdown(page: Page) -> str:
-    html = await page.content()
-    return await asyncio.to_thread(html_to_markdown, html, page.url)
+    """The whole page: the top document, open shadow roots inlined, then each frame's
+    document under a heading naming the frame and its address."""
+    main = await _html(page.main_frame)
+    if main is None:
+        main = await page.content()
+    parts = [await asyncio.to_thread(html_to_markdown, main, page.url)]
+    frames = [f for f in page.frames[1 : MAX_FRAMES + 1] if not f.url.startswith("about:blank")]
+    htmls = await asyncio.gather(*(_html(f) for f in frames))
+    for frame, html in zip(frames, htmls, strict=True):
+        name = frame.name or await _frame_title(frame)
+        heading = f"## Frame {name!r} ({frame.url})" if name else f"## Frame ({frame.url})"
+        if html is None:
+            parts.append(f"{heading}\n\n(its content could not be read)")
+            continue
+        text = await asyncio.to_thread(html_to_markdown, html, frame.url)
+        parts.append(f"{heading}\n\n{text or '(no text)'}")
+    if len(page.frames) > MAX_FRAMES + 1:
+        parts.append(f"({len(page.frames) - MAX_FRAMES - 1} more frames were not read.)")
+    return "\n\n".join(p for p in parts if p)
+
+
+async def _html(frame: Frame) -> str | None:
+    """The frame's document with its open shadow roots in place (page.js `html`)."""
+    try:
+        html = await asyncio.wait_for(call(frame, "html"), FRAME_TIMEOUT_S)
+    except (PlaywrightError, asyncio.TimeoutError, TimeoutError):
+        return None
+    return html if isinstance(html, str) else None
+
+
+async def _frame_title(frame: Frame) -> str:
+    try:
+        return await asyncio.wait_for(frame.title(), FRAME_TIMEOUT_S)
+    except (PlaywrightError, asyncio.TimeoutError, TimeoutError):
+        return ""
 
 
 def chunks(text: str, size: int) -> list[str]:
