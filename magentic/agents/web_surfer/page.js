@@ -13,7 +13,8 @@
 //   point(el), focusText(el), scroll(el | null, direction)   helpers of the actions
 //   html()                 -> the document as HTML, open shadow roots inlined (read_page)
 //   find(text, k)          -> {n, line, box} of the k-th match (0-based), scrolled to
-//   quiet(quietMs, maxMs, sinceMs) -> a promise resolved once the DOM has been quiet
+//   quiet(quietMs, maxMs, sinceMs, actionMs) -> resolved once the DOM has been quiet and
+//        the short timers set since the action began have fired
 //   showMarks(boxes), clearMarks()   the set-of-marks overlay of headed mode
 // It only reads the page, with three exceptions made at document start: it notes closed
 // shadow roots and hover listeners as the page creates them, and keeps a clock of the last
@@ -47,6 +48,21 @@
     };
   } catch (e) { /* a locked-down page: without the notes, fewer hover targets are found */ }
 
+  // Short timers the page sets (a debounce before a fetch, say): the settle wait lets those
+  // an action set fire before it calls the page quiet. Long ones are not waited for.
+  const timers = new Map();
+  try {
+    const setT = window.setTimeout, clearT = window.clearTimeout;
+    window.setTimeout = function (fn, delay, ...rest) {
+      if (typeof fn !== 'function' || !(Number(delay) <= 1500)) return setT.call(this, fn, delay, ...rest);
+      const id = setT.call(this, function (...a) { timers.delete(id); return fn.apply(this, a); }, delay, ...rest);
+      if (timers.size < 500) timers.set(id, performance.now());
+      return id;
+    };
+    window.clearTimeout = function (id) { timers.delete(id); return clearT.call(this, id); };
+  } catch (e) { /* without it, only requests and mutations are waited for */ }
+  const timersSince = (t) => { let n = 0; for (const made of timers.values()) if (made >= t) n++; return n; };
+
   // The clock of content changes (style and class churn and our overlay are ignored).
   const ours = (records) => records.every((r) => {
     const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
@@ -60,15 +76,22 @@
     attributes: true, attributeFilter: ['hidden', 'open', 'disabled', 'value', 'checked',
       'src', 'href', 'aria-hidden', 'aria-expanded', 'aria-busy', 'aria-selected']});
 
-  mg.quiet = (quietMs, maxMs, sinceMs) => new Promise((resolve) => {
-    // Quiet counts from the last change, never from before the action ended.
+  mg.quiet = (quietMs, maxMs, sinceMs, actionMs) => new Promise((resolve) => {
+    // Quiet counts from the last change, never from before the action ended, and waits for
+    // the short timers set since the action began.
     const start = performance.now();
     const floor = start - sinceMs;
+    const began = start - (actionMs === undefined ? sinceMs : actionMs);
     const tick = () => {
       const now = performance.now();
       const quietFor = now - Math.max(mg.mutatedAt, floor);
-      if (quietFor >= quietMs || now - start >= maxMs) resolve({ms: Math.round(now - start)});
-      else setTimeout(tick, Math.max(1, Math.min(quietMs - quietFor, maxMs - (now - start))));
+      const waiting = timersSince(began);
+      if ((quietFor >= quietMs && !waiting) || now - start >= maxMs) {
+        resolve({ms: Math.round(now - start), timers: waiting});
+      } else {
+        const next = waiting ? 15 : quietMs - quietFor;
+        setTimeout(tick, Math.max(1, Math.min(next, maxMs - (now - start))));
+      }
     };
     tick();
   });

@@ -51,9 +51,11 @@ class ActionWatch:
         self.navigation_urls: list[str] = []  # main-frame requests, redirect hops included
         self.status: int | None = None  # HTTP status of the last main-frame document
         self.inflight: set[Request] = set()
+        self.started = 0.0  # when the action began (the event loop's clock)
         self._changed = asyncio.Event()  # set on every event; waits re-check their condition
 
     def __enter__(self) -> ActionWatch:
+        self.started = asyncio.get_running_loop().time()
         self.page.on("request", self._on_request)
         self.page.on("requestfinished", self._on_done)
         self.page.on("requestfailed", self._on_failed)
@@ -196,7 +198,8 @@ async def settle(
             return
         try:
             since_ms = int((loop.time() - settle_started) * 1000)
-            await call(page.main_frame, "quiet", quiet_ms, left_ms, since_ms)
+            action_ms = int((loop.time() - watch.started) * 1000)
+            await call(page.main_frame, "quiet", quiet_ms, left_ms, since_ms, action_ms)
         except PlaywrightError as error:
             text = str(error).lower()
             if "destroyed" in text or "navigat" in text:
