@@ -16,18 +16,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from playwright.async_api import ElementHandle, Page
+from playwright.async_api import ElementHandle, Frame, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from magentic.agents.tools import BadToolArguments, NoArgs, ToolRegistry, UnknownTool, tool
 from magentic.agents.web_surfer.address import resolve_address
 from magentic.agents.web_surfer.browser import BrowserSession, first_line
+from magentic.agents.web_surfer.frames import FRAME_TIMEOUT_S, MAX_FRAMES
 from magentic.agents.web_surfer.page_module import call, call_on, ids_of, resolve
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.settle import ActionWatch, settle
 from magentic.agents.web_surfer.tools import (
     Choose,
+    Find,
     Keys,
     Query,
     Scroll,
@@ -73,6 +75,7 @@ class Actions:
         self.files = list(files or [])
         self.tools: ToolRegistry[ActionResult] = ToolRegistry.of(self)
         self.page: Page | None = None  # the active page while an action runs
+        self._finding: tuple[str, int] | None = None  # find_on_page's text and match
 
     async def run(self, name: str, args: dict[str, Any] | None = None) -> ActionResult:
         """Run the tool `name`: validated arguments, then the action, then settling."""
@@ -236,7 +239,7 @@ class Actions:
             with contextlib.suppress(PlaywrightError):
                 await page.go_back(wait_until="commit")
 
-    @tool("history_back", "Go back to the previous page.")
+    @tool("history_back", "Go back a page.")
     async def history_back(self, a: NoArgs) -> ActionResult:
         page = self._page()
         before = page.url
@@ -245,7 +248,7 @@ class Actions:
             raise ActionProblem("there is no earlier page in this tab")
         return ActionResult("Went back to the previous page.")
 
-    @tool("refresh", "Reload the page.")
+    @tool("refresh", "Reload.")
     async def refresh(self, a: NoArgs) -> ActionResult:
         await self._page().reload(wait_until="commit")
         return ActionResult("Reloaded the page.")
@@ -276,7 +279,7 @@ class Actions:
             await element.click()
         return ActionResult(f"Clicked [{a.target_id}].")
 
-    @tool("input_text", "Replace the text of an input; submit=true then presses Enter.")
+    @tool("input_text", "Replace an input's text; submit=true presses Enter.")
     async def input_text(self, a: TypeText) -> ActionResult:
         page = self._page()
         element = await self.element(page, a.target_id, control=True)
@@ -297,7 +300,7 @@ class Actions:
         done = "Typed" + (" and submitted" if a.submit else "")
         return ActionResult(f"{done} {a.text[:80]!r} into [{a.target_id}].")
 
-    @tool("select_option", "Pick an option of a drop-down list by its text.")
+    @tool("select_option", "Choose a drop-down option by its text.")
     async def select_option(self, a: Choose) -> ActionResult:
         element = await self.element(self._page(), a.target_id, control=True)
         options = await element.evaluate(
@@ -312,12 +315,12 @@ class Actions:
         await element.select_option(index=index)
         return ActionResult(f"Selected {options[index][0]!r} in [{a.target_id}].")
 
-    @tool("press_key", "Press a key or combination: Enter, Escape, Tab, Control+A...")
+    @tool("press_key", "Press keys: Enter, Escape, Control+A...")
     async def press_key(self, a: Keys) -> ActionResult:
         await self._page().keyboard.press(a.keys.strip())
         return ActionResult(f"Pressed {a.keys.strip()}.")
 
-    @tool("hover", "Move the mouse over an element.")
+    @tool("hover", "Hover over an element.")
     async def hover(self, a: Target) -> ActionResult:
         page = self._page()
         element = await self.element(page, a.target_id)
@@ -328,7 +331,7 @@ class Actions:
             await element.hover()
         return ActionResult(f"Hovered over [{a.target_id}].")
 
-    @tool("scroll", "Scroll the page, or the scrollable area target_id, by most of a screen.")
+    @tool("scroll", "Scroll the page, or the scrollable area target_id.")
     async def scroll(self, a: Scroll) -> ActionResult:
         page = self._page()
         sign = -1 if a.direction == "up" else 1
@@ -342,7 +345,7 @@ class Actions:
             return ActionResult(f"Did not scroll {where}: it is already at the {edge}.")
         return ActionResult(f"Scrolled {where} {a.direction}.")
 
-    @tool("upload_file", "Put a workspace file into a file input.")
+    @tool("upload_file", "Upload a workspace file.")
     async def upload_file(self, a: Upload) -> ActionResult:
         page = self._page()
         file = self._task_file(a.path)
@@ -356,7 +359,7 @@ class Actions:
             await (await chooser.value).set_files(file)
         return ActionResult(f"Chose {file.name} for upload in [{a.target_id}].")
 
-    @tool("download", "Click an element that downloads a file to the workspace.")
+    @tool("download", "Click to download a file.")
     async def download(self, a: Target) -> ActionResult:
         page = self._page()
         element = await self.element(page, a.target_id)
@@ -369,7 +372,7 @@ class Actions:
         return ActionResult(f"Downloaded the file behind [{a.target_id}].")
 
     # Tabs --------------------------------------------------------------------------------
-    @tool("tab", "Open a tab (at url), or switch to or close tab number.")
+    @tool("tab", "Open (at url), switch to or close a tab.")
     async def tab(self, a: Tab) -> ActionResult:
         session = self.session
         if a.action == "open":
@@ -387,7 +390,49 @@ class Actions:
         await session.close_tab(number)
         return ActionResult(f"Closed tab {number}.")
 
-    @tool("sleep", "Wait for the page to change (seconds).")
+    # Find on page ------------------------------------------------------------------------
+    @tool("find_on_page", "Find text on the page.")
+    async def find_on_page(self, a: Find) -> ActionResult:
+        self._finding = (a.text, 0)
+        return await self._find(a.text, 0)
+
+    @tool("find_next", "Next match of find_on_page.")
+    async def find_next(self, a: NoArgs) -> ActionResult:
+        if self._finding is None:
+            raise ActionProblem("there is no search yet: use find_on_page first")
+        text, k = self._finding
+        self._finding = (text, k + 1)
+        return await self._find(text, k + 1)
+
+    @property
+    def finding(self) -> bool:
+        """A find_on_page is under way (find_next has something to go on with)."""
+        return self._finding is not None
+
+    async def _find(self, text: str, k: int) -> ActionResult:
+        """The k-th match (wrapping) over the top document and its frames, in that order."""
+        page = self._page()
+        frames = [page.main_frame] + [f for f in page.frames[1 : MAX_FRAMES + 1]]
+        counts = await asyncio.gather(*(_count(f, text) for f in frames))
+        total = sum(counts)
+        if total == 0:
+            return ActionResult(f"Did not find {text!r}: it is not on the page.")
+        k %= total
+        index = k
+        frame = frames[0]
+        for frame, count in zip(frames, counts, strict=True):  # noqa: B007 (the one found)
+            if index < count:
+                break
+            index -= count
+        found = await call(frame, "find", text, index)
+        if frame is not page.main_frame:
+            await _reveal(frame)
+        line = str(found.get("line", ""))
+        line = ("…" if found.get("before") else "") + line + ("…" if found.get("after") else "")
+        where = "" if frame is page.main_frame else f" (in frame {frame.name or frame.url})"
+        return ActionResult(f'Found {text!r}, match {k + 1} of {total}{where}: "{line}"')
+
+    @tool("sleep", "Wait for the page (seconds).")
     async def sleep(self, a: Wait) -> ActionResult:
         seconds = max(0.0, min(float(a.seconds), self.settings.max_sleep_s))
         await asyncio.sleep(seconds)  # the model asked to wait: the one deliberate sleep
@@ -409,6 +454,28 @@ class Actions:
         raise ActionProblem(
             f"{path} is not a file of this task; the workspace has: {names or 'no files'}"
         )
+
+
+async def _count(frame: Frame, text: str) -> int:
+    try:
+        found = await asyncio.wait_for(call(frame, "find", text, None), FRAME_TIMEOUT_S)
+    except (PlaywrightError, asyncio.TimeoutError, TimeoutError):
+        return 0  # a frame that does not answer has no match we can show
+    return int(found.get("n", 0)) if isinstance(found, dict) else 0
+
+
+async def _reveal(frame: Frame) -> None:
+    """Scroll each iframe on the way down into its parent's view."""
+    chain = []
+    while frame.parent_frame is not None:
+        chain.append(frame)
+        frame = frame.parent_frame
+    for inner in reversed(chain):
+        with contextlib.suppress(PlaywrightError):
+            holder = await inner.frame_element()
+            await holder.evaluate(
+                "el => el.scrollIntoView({block: 'nearest', behavior: 'instant'})"
+            )
 
 
 def _pick(options: list[list[str]], wanted: str) -> int | None:

@@ -162,9 +162,14 @@ class WebSurfer(BaseAgent):
         return self.session, self.actions
 
     def _tools(self, ctx: StepContext) -> list[ToolSpec]:
-        """The tools worth their schema tokens now: upload_file only when there are files."""
-        has_files = bool(ctx.files) or any(p.is_file() for p in ctx.workspace.iterdir())
-        return self.tools if has_files else [t for t in self.tools if t.name != "upload_file"]
+        """The tools worth their schema tokens now: upload_file only when there are files,
+        find_next only after a find_on_page."""
+        skip = set()
+        if not (bool(ctx.files) or any(p.is_file() for p in ctx.workspace.iterdir())):
+            skip.add("upload_file")
+        if self.actions is None or not self.actions.finding:
+            skip.add("find_next")
+        return [t for t in self.tools if t.name not in skip]
 
     async def _run(self, call: ToolCall) -> ActionResult:
         """Dispatch through the tools' registries: reading tools look, actions act and settle."""

@@ -159,7 +159,7 @@ class PageReader:
         self.client = client
         self.tools: ToolRegistry[ActionResult] = ToolRegistry.of(self)
 
-    @tool("read_page", "Get the whole page as Markdown.")
+    @tool("read_page", "The whole page as Markdown.")
     async def read_page(self, a: NoArgs) -> ActionResult:
         async def read() -> ActionResult:
             text = await page_markdown(await self.session.ready_page())
@@ -171,11 +171,11 @@ class PageReader:
 
         return await self._guarded("read the page", read)
 
-    @tool("answer_question", "Answer a question from the whole page, not only the view.")
+    @tool("answer_question", "Answer a question from the whole page.")
     async def answer_question(self, a: Question) -> ActionResult:
         return await self._ask("answer the question", a.question)
 
-    @tool("summarize_page", "Summarize the whole page.")
+    @tool("summarize_page", "Summarize the page.")
     async def summarize_page(self, a: NoArgs) -> ActionResult:
         return await self._ask("summarize the page", None)
 
