@@ -145,3 +145,29 @@ async def test_web_actions_report_bad_arguments_and_tool_faults_differently(
         assert unknown.error is not None and "there is no tool named 'fly'" in unknown.error
     finally:
         await session.close()
+
+
+async def test_the_file_surfer_dispatches_through_its_registry(tmp_path: Path) -> None:
+    from magentic.agents.base import StepContext
+    from magentic.events import EventBus
+    from magentic.llm.client import ModelClient
+    from magentic.llm.messages import ToolCall
+    from magentic.llm.settings import ModelSettings
+
+    (tmp_path / "notes.txt").write_text("tide tables\n")
+    settings = ModelSettings(model="unused", base_url="http://127.0.0.1:9/v1", api_key="t")
+    client = ModelClient(settings, role="file_surfer", events=EventBus())
+    surfer = FileSurfer(client, [tmp_path])
+    ctx = StepContext(task="read", conversation=[], workspace=tmp_path, events=EventBus())
+    try:
+        # The client repairs calls that break the schema; what still reaches the surfer
+        # unfit for the argument model is an observation, and the viewer is not touched.
+        low = await surfer._act(ToolCall("1", "go_to_page", {"page": 0}), ctx)
+        assert "Did not run go_to_page: bad arguments for go_to_page: page:" in low.text
+        extra = await surfer._act(ToolCall("2", "open_path", {"path": "notes.txt", "x": 1}), ctx)
+        assert "bad arguments for open_path: x: Extra inputs are not permitted" in extra.text
+        assert surfer.viewer.document is None
+        opened = await surfer._act(ToolCall("3", "open_path", {"path": "notes.txt"}), ctx)
+        assert "tide tables" in opened.text
+    finally:
+        await client.close()
