@@ -182,10 +182,6 @@ class Actions:
             )
         return element
 
-    @staticmethod
-    async def in_main_frame(page: Page, element: ElementHandle) -> bool:
-        return await element.owner_frame() == page.main_frame
-
     # Navigation --------------------------------------------------------------------------
     def _page(self) -> Page:
         assert self.page is not None, "actions run through Actions.run"
@@ -257,16 +253,25 @@ class Actions:
     async def _point(
         self, page: Page, element: ElementHandle, target_id: int
     ) -> tuple[float, float] | None:
-        """Where to use the mouse, in the main frame; None: let Playwright find the place
-        (inside a frame, or when something is in the way)."""
-        if not await self.in_main_frame(page, element):
-            if await element.evaluate("el => el.disabled === true"):
-                raise ActionProblem(f"[{target_id}] is disabled")
-            return None
+        """Where to use the mouse, in the page's coordinates (through the frames the element
+        is in); None: let Playwright find the place (when something is in the way)."""
         point = await call_on(element, "point")
         if point and point.get("disabled"):
             raise ActionProblem(f"[{target_id}] is disabled")
-        return (point["x"], point["y"]) if point else None
+        if not point:
+            return None
+        x, y = point["x"], point["y"]
+        frame = await element.owner_frame()
+        while frame is not None and frame.parent_frame is not None:
+            holder = await frame.frame_element()
+            try:
+                outer = await call_on(holder, "framePoint", x, y)
+            finally:
+                await holder.dispose()
+            if not outer.get("ok"):
+                return None  # the frame is covered there, or out of reach
+            x, y, frame = outer["x"], outer["y"], frame.parent_frame
+        return (x, y)
 
     @tool("click", "Click an element.")
     async def click(self, a: Target) -> ActionResult:

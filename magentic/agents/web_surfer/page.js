@@ -10,7 +10,8 @@
 //        coordinates) is the part of the frame a person can see, null for a top frame.
 //   resolve(id, control)   -> the element with that id (or its form control), or null
 //   frameBox(iframe, clip) -> where the iframe's content sits, and what of it is seen
-//   point(el), focusText(el), scroll(el | null, direction)   helpers of the actions
+//   point(el), framePoint(iframe, x, y), focusText(el), scroll(el | null, direction)
+//        helpers of the actions
 //   html()                 -> the document as HTML, open shadow roots inlined (read_page)
 //   find(text, k)          -> {n, line, box} of the k-th match (0-based), scrolled to
 //   quiet(quietMs, maxMs, sinceMs, actionMs) -> resolved once the DOM has been quiet and
@@ -507,6 +508,22 @@
     const labels = el.labels ? Array.from(el.labels) : [];
     const ok = hit && (composedContains(el, hit) || labels.some((l) => composedContains(l, hit)));
     return ok ? {x, y} : null;
+  };
+  // A point inside the iframe `el` (its content's coordinates) in this frame's coordinates,
+  // scrolled into view, and whether the iframe is what a click there would reach.
+  mg.framePoint = (el, x, y) => {
+    const at = () => {
+      const r = el.getBoundingClientRect();
+      const cs = getComputedStyle(el);
+      return [r.left + el.clientLeft + parseFloat(cs.paddingLeft || '0') + x,
+        r.top + el.clientTop + parseFloat(cs.paddingTop || '0') + y];
+    };
+    let [px, py] = at();
+    if (px < 0 || py < 0 || px >= innerWidth || py >= innerHeight) {
+      el.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
+      [px, py] = at();
+    }
+    return {x: px, y: py, ok: makeSight(null).deepHit(px, py) === el};
   };
   // Focus a text field and select its content, so typed text replaces it.
   mg.focusText = (el) => {
