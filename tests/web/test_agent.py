@@ -360,3 +360,47 @@ async def test_the_surfer_works_through_an_overlay_and_a_cross_origin_frame(
     # find_next is offered only once a search is under way.
     offered = [set(request.tool_names) for request in h.server.requests]
     assert "find_next" not in offered[0] and "find_next" in offered[-1]
+
+
+def shop_script(site: str) -> Callable[[ChatRequest], Reply]:
+    """Three pages a person meets: a hover menu, results that arrive late after a choice,
+    and a price revealed inside a shadow root. Each action is chosen from what is shown."""
+
+    def script(request: ChatRequest) -> Reply:
+        text = step_text(request)
+        title = page_title(request)
+        if title in ("", "about:blank") or title == "(no title)":
+            return Reply.tool_call("visit_url", {"url": f"{site}/menu.html"})
+        if title == "Outfitters":
+            if re.search(r'^\[\d+\] link "Kayaks"', text, re.MULTILINE):
+                return Reply.tool_call("click", {"target_id": element_id(request, "Kayaks")})
+            return Reply.tool_call("hover", {"target_id": element_id(request, "Equipment")})
+        if title == "Beta Lake":
+            return Reply.tool_call("visit_url", {"url": "../results.html"})  # relative
+        if title == "Sailing results":
+            if "Tern" not in text:
+                target = element_id(request, "Race")
+                return Reply.tool_call(
+                    "select_option", {"target_id": target, "option": "Autumn cup"}
+                )
+            return Reply.tool_call("visit_url", {"url": "shadow.html"})
+        if "Price:" not in text:
+            return Reply.tool_call("click", {"target_id": element_id(request, "Show price")})
+        price = re.search(r"Price: (\d+ EUR)", text)
+        return Reply.text(f"The pocket lamp costs {price.group(1) if price else '?'}.")
+
+    return script
+
+
+@pytest.mark.parametrize("vision", [True, False], ids=["images", "text-only"])
+async def test_the_surfer_uses_hover_menus_late_results_and_shadow_roots(
+    harness: MakeHarness, site: str, vision: bool
+) -> None:
+    h = await harness(shop_script(site), vision=vision, actions_per_step=10)
+    reply = await h.step("Find the price of the pocket lamp.")
+    assert reply.text.strip().endswith("(Browser at: Gadget shop - " + f"{site}/shadow.html)")
+    assert "The pocket lamp costs 129 EUR." in reply.text
+    assert "Hovered over" in reply.text and "Now at: Beta Lake" in reply.text
+    assert "Selected 'Autumn cup'" in reply.text
+    images = sum(request.image_count() for request in h.server.requests)
+    assert (images > 0) if vision else (images == 0)
