@@ -584,9 +584,10 @@
   };
 
   // Find on page: the rendered text, through open shadow roots; the k-th match shown.
+  const BLOCKS = 'p,li,td,th,h1,h2,h3,h4,h5,h6,div,section,article,blockquote,pre,dd,dt,caption,label,figcaption';
   mg.find = (query, k) => {
     const nodes = [];
-    let all = '';
+    let all = '', lastBlock = null;
     const visit = (node, depth) => {
       const kids = node.shadowRoot ? node.shadowRoot.childNodes
         : node.tagName === 'SLOT' && node.assignedNodes().length ? node.assignedNodes() : node.childNodes;
@@ -594,6 +595,9 @@
         if (c.nodeType === 3) {
           const p = c.parentElement;
           if (!p || !c.nodeValue.trim() || (p.checkVisibility && !p.checkVisibility({visibilityProperty: true}))) continue;
+          const block = p.closest(BLOCKS);
+          if (all && block !== lastBlock) all += '\n';
+          lastBlock = block;
           nodes.push([c, all.length]);
           all += c.nodeValue.replace(/\s/g, ' ') + ' ';
         } else if (c.nodeType === 1 && !SKIP_TEXT.has(c.tagName) && c.id !== MARKS && depth < 400) visit(c, depth + 1);
@@ -619,9 +623,13 @@
     host.scrollIntoView({block: 'center', inline: 'nearest', behavior: 'instant'});
     try { const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range); } catch (e) { /* across roots */ }
     const r = range.getBoundingClientRect();
-    const line = all.slice(Math.max(0, at - 80), at + needle.length + 80).replace(/\s+/g, ' ').trim();
+    // The line (block) of the match, with up to 100 characters either side in it.
+    const lineStart = all.lastIndexOf('\n', at) + 1;
+    const lineEnd = all.indexOf('\n', at + needle.length) < 0 ? all.length : all.indexOf('\n', at + needle.length);
+    const from = Math.max(lineStart, at - 100), to = Math.min(lineEnd, at + needle.length + 100);
+    const line = all.slice(from, to).replace(/\s+/g, ' ').trim();
     return {n: starts.length, line, box: {x: r.left, y: r.top, w: r.width, h: r.height},
-      before: at > 80, after: at + needle.length + 80 < all.length};
+      before: from > lineStart, after: to < lineEnd};
   };
 
   // Headed mode: the marks drawn in the page for the person watching; they take no clicks.
