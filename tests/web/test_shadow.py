@@ -34,3 +34,10 @@ async def test_read_page_walks_open_roots(browsing: Actions, site: str) -> None:
     text = await page_markdown(await browsing.session.ready_page())
     assert "Pocket lamp" in text and "Price: 129 EUR" in text
     assert "Five stars from Ada" in text and "More reviews" in text
+
+
+async def test_a_deeply_nested_shadow_tree_is_cut_with_a_note(browsing: Actions, site: str) -> None:
+    _, seen = await act(browsing, "visit_url", url=f"{site}/deep-shadow.html")
+    assert seen.state.title == "Nesting doll"
+    assert "Doll level 1" in seen.text and "Doll level 12" in seen.text
+    assert "elements of shadow roots nested deeper than 40 are not listed" in seen.text

@@ -95,7 +95,7 @@ async def _read(
         return await asyncio.wait_for(_place_and_read(frame, parent, args, label), FRAME_TIMEOUT_S)
     except (asyncio.TimeoutError, TimeoutError):
         notes.append(f"The frame {named} did not answer in time; its content is not shown.")
-    except PlaywrightError as error:
+    except Exception as error:  # whatever a frame does, the observation comes back
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         if "detached" in text.lower() or "navigat" in text.lower() or "destroyed" in text.lower():
             notes.append(f"The frame {named} was replaced while it was read.")
@@ -113,6 +113,8 @@ async def _place_and_read(
     finally:
         with contextlib.suppress(PlaywrightError):
             await holder.dispose()
+    if not isinstance(place, dict):
+        raise PlaywrightError("its frame element is gone")
     if place.get("name"):
         label = _label(str(place["name"]), frame.url)
     offset = (parent.offset[0] + place["x"], parent.offset[1] + place["y"])

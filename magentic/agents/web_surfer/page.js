@@ -147,7 +147,7 @@
       }
     };
     walk(document, 0);
-    if (deep) notes.push(`shadow roots nested deeper than ${MAX_DEPTH} were not read`);
+    if (deep) notes.push(`elements of shadow roots nested deeper than ${MAX_DEPTH} are not listed`);
     const closed = mg.closedHosts.map((r) => r.deref()).filter((h) => h && h.isConnected);
     if (closed.length) {
       const names = Array.from(new Set(closed.map((h) => h.tagName.toLowerCase()))).slice(0, 5).join(', ');
