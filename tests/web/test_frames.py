@@ -118,6 +118,6 @@ async def test_frames_that_refuse_stall_or_swarm_become_notes(browsing: Actions,
     assert "Tiny frame 0" in seen.text
     refused = [n for n in seen.state.notes if '"Refuses"' in n]
     assert refused and ("error page" in refused[0] or "could not be read" in refused[0])
-    assert f'Frame "Refuses" ({site}/no-framing):' in seen.text
+    assert f'"Refuses": it shows an error page instead of {site}/no-framing' in seen.text
     assert any("did not answer in time" in n for n in seen.state.notes)  # the stalled one
     assert len(seen.text) <= browsing.settings.observation_chars

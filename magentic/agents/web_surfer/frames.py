@@ -133,8 +133,8 @@ async def _place_and_read(
     if frame.url.startswith("chrome-error:"):
         read.url = str(place.get("src") or frame.url)
         read.raw = {"url": frame.url, "elements": [], "text": "", "notes": [
-            "it shows an error page (the site may refuse to be shown in a frame, or it did "
-            "not load)"
+            f"it shows an error page instead of {read.url} (the site may refuse to be shown "
+            "in a frame, or it did not load)"
         ]}  # fmt: skip
         return read
     read.raw = await call(frame, "observe", {**args, "clip": clip})

@@ -215,9 +215,9 @@ def _text_sections(state: PageState) -> list[tuple[str, str, bool]]:
     """(heading, text, cut short) for the top document and each frame in view."""
     out = [("", state.text.strip(), state.text_truncated)]
     for frame in state.frames:
-        if frame.in_view:
+        if frame.in_view and frame.text.strip():  # empty ones (trackers, ads) cost words only
             heading = f"Frame {frame.label} ({frame.url[:120]}):"
-            out.append((heading, frame.text.strip() or "(no text in view)", frame.truncated))
+            out.append((heading, frame.text.strip(), frame.truncated))
     return out
 
 
