@@ -43,6 +43,10 @@ async def test_frames_two_deep_join_the_element_list_and_the_text(
     assert f"({other_site}/frames/tides.html):" in seen.text
     assert "High tide at 06:42" in section(seen, 'Frame "Tide chart"')
     assert "Berth 4 is closed" in seen.text.split("Frame ")[0]  # the top page first
+    # A frame the page wrote itself, with no address: the module is injected into it.
+    assert "Harbor master on duty: J. Berg" in section(seen, 'Frame "Notice board"')
+    _, seen = await act(browsing, "click", target_id=find(seen, "Call the harbor master").id)
+    assert find(seen, "Calling J. Berg").role == "button"
     # Boxes in page coordinates: the outer frame sits 40 px in, the inner one 20 px more.
     outer_left = 40 + 8  # its margin and the body's
     assert forecast.box.x > outer_left
@@ -53,7 +57,7 @@ async def test_every_action_works_inside_a_cross_origin_frame(
     browsing: Actions, site: str, tmp_path: Path
 ) -> None:
     _, seen = await act(browsing, "visit_url", url=f"{site}/frames.html")
-    await act(browsing, "input_text", target_id=find(seen, "Harbor").id, text="Kiel")
+    await act(browsing, "input_text", target_id=find(seen, "Harbor", "textbox").id, text="Kiel")
     await act(browsing, "select_option", target_id=find(seen, "Day").id, option="Tuesday")
     result, seen = await act(browsing, "click", target_id=find(seen, "Show tide").id)
     assert result.error is None
@@ -91,6 +95,7 @@ async def test_read_page_includes_every_frame(browsing: Actions, site: str) -> N
     assert "Berth 4 is closed" in text
     assert "## Frame 'Weather'" in text and "Wind from the west" in text
     assert "/frames/tides.html)" in text and "High tide at 06:42" in text
+    assert "## Frame 'Notice board' (about:blank)" in text and "J. Berg" in text
 
 
 async def test_a_consent_overlay_hides_the_page_and_its_frame_until_accepted(

@@ -30,3 +30,9 @@ async def test_a_listener_menu_opens_on_hover(browsing: Actions, site: str) -> N
     _, seen = await act(browsing, "hover", target_id=company.id)
     assert find(seen, "Our stores", "link").in_view
     assert "Our stores" in seen.text
+
+
+async def test_an_aria_popup_trigger_gets_an_id(browsing: Actions, site: str) -> None:
+    _, seen = await act(browsing, "visit_url", url=f"{site}/menu.html")
+    account = find(seen, "Account")  # a plain span that says it opens a menu
+    assert account.in_view and account.state.get("expanded") is False

@@ -53,7 +53,7 @@ async def page_markdown(page: Page) -> str:
     if main is None:
         main = await page.content()
     parts = [await asyncio.to_thread(html_to_markdown, main, page.url)]
-    frames = [f for f in page.frames[1 : MAX_FRAMES + 1] if not f.url.startswith("about:blank")]
+    frames = page.frames[1 : MAX_FRAMES + 1]
     htmls = await asyncio.gather(*(_html(f) for f in frames))
     for frame, html in zip(frames, htmls, strict=True):
         name = frame.name or await _frame_title(frame)
@@ -62,7 +62,8 @@ async def page_markdown(page: Page) -> str:
             parts.append(f"{heading}\n\n(its content could not be read)")
             continue
         text = await asyncio.to_thread(html_to_markdown, html, frame.url)
-        parts.append(f"{heading}\n\n{text or '(no text)'}")
+        if text:  # empty frames (trackers, spacers) are left out
+            parts.append(f"{heading}\n\n{text}")
     if len(page.frames) > MAX_FRAMES + 1:
         parts.append(f"({len(page.frames) - MAX_FRAMES - 1} more frames were not read.)")
     return "\n\n".join(p for p in parts if p)
