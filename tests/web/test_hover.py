@@ -36,3 +36,14 @@ async def test_an_aria_popup_trigger_gets_an_id(browsing: Actions, site: str) ->
     _, seen = await act(browsing, "visit_url", url=f"{site}/menu.html")
     account = find(seen, "Account")  # a plain span that says it opens a menu
     assert account.in_view and account.state.get("expanded") is False
+
+
+async def test_a_generic_hover_rule_marks_only_items_with_something_to_show(
+    browsing: Actions, site: str
+) -> None:
+    _, seen = await act(browsing, "visit_url", url=f"{site}/menu.html")
+    names = [e.name for e in seen.state.elements]
+    assert "Free returns within 30 days" not in names  # `li:hover > ul`, but it has no list
+    gifts = find(seen, "Gift cards", "hover menu")
+    _, seen = await act(browsing, "hover", target_id=gifts.id)
+    assert find(seen, "Buy a gift card", "link").in_view

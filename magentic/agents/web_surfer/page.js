@@ -323,21 +323,39 @@
           const rest = sel.slice(at + 6).trim();
           if (!rest || rest.startsWith(':')) continue;  // a rule about the hovered element itself
           const trigger = sel.slice(0, at).trim().replace(/[>+~]\s*$/, '');
-          if (trigger) selectors.add(trigger);
+          if (trigger) selectors.add(JSON.stringify([trigger, rest]));
         }
         if (selectors.size > 60) return;
       }
     };
     for (const s of sheets) { try { scan(s.cssRules, 0); } catch (e) { /* a cross-origin sheet */ } }
-    const out = Array.from(selectors);
+    const out = Array.from(selectors).map((pair) => JSON.parse(pair));
     mg.styleCache.set(root, {key, selectors: out});
     return out;
+  };
+  // Whether `el` has what its `:hover` rule shows: a generic `li:hover > ul` then marks only
+  // the items that do have a sub-list, not every item of every list.
+  const reveals = (el, rest) => {
+    const r = rest.trim();
+    try {
+      if (r.startsWith('+')) { const n = el.nextElementSibling; return !!n && n.matches(r.slice(1).trim()); }
+      if (r.startsWith('~')) {
+        const want = r.slice(1).trim();
+        return Array.from(el.parentElement ? el.parentElement.children : []).some((n) => n !== el && n.matches(want));
+      }
+      if (r.startsWith('>')) return !!el.querySelector(':scope > ' + r.slice(1).trim());
+      return !!el.querySelector(r);
+    } catch (e) {
+      return true;  // a selector we cannot test: trust the rule
+    }
   };
   const hoverCandidates = (roots) => {
     const out = [];
     for (const root of roots) {
-      for (const sel of hoverSelectors(root)) {
-        try { for (const el of root.querySelectorAll(sel)) out.push(el); } catch (e) { /* odd selector */ }
+      for (const [sel, rest] of hoverSelectors(root)) {
+        try {
+          for (const el of root.querySelectorAll(sel)) if (reveals(el, rest)) out.push(el);
+        } catch (e) { /* a selector this browser does not take */ }
         if (out.length > 200) break;
       }
       for (const el of root.querySelectorAll(POPUP)) out.push(el);
