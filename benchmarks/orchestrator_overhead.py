@@ -28,8 +28,8 @@ from magentic.agents.base import AgentReply, BaseAgent, StepContext
 from magentic.events import Event, EventBus, ModelCalled, ProgressAssessed
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
-from magentic.orchestrator.budget import Budgets
-from magentic.orchestrator.orchestrator import Orchestrator, OrchestratorSettings
+from magentic.orchestrator.orchestrator import Orchestrator
+from magentic.orchestrator.settings import Budgets, OrchestratorSettings
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 from magentic.trace.writer import TraceWriter
 

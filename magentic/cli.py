@@ -234,7 +234,14 @@ def _run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"attached file not found: {path}")
     subscribers = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
-    result = run_async(run_task(args.task, config, files=args.file, subscribers=subscribers))
+    approver = None
+    if config.web.step_mode:  # the console is the face that asks the person
+        from magentic.ui.console_approver import ConsoleApprover
+
+        approver = ConsoleApprover()
+    result = run_async(
+        run_task(args.task, config, files=args.file, subscribers=subscribers, approver=approver)
+    )
     if args.json:
         print(json.dumps(result.to_json()))
     else:

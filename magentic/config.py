@@ -18,12 +18,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from magentic.agents.file_surfer import FileSurferSettings
+from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
-from magentic.orchestrator.orchestrator import OrchestratorSettings
+from magentic.orchestrator.settings import OrchestratorSettings
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -65,3 +65,29 @@ class SandboxError(MagenticError):
 
 class BrowserError(MagenticError):
     """The browser could not be found, launched or recovered."""
+
+
+# The one error policy for agents' steps ---------------------------------------------------
+# Every place that catches an error inside an agent's step (a tool handler, a page read, the
+# orchestrator around `agent.step`) asks these two functions, so the same error never ends
+# the run at one call site and becomes an observation at another.
+
+
+def ends_the_step(error: BaseException) -> bool:
+    """True for errors no observation can fix, which must propagate to the orchestrator: the
+    model endpoint failing (the run cannot think without it), a budget running out, a
+    cancellation, and anything that is not an `Exception` (KeyboardInterrupt, SystemExit).
+    Everything else (a page that went away, an unreadable file, a bug in one tool) is told to
+    the model, which can try another way."""
+    if not isinstance(error, Exception):
+        return True
+    return isinstance(error, (ModelError, BudgetExceeded))
+
+
+def observation_of(error: BaseException) -> str:
+    """The one line a model (and the trace) is told about an error it may act on."""
+    if isinstance(error, MagenticError):
+        return error.reason
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first}"[:300] if first else type(error).__name__

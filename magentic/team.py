@@ -15,11 +15,9 @@ import secrets as _secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from magentic.agents.base import Agent, Approver
+from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
 from magentic.config import Config
 from magentic.errors import ConfigError
 from magentic.events import EventBus, Subscriber
@@ -33,22 +31,17 @@ from magentic.trace.writer import TraceWriter
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class TeamParts:
-    """What an agent factory may use to build its agent."""
+class _ClientMaker:
+    """Makes the run's model clients, all sharing its usage meter and cache, and remembers
+    them so the run can close every one."""
 
-    config: Config
-    events: EventBus
-    meter: UsageMeter
-    cache: ModelCache | None
-    workspace: Path
-    files: list[Path]
-    run_id: str = ""
-    # Long-lived things shared across runs (a browser process in a benchmark), by name.
-    shared: dict[str, Any] = field(default_factory=dict)
-    clients: list[ModelClient] = field(default_factory=list)
+    def __init__(
+        self, config: Config, events: EventBus, meter: UsageMeter, cache: ModelCache | None
+    ) -> None:
+        self.config, self.events, self.meter, self.cache = config, events, meter, cache
+        self.clients: list[ModelClient] = []
 
-    def client_for(self, role: str) -> ModelClient:
+    def __call__(self, role: str) -> ModelClient:
         client = ModelClient(
             self.config.model_for(role),
             role=role,
@@ -61,36 +54,36 @@ class TeamParts:
         return client
 
 
-AgentFactory = Callable[[TeamParts], Agent]
+AgentFactory = Callable[[AgentContext], Agent]
 
 
-def _coder(parts: TeamParts) -> Agent:
+def _coder(ctx: AgentContext) -> Agent:
     from magentic.agents.coder import Coder
 
-    return Coder(parts.client_for("coder"))
+    return Coder(ctx.client_for("coder"))
 
 
-def _terminal(parts: TeamParts) -> Agent:
+def _terminal(ctx: AgentContext) -> Agent:
     from magentic.agents.terminal import ComputerTerminal
     from magentic.execution import make_executor
 
-    sandbox = parts.config.sandbox
+    sandbox = ctx.config.sandbox
     settings = SandboxSettings.model_validate(sandbox.model_dump(exclude={"kind"}))
-    executor = make_executor(sandbox.kind, parts.workspace, settings, run_id=parts.run_id)
+    executor = make_executor(sandbox.kind, ctx.workspace, settings, run_id=ctx.run_id)
     return ComputerTerminal(executor, kind=sandbox.kind, settings=settings)
 
 
-def _web_surfer(parts: TeamParts) -> Agent:
+def _web_surfer(ctx: AgentContext) -> Agent:
     from magentic.agents.web_surfer.agent import WebSurfer
 
-    return WebSurfer.from_team(parts)
+    return WebSurfer.from_context(ctx)
 
 
-def _file_surfer(parts: TeamParts) -> Agent:
+def _file_surfer(ctx: AgentContext) -> Agent:
     from magentic.agents.file_surfer import FileSurfer
 
-    roots = [parts.workspace, *parts.files]
-    return FileSurfer(parts.client_for("file_surfer"), roots, parts.config.file_surfer)
+    roots = [ctx.workspace, *ctx.files]
+    return FileSurfer(ctx.client_for("file_surfer"), roots, ctx.config.file_surfer)
 
 
 # Imports happen inside the factories: a part whose extra is not installed (Playwright,
@@ -103,16 +96,20 @@ FACTORIES: dict[str, AgentFactory] = {
 }
 
 
-def build_agents(parts: TeamParts, names: Sequence[str]) -> list[Agent]:
+def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
+    """The named agents. Only a missing optional package leaves an agent out (and says
+    which); any other error while building one is a bug and is raised, never hidden."""
     agents: list[Agent] = []
     for name in names:
         factory = FACTORIES.get(name)
         if factory is None:
             raise ConfigError(f"unknown agent '{name}'; known agents: {', '.join(FACTORIES)}")
         try:
-            agents.append(factory(parts))
-        except (ImportError, AttributeError) as error:
-            log.warning("%s left out of the team: %s", name, error)
+            agents.append(factory(ctx))
+        except ModuleNotFoundError as error:
+            log.warning(
+                "%s left out of the team: the package %r is not installed", name, error.name
+            )
     if not agents:
         raise ConfigError("no agent of the configured team could be built")
     return agents
@@ -156,7 +153,7 @@ async def run_task(
     subscribers: Sequence[Subscriber] = (),
     approver: Approver | None = None,
     run_dir: Path | None = None,
-    shared: dict[str, Any] | None = None,
+    resources: SharedResources | None = None,
 ) -> RunResult:
     """Run one task to its end and return the outcome; the trace is in the run folder."""
     run_id = new_run_id()
@@ -168,20 +165,20 @@ async def run_task(
     for subscriber in subscribers:
         events.subscribe(subscriber)
     cache = ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
-    parts = TeamParts(
+    make_client = _ClientMaker(config, events, UsageMeter(), cache)
+    ctx = AgentContext(
         config=config,
         events=events,
-        meter=UsageMeter(),
-        cache=cache,
         workspace=workspace,
         files=copied,
+        client_for=make_client,
         run_id=run_id,
-        shared=shared if shared is not None else {},
+        resources=resources if resources is not None else SharedResources(),
     )
     agents: list[Agent] = []
     try:
-        orchestrator_client = parts.client_for("orchestrator")
-        agents = build_agents(parts, config.agents)
+        orchestrator_client = make_client("orchestrator")
+        agents = build_agents(ctx, config.agents)
         orchestrator = Orchestrator(
             client=orchestrator_client,
             agents=agents,
@@ -200,7 +197,7 @@ async def run_task(
                 await agent.close()
             except Exception:  # closing must not hide the run's outcome
                 log.exception("closing %s failed", agent.name)
-        for client in parts.clients:
+        for client in make_client.clients:
             await client.close()
         if cache is not None:
             cache.close()

@@ -7,14 +7,22 @@ arrives in the `StepContext`, so agents hold no reference to the orchestrator or
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from magentic.events import AgentActed, Attachment, Event, EventBus
 from magentic.llm.messages import ImagePart
+
+if TYPE_CHECKING:  # types only: agents never import the config or the browser at run time
+    from magentic.agents.web_surfer.browser import BrowserPool
+    from magentic.config import Config
+    from magentic.llm.client import ModelClient
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,6 +98,40 @@ class StepContext:
                 attachments=list(attachments),
             )
         )
+
+
+@dataclass
+class SharedResources:
+    """Long-lived parts that several runs of one process share (a bench's tasks), one typed
+    field each. Whoever made them closes them with `aclose()`; an agent only borrows them."""
+
+    browser_pool: BrowserPool | None = None
+
+    async def aclose(self) -> None:
+        for item in fields(self):
+            part = getattr(self, item.name)
+            if part is None:
+                continue
+            setattr(self, item.name, None)
+            try:
+                await part.close()
+            except Exception:  # one part failing to close must not keep the others open
+                log.exception("closing the shared %s failed", item.name)
+
+
+@dataclass
+class AgentContext:
+    """Everything an agent factory may use to build its agent, and nothing more: agents do
+    not see the team, the orchestrator or the other agents."""
+
+    config: Config
+    events: EventBus
+    workspace: Path
+    files: Sequence[Path]
+    # A model client for a role ("web_surfer", "coder", ...), metered and cached with the run.
+    client_for: Callable[[str], ModelClient]
+    run_id: str = ""
+    resources: SharedResources = field(default_factory=SharedResources)
 
 
 @runtime_checkable

@@ -3,7 +3,7 @@
     async with TeamRunner(config) as run_one:
         code = await bench_main(options, run_one)
 
-Tasks of one bench run share `shared` (long-lived parts such as one browser process, from
+Tasks of one bench run share `resources` (long-lived parts such as one browser process, from
 which each task takes its own context); `close()` releases them at the end. Each task's run
 folder is the runner's workdir, so its trace and workspace stay beside its result.
 
@@ -14,20 +14,17 @@ with a unit or a thousands separator in the wrong place would count as wrong.
 
 from __future__ import annotations
 
-import inspect
-import logging
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from magentic.agents.base import SharedResources
 from magentic.bench.runner import TaskOutcome
 from magentic.bench.suite import BenchTask
 
 if TYPE_CHECKING:
     from magentic.config import Config
-
-log = logging.getLogger(__name__)
 
 ANSWER_FORMAT = (
     "end your reply with one line of the form 'FINAL ANSWER: <answer>'. The answer is as "
@@ -47,7 +44,7 @@ class TeamRunner:
             settings = config.orchestrator.model_copy(update={"answer_format": ANSWER_FORMAT})
             config = config.model_copy(update={"orchestrator": settings})
         self.config = config
-        self.shared: dict[str, Any] = {}
+        self.resources = SharedResources()
         if "WebSurfer" in config.agents:
             self._share_one_browser()
 
@@ -57,18 +54,21 @@ class TeamRunner:
         Launching is lazy (on the first web step), so suites without web tasks pay nothing.
         """
         try:
-            from magentic.agents.web_surfer.agent import SHARED_POOL
             from magentic.agents.web_surfer.browser import BrowserPool
-        except ImportError:  # Playwright not installed: each task does without the web
+        except ModuleNotFoundError:  # Playwright not installed: each task does without the web
             return
-        self.shared[SHARED_POOL] = BrowserPool(self.config.web)
+        self.resources.browser_pool = BrowserPool(self.config.web)
 
     async def __call__(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
         from magentic.team import run_task  # the whole team's imports, only when a task runs
 
         files = [task.file_path] if task.file_path is not None else []
         result = await run_task(
-            task.question, self._config_for(task), files=files, run_dir=workdir, shared=self.shared
+            task.question,
+            self._config_for(task),
+            files=files,
+            run_dir=workdir,
+            resources=self.resources,
         )
         return TaskOutcome(
             answer=result.answer,
@@ -98,18 +98,8 @@ class TeamRunner:
         return self.config.model_copy(update={"web": web})
 
     async def close(self) -> None:
-        """Close what the tasks shared (each value's `aclose()` or `close()`, awaited if async)."""
-        shared, self.shared = self.shared, {}
-        for name, part in shared.items():
-            closer = getattr(part, "aclose", None) or getattr(part, "close", None)
-            if closer is None:
-                continue
-            try:
-                outcome = closer()
-                if inspect.isawaitable(outcome):
-                    await outcome
-            except Exception:  # one part failing to close must not hide the others
-                log.exception("closing shared %s failed", name)
+        """Close what the tasks shared."""
+        await self.resources.aclose()
 
     async def __aenter__(self) -> TeamRunner:
         return self

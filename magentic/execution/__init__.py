@@ -12,16 +12,26 @@ Importing this package starts nothing; the executors import the Docker SDK only 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from magentic.errors import ConfigError
-from magentic.execution.base import CodeBlock, ExecutionResult, Executor
-from magentic.execution.blocks import code_blocks_from_markdown, normalize_language
-from magentic.execution.common import format_result
 from magentic.execution.settings import SandboxSettings
+
+if TYPE_CHECKING:
+    from magentic.execution.base import Executor
 
 ExecutorKind = Literal["docker", "bwrap", "local"]
 KINDS: tuple[ExecutorKind, ...] = ("docker", "bwrap", "local")
+
+# Imported on first use, so reading a config (which needs only SandboxSettings) stays light.
+_EXPORTS = {
+    "CodeBlock": "magentic.execution.base",
+    "ExecutionResult": "magentic.execution.base",
+    "Executor": "magentic.execution.base",
+    "code_blocks_from_markdown": "magentic.execution.blocks",
+    "normalize_language": "magentic.execution.blocks",
+    "format_result": "magentic.execution.common",
+}
 
 __all__ = [
     "KINDS",
@@ -35,6 +45,15 @@ __all__ = [
     "make_executor",
     "normalize_language",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(name)
+    from importlib import import_module
+
+    return getattr(import_module(module), name)
 
 
 def make_executor(

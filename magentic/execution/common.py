@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shlex
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -349,7 +348,3 @@ def _relative(path: Path, workspace: Path | None) -> str:
 def describe_blocks(blocks: Sequence[CodeBlock]) -> str:
     """A one-line summary for the trace: languages and sizes, not the code itself."""
     return ", ".join(f"{b.language} ({len(b.code.splitlines())} lines)" for b in blocks)
-
-
-def shell_quote(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

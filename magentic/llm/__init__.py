@@ -1,16 +1,30 @@
-"""The one way to talk to a model. Only this package imports `openai`."""
+"""The one way to talk to a model. Only this package imports `openai`.
 
-from magentic.llm.client import ModelClient
-from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec
-from magentic.llm.settings import ModelSettings
-from magentic.llm.wire import ChatResult
+Names are imported lazily: `magentic.llm.settings` (read by every config load) must not pay
+for the openai SDK, which only a run that calls a model needs.
+"""
 
-__all__ = [
-    "ChatResult",
-    "ImagePart",
-    "Message",
-    "ModelClient",
-    "ModelSettings",
-    "ToolCall",
-    "ToolSpec",
-]
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "ChatResult": "magentic.llm.wire",
+    "ImagePart": "magentic.llm.messages",
+    "Message": "magentic.llm.messages",
+    "ModelClient": "magentic.llm.client",
+    "ModelSettings": "magentic.llm.settings",
+    "ToolCall": "magentic.llm.messages",
+    "ToolSpec": "magentic.llm.messages",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(name)
+    from importlib import import_module
+
+    return getattr(import_module(module), name)

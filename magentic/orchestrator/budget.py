@@ -8,20 +8,11 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from magentic.errors import BudgetExceeded
 from magentic.llm.usage import UsageMeter
+from magentic.orchestrator.settings import Budgets
 
 T = TypeVar("T")
-
-
-class Budgets(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_rounds: int = Field(default=30, ge=1)
-    max_seconds: float | None = Field(default=1800.0, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_cost: float | None = Field(default=None, gt=0)
 
 
 @dataclass

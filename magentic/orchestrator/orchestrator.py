@@ -18,10 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from magentic.agents.base import Agent, AgentReply, Approver, StepContext, TeamMessage
-from magentic.errors import BudgetExceeded, MagenticError, ModelError, ModelOutputError
+from magentic.errors import (
+    BudgetExceeded,
+    MagenticError,
+    ModelError,
+    ModelOutputError,
+    ends_the_step,
+    observation_of,
+)
 from magentic.events import (
     AgentActed,
     AgentReplied,
@@ -39,7 +44,7 @@ from magentic.events import (
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import Message, assistant, system, user
 from magentic.orchestrator import prompts
-from magentic.orchestrator.budget import BudgetGuard, Budgets
+from magentic.orchestrator.budget import BudgetGuard
 from magentic.orchestrator.ledger import (
     Facts,
     Plan,
@@ -48,23 +53,11 @@ from magentic.orchestrator.ledger import (
     TaskLedger,
     progress_schema,
 )
+from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.orchestrator.transcript import Transcript
 
 log = logging.getLogger(__name__)
 Status = Literal["answered", "out_of_budget", "failed", "cancelled"]
-
-
-class OrchestratorSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_stalls: int = Field(default=3, ge=0)
-    max_replans: int = Field(default=3, ge=0)
-    budgets: Budgets = Field(default_factory=Budgets)
-    # Extra instructions on the final answer's form, e.g. GAIA's "FINAL ANSWER: ..." line.
-    answer_format: str | None = None
-    message_chars: int = 2500
-    transcript_chars: int = 24000
-    transcript_images: Literal["none", "last"] = "none"
-    final_answer_timeout_s: float = 60.0
 
 
 @dataclass
@@ -351,14 +344,10 @@ class Orchestrator:
         started = time.perf_counter()
         try:
             reply = await self.guard.bounded(agent.step(outcome.instruction, ctx))
-        except (BudgetExceeded, ModelError, asyncio.CancelledError):
-            raise
         except Exception as error:  # an agent's failure is an observation, not the run's end
-            reason = (
-                error.reason
-                if isinstance(error, MagenticError)
-                else f"{type(error).__name__}: {error}"
-            )
+            if ends_the_step(error):
+                raise
+            reason = observation_of(error)
             log.warning(
                 "%s failed: %s", agent.name, reason, exc_info=not isinstance(error, MagenticError)
             )

@@ -12,7 +12,8 @@ from magentic.events import Event, EventBus
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
 from magentic.llm.usage import UsageMeter
-from magentic.orchestrator.orchestrator import Orchestrator, OrchestratorSettings, RunResult
+from magentic.orchestrator.orchestrator import Orchestrator, RunResult
+from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.testing import Script, ScriptedLLMServer
 
 

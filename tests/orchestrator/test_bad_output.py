@@ -96,7 +96,7 @@ async def test_endless_garbage_ends_cleanly_with_a_reason(tmp_path: Path) -> Non
             return Reply.text(roles.last_from(request, "Calculator") or "nothing")
         return Reply.text("gibberish, not JSON")
 
-    from magentic.orchestrator.orchestrator import OrchestratorSettings
+    from magentic.orchestrator.settings import OrchestratorSettings
 
     run = await run_team(
         script,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from magentic.orchestrator.budget import Budgets
-from magentic.orchestrator.orchestrator import OrchestratorSettings
+from magentic.orchestrator.settings import Budgets, OrchestratorSettings
 from magentic.testing import ChatRequest, Reply, roles
 
 from .helpers import Calculator, run_team

@@ -12,60 +12,66 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from magentic.agents.web_surfer.agent import SHARED_POOL, WebSurfer
+from magentic.agents.base import AgentContext, SharedResources
+from magentic.agents.web_surfer.agent import WebSurfer
 from magentic.agents.web_surfer.browser import BrowserPool
 from magentic.agents.web_surfer.locate import find_chromium, main
 from magentic.agents.web_surfer.marks import Box, color_of, render_screenshot
 from magentic.agents.web_surfer.reading import chunks, html_to_markdown
 from magentic.agents.web_surfer.settings import WebSurferSettings
-from magentic.agents.web_surfer.step_mode import ConsoleApprover
 from magentic.agents.web_surfer.tools import TOOLS
 from magentic.config import load_config
 from magentic.errors import BrowserError
 from magentic.events import EventBus
-from magentic.llm.usage import UsageMeter
-from magentic.team import TeamParts
+from magentic.llm.client import ModelClient
+from tests.conftest import require
 
 
-def _parts(overrides: dict[str, object], tmp_path: Path) -> TeamParts:
+def _context(
+    overrides: dict[str, object], tmp_path: Path, resources: SharedResources | None = None
+) -> AgentContext:
     config = load_config(overrides=overrides, environ={})
-    return TeamParts(
+    return AgentContext(
         config=config,
         events=EventBus(),
-        meter=UsageMeter(),
-        cache=None,
         workspace=tmp_path,
         files=[],
+        client_for=lambda role: ModelClient(config.model_for(role), role=role),
+        resources=resources or SharedResources(),
     )
 
 
 def test_cli_flags_reach_the_surfer_through_the_config(tmp_path: Path) -> None:
-    parts = _parts(
-        {
-            "web.headless": False,
-            "web.slow_mo_ms": 250,
-            "web.step_mode": True,
-            "web.text_only": True,
-        },
-        tmp_path,
-    )
-    surfer = WebSurfer.from_team(parts)
+    ctx = _context({"web.headless": False, "web.slow_mo_ms": 250, "web.text_only": True}, tmp_path)
+    surfer = WebSurfer.from_context(ctx)
     assert surfer.settings.headless is False
     assert surfer.settings.slow_mo_ms == 250
     assert surfer.settings.draw_marks_on_page() is True  # headed: marks on the page too
-    assert isinstance(surfer.approver, ConsoleApprover)
     assert surfer.vision is False
     assert surfer.client.role == "web_surfer"
 
 
-def test_a_shared_browser_pool_is_used_and_left_open(tmp_path: Path) -> None:
-    pool = BrowserPool()
-    parts = _parts({}, tmp_path)
-    parts.shared[SHARED_POOL] = pool
-    surfer = WebSurfer.from_team(parts)
-    assert surfer.pool is pool and surfer._own_pool is False
-    alone = WebSurfer.from_team(_parts({}, tmp_path))
-    assert alone._own_pool is True and alone.approver is None
+@pytest.mark.browser
+async def test_a_shared_browser_pool_is_used_and_left_open(
+    tmp_path: Path, has_chromium: bool
+) -> None:
+    """A bench lends one browser to every task: a surfer that closes must leave it running
+    for the next task, while a surfer with a pool of its own closes that pool."""
+    require(has_chromium, "Chromium (scripts/install --browser)")
+    pool = BrowserPool(WebSurferSettings())
+    try:
+        shared = WebSurfer.from_context(_context({}, tmp_path, SharedResources(browser_pool=pool)))
+        assert shared.pool is pool
+        browser = await pool.browser()
+        await shared.close()
+        assert browser.is_connected(), "closing a task's surfer closed the shared browser"
+        assert await pool.browser() is browser and pool.launches == 1
+    finally:
+        await pool.close()
+    alone = WebSurfer.from_context(_context({}, tmp_path))
+    own = await alone.pool.browser()
+    await alone.close()
+    assert not own.is_connected(), "a surfer's own browser outlived the surfer"
 
 
 def test_bad_settings_are_refused() -> None:

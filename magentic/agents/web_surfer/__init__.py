@@ -13,7 +13,6 @@ Where things are:
     actions.py     the browser actions, each declared as a tool (argument models: tools.py)
     address.py     what a model means by the address it gives visit_url
     reading.py     whole-page reading: markdown, and questions/summaries through the model
-    step_mode.py   the console approver for --step
     locate.py      finding Chromium (`python -m magentic.agents.web_surfer.locate`)
 
 Names are imported lazily, so `python -m ...locate` does not pay for Playwright and pillow.
@@ -29,7 +28,6 @@ _EXPORTS = {
     "BrowserSession": "magentic.agents.web_surfer.browser",
     "WebSurferSettings": "magentic.agents.web_surfer.settings",
     "UrlPolicySettings": "magentic.agents.web_surfer.settings",
-    "ConsoleApprover": "magentic.agents.web_surfer.step_mode",
 }
 
 __all__ = list(_EXPORTS)

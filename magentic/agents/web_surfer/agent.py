@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from magentic.agents.base import AgentReply, Approver, BaseAgent, StepContext
+from magentic.agents.base import AgentContext, AgentReply, BaseAgent, StepContext
 from magentic.agents.tools import BadToolArguments
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.actions import ActionResult, Actions
@@ -22,7 +22,6 @@ from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession
 from magentic.agents.web_surfer.observe import Observation, observe, render
 from magentic.agents.web_surfer.reading import PageReader
 from magentic.agents.web_surfer.settings import WebSurferSettings
-from magentic.agents.web_surfer.step_mode import ConsoleApprover
 from magentic.agents.web_surfer.tools import tool_specs
 from magentic.events import ApprovalGiven, ApprovalRequested, Attachment
 from magentic.llm.client import ModelClient
@@ -36,15 +35,11 @@ from magentic.llm.messages import (
     user,
 )
 
-if TYPE_CHECKING:
-    from magentic.team import TeamParts
-
 DESCRIPTION = (
     "Uses a web browser: searches the web, opens pages, clicks, fills in forms, scrolls, "
     "downloads files, and reads, summarizes or answers questions about the page. Give it "
     "one concrete instruction at a time."
 )
-SHARED_POOL = "browser_pool"
 
 
 class WebSurfer(BaseAgent):
@@ -55,7 +50,6 @@ class WebSurfer(BaseAgent):
         *,
         pool: BrowserPool | None = None,
         name: str = "WebSurfer",
-        approver: Approver | None = None,
     ) -> None:
         self.client = client
         self.settings = settings or WebSurferSettings()
@@ -63,20 +57,17 @@ class WebSurfer(BaseAgent):
         self.description = DESCRIPTION
         self._own_pool = pool is None
         self.pool = pool or BrowserPool(self.settings)
-        # Step mode without an approver from the run: ask on the console.
-        self.approver = approver or (ConsoleApprover() if self.settings.step_mode else None)
         self.tools = tool_specs()
         self.session: BrowserSession | None = None
         self.actions: Actions | None = None
         self.reader: PageReader | None = None
 
     @classmethod
-    def from_team(cls, parts: TeamParts) -> WebSurfer:
-        """Built by the team: `[web]` settings; a browser pool from `parts.shared` if one is
-        there (a benchmark worker shares one browser across tasks and closes it itself)."""
-        settings = parts.config.web
-        pool = parts.shared.get(SHARED_POOL)
-        return cls(parts.client_for("web_surfer"), settings, pool=pool)
+    def from_context(cls, ctx: AgentContext) -> WebSurfer:
+        """Built by the team: `[web]` settings; the shared browser pool if the run was given
+        one (a benchmark shares one browser across tasks and closes it itself)."""
+        pool = ctx.resources.browser_pool
+        return cls(ctx.client_for("web_surfer"), ctx.config.web, pool=pool)
 
     @property
     def vision(self) -> bool:
@@ -85,7 +76,9 @@ class WebSurfer(BaseAgent):
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         session, _ = await self._session(ctx)
-        approver = ctx.approver or self.approver
+        # A person approves each action when the run brought an approver (a face's, e.g.
+        # the console's for --step); the core never asks a terminal itself.
+        approver = ctx.approver
         page = await session.ready_page()
         seen = await observe(
             session, page, self.settings, screenshot=self.vision, notes=session.take_notes()

@@ -26,6 +26,7 @@ from magentic.agents.web_surfer.frames import FRAME_TIMEOUT_S, MAX_FRAMES
 from magentic.agents.web_surfer.page_module import call
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.tools import Question
+from magentic.errors import ends_the_step
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import system, user
 
@@ -194,5 +195,7 @@ class PageReader:
     ) -> ActionResult:
         try:
             return await work()
-        except PlaywrightError as error:  # the page went away under us: an observation
+        except Exception as error:  # the page went away under us: an observation
+            if ends_the_step(error):  # e.g. the model endpoint failing, as at every call site
+                raise
             return ActionResult(f"Could not {what}.", error=first_line(error))

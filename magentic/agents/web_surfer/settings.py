@@ -62,8 +62,8 @@ class WebSurferSettings(BaseModel):
     dialogs: Literal["accept", "dismiss"] = "accept"
     # Tool calls one step may make before it reports back (1: one model call, one action).
     actions_per_step: int = Field(default=1, ge=1, le=20)
-    # Pause before every action for a person's approval (a console approver when the run
-    # provides none).
+    # Pause before every action for a person's approval: the face that starts the run (the
+    # CLI's console) hands the run an approver; the WebSurfer itself never reads a terminal.
     step_mode: bool = False
     read_page_chars: int = Field(default=12000, ge=1000)
     # Characters of page text per model call when answering about a whole page.

@@ -3,7 +3,7 @@
 Enter continues, `s` skips the action, anything else is guidance for the orchestrator. The
 line is read without blocking the event loop (a reader callback on stdin where the loop
 supports it, else a thread), so the browser and the trace keep running while we wait.
-`magentic run --step` uses it when the run provides no approver of its own.
+`magentic run --step` (or `[web] step_mode = true`) hands it to the run.
 """
 
 from __future__ import annotations
