@@ -65,6 +65,9 @@ async def test_every_action_works_inside_a_cross_origin_frame(
 
     _, seen = await act(browsing, "click", target_id=find(seen, "Show forecast").id)
     assert find(seen, "Forecast: rain at noon").role == "button"
+    # A frame that answers a click 600 ms later: settling waits for the frame too.
+    _, seen = await act(browsing, "click", target_id=find(seen, "Show tomorrow").id)
+    assert "Tomorrow: sunny, 18 degrees" in section(seen, 'Frame "Weather"')
 
     assert "Metres" not in [e.name for e in seen.state.elements if e.in_view]
     _, seen = await act(browsing, "hover", target_id=find(seen, "Units").id)

@@ -199,7 +199,7 @@ async def settle(
         try:
             since_ms = int((loop.time() - settle_started) * 1000)
             action_ms = int((loop.time() - watch.started) * 1000)
-            await call(page.main_frame, "quiet", quiet_ms, left_ms, since_ms, action_ms)
+            await _quiet(page, quiet_ms, left_ms, since_ms, action_ms)
         except PlaywrightError as error:
             text = str(error).lower()
             if "destroyed" in text or "navigat" in text:
@@ -212,3 +212,29 @@ async def settle(
         if not await watch.wait_for("idle", deadline - loop.time()):
             return
         # The late requests finished: give their content one more quiet window.
+
+
+# Frames whose quiet is waited for too (a click inside a frame changes that frame).
+_QUIET_FRAMES = 10
+
+
+async def _quiet(page: Page, quiet_ms: int, left_ms: int, since_ms: int, action_ms: int) -> None:
+    """The top document quiet (its errors are the caller's), and with it the first frames;
+    a frame that fails or hangs is not waited for."""
+    args = (quiet_ms, left_ms, since_ms, action_ms)
+    frames = [f for f in page.frames[1 : _QUIET_FRAMES + 1] if not f.is_detached()]
+    if not frames:
+        await call(page.main_frame, "quiet", *args)
+        return
+    results = await asyncio.gather(
+        call(page.main_frame, "quiet", *args),
+        *(_frame_quiet(f, args, left_ms / 1000 + 0.5) for f in frames),
+        return_exceptions=True,
+    )
+    if isinstance(results[0], BaseException):
+        raise results[0]
+
+
+async def _frame_quiet(frame: Frame, args: tuple[int, ...], limit_s: float) -> None:
+    with contextlib.suppress(PlaywrightError, asyncio.TimeoutError, TimeoutError):
+        await asyncio.wait_for(call(frame, "quiet", *args), limit_s)
