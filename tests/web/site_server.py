@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.web import hostile_routes
+
 SITES = Path(__file__).parent / "sites"
 
 SEARCH_INDEX = [
@@ -112,6 +114,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
             self._send(200, self._page("Jump", body))
         elif route == "/secret":
             self._send(200, self._page("Secret", "<p>The secret is 8675309.</p>"))
+        elif hostile_routes.handle(self, route, query):
+            pass
         else:
             super().do_GET()
 
@@ -167,5 +171,6 @@ def serve_sites() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        hostile_routes.RELEASE.set()
         server.shutdown()
         server.server_close()

@@ -248,8 +248,10 @@ class Actions:
             await page.goto(url, wait_until="commit")
         except PlaywrightError as error:
             text = first_line(error)
-            if "interrupted by another navigation" in text:
-                return  # a redirect by script or an error page: settle follows it
+            if "interrupted by another navigation" in text or "Download is starting" in text:
+                return  # a redirect by script, an error page or a download: settle follows it
+            if isinstance(error, PlaywrightTimeout):
+                await self.session.stop_loading(page)  # else Chromium keeps waiting (guard.py)
             raise ActionProblem(
                 self.session.explain(url) or f"{url} did not load: {text}"
             ) from None

@@ -18,7 +18,8 @@ from magentic.agents.base import AgentReply, Approver, BaseAgent, StepContext
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.actions import ActionResult, Actions
 from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession, first_line
-from magentic.agents.web_surfer.observe import Observation, observe, render
+from magentic.agents.web_surfer.guard import PageGuard
+from magentic.agents.web_surfer.observe import Observation, render
 from magentic.agents.web_surfer.reading import ask_about_page, page_markdown
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.step_mode import ConsoleApprover
@@ -67,6 +68,7 @@ class WebSurfer(BaseAgent):
         self.tools = tool_specs()
         self.session: BrowserSession | None = None
         self.actions: Actions | None = None
+        self.guard: PageGuard | None = None
 
     @classmethod
     def from_team(cls, parts: TeamParts) -> WebSurfer:
@@ -84,10 +86,8 @@ class WebSurfer(BaseAgent):
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         session, actions = await self._session(ctx)
         approver = ctx.approver or self.approver
-        page = await session.ready_page()
-        seen = await observe(
-            session, page, self.settings, screenshot=self.vision, notes=session.take_notes()
-        )
+        guard = self._guard(session)
+        seen = await guard.observe(screenshot=self.vision, notes=[])
         log: list[str] = []
         files: list[Path] = []
         content: list[str] = []
@@ -117,18 +117,13 @@ class WebSurfer(BaseAgent):
             started = time.perf_counter()
             if skipped:
                 result = ActionResult(f"Skipped ({detail}): the person watching said no.")
-            elif call.name in READING_TOOLS:
-                result = await self._read(call)
+            elif call.name in READING_TOOLS:  # model calls too: a longer deadline
+                budget = self.settings.action_deadline_s * (1 + self.settings.max_chunks)
+                result = await guard.act(self._read(call), _verb(call), budget_s=budget)
             else:
-                result = await actions.run(call.name, call.arguments)
-            page = await session.ready_page()
-            seen = await observe(
-                session,
-                page,
-                self.settings,
-                screenshot=True,  # the trace keeps every step's screenshot, vision or not
-                notes=result.notes + session.take_notes(),
-            )
+                result = await guard.act(actions.run(call.name, call.arguments), _verb(call))
+            # The trace keeps every step's screenshot, vision or not.
+            seen = await guard.observe(screenshot=True, notes=result.notes)
             self._record(ctx, call, result, seen, (time.perf_counter() - started) * 1000)
             log.append(_log_line(result, seen))
             files += result.files
@@ -142,6 +137,7 @@ class WebSurfer(BaseAgent):
             await self.session.close()
         self.session = None
         self.actions = None
+        self.guard = None
 
     async def close(self) -> None:
         await self.reset()
@@ -158,6 +154,11 @@ class WebSurfer(BaseAgent):
                 session, self.settings, workspace=ctx.workspace, files=list(ctx.files)
             )
         return self.session, self.actions
+
+    def _guard(self, session: BrowserSession) -> PageGuard:
+        if self.guard is None or self.guard.session is not session:
+            self.guard = PageGuard(session, self.settings)
+        return self.guard
 
     def _tools(self, ctx: StepContext) -> list[ToolSpec]:
         """The tools worth their schema tokens now: upload_file only when there are files."""
@@ -253,7 +254,7 @@ class WebSurfer(BaseAgent):
             page = render(
                 seen.state,
                 tabs=[],
-                notes=[],
+                notes=self.guard.notes if self.guard else [],  # dialogs, downloads, stops
                 budget=self.settings.observation_chars,
                 max_elements=0,
                 elements=False,
@@ -278,6 +279,10 @@ def describe(call: ToolCall, seen: Observation) -> str:
     if rest:
         what += " (" + ", ".join(f"{k}={str(v)[:80]!r}" for k, v in rest.items()) + ")"
     return what
+
+
+def _verb(call: ToolCall) -> str:
+    return call.name.replace("_", " ")
 
 
 def _log_line(result: ActionResult, seen: Observation) -> str:

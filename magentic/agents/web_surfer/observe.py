@@ -238,6 +238,8 @@ async def observe(
         with contextlib.suppress(PlaywrightError):
             await page.evaluate(CLEAR_MARKS_JS)
     shot = asyncio.ensure_future(capture(page, session, settings)) if screenshot else None
+    if shot is not None:  # if the guard cancels us (guard.py), its error is not news
+        shot.add_done_callback(lambda t: t.cancelled() or t.exception())
     try:
         state = await read_state(page, settings)
     except PlaywrightError:
@@ -277,5 +279,5 @@ async def observe(
 async def _title(page: Page) -> str:
     try:
         return await asyncio.wait_for(page.title(), 2)
-    except (PlaywrightError, TimeoutError):
+    except (PlaywrightError, TimeoutError, asyncio.TimeoutError):
         return ""

@@ -79,7 +79,13 @@ class PolicyProxy:
                 await self._tunnel(target, reader, writer)
             else:
                 await self._forward(method, target, version, header_lines, reader, writer)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            asyncio.TimeoutError,
+            ValueError,
+        ):
             pass
         except (ConnectionError, OSError):
             pass
@@ -115,7 +121,7 @@ class PolicyProxy:
                 return await asyncio.wait_for(
                     asyncio.open_connection(ip, port, limit=_HEAD_LIMIT), self.connect_timeout_s
                 )
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):
                 last = f"connecting to {host}:{port} timed out"
             except OSError as error:
                 last = f"connecting to {host}:{port} failed ({error.strerror or error})"
