@@ -5,76 +5,34 @@ stays bounded (issue 8)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from magentic.agents.base import AgentReply, StepContext
-from magentic.agents.web_surfer.agent import WebSurfer
+from magentic.agents.base import AgentReply
 from magentic.agents.web_surfer.browser import BrowserPool
-from magentic.events import EventBus
-from magentic.llm.client import ModelClient
-from magentic.llm.settings import ModelSettings
-from magentic.testing import Reply, ScriptedLLMServer, sequence
-from tests.web.conftest import web_settings
+from magentic.testing import Reply
 from tests.web.procs import cpu_seconds, peak_rss_mb, renderers
+from tests.web.scripted_surfer import (
+    DEADLINE_S,
+    NAVIGATION_S,
+    MakeSurfer,
+    Surfer,
+    surfers,
+    visit,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-DEADLINE_S = 8.0
-NAVIGATION_S = 3.0
 RSS_GROWTH_MB = 500
-
-
-class Surfer:
-    """A WebSurfer whose scripted model makes the given calls, one per step."""
-
-    def __init__(self, surfer: WebSurfer, ctx: StepContext) -> None:
-        self.surfer, self.ctx = surfer, ctx
-
-    async def step(self) -> tuple[AgentReply, float]:
-        started = time.monotonic()
-        reply = await self.surfer.step("Open the page and report.", self.ctx)
-        return reply, time.monotonic() - started
-
-
-MakeSurfer = Callable[..., Any]
 
 
 @pytest.fixture
 async def surfer(pool: BrowserPool, site_host: str, tmp_path: Path) -> AsyncIterator[MakeSurfer]:
-    opened: list[tuple[WebSurfer, ModelClient, ScriptedLLMServer]] = []
-
-    async def make(*replies: Reply, **settings: Any) -> Surfer:
-        server = ScriptedLLMServer(sequence(*replies)).start()
-        bus = EventBus("test")
-        client = ModelClient(
-            ModelSettings(model="scripted", base_url=server.base_url, api_key="t", vision=False),
-            role="web_surfer",
-            events=bus,
-        )
-        fields: dict[str, Any] = {
-            "action_deadline_s": DEADLINE_S,
-            "navigation_timeout_s": NAVIGATION_S,
-        }
-        fields.update(settings)
-        web = WebSurfer(client, web_settings(site_host, **fields), pool=pool)
-        ctx = StepContext(task="Read the page.", conversation=[], workspace=tmp_path, events=bus)
-        opened.append((web, client, server))
-        return Surfer(web, ctx)
-
-    yield make
-    for web, client, server in opened:
-        await web.close()
-        await client.close()
-        server.stop()
-
-
-def visit(url: str) -> Reply:
-    return Reply.tool_call("visit_url", {"url": url})
+    async with surfers(pool, site_host, tmp_path) as make:
+        yield make
 
 
 async def busy_renderers() -> set[int]:

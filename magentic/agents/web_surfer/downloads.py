@@ -82,6 +82,7 @@ class Downloads:
         self._over: dict[tuple[str, str], tuple[str, int]] = {}  # (url, name) -> (guid, bytes)
         self._pending: list[Download] = []
         self._viewed: dict[Page, str] = {}  # tabs that show a document in a viewer
+        self._arrived: asyncio.Event | None = None  # set when a download starts
 
     # Watching ----------------------------------------------------------------------------
     def watch(self, cdp: CDPSession) -> None:
@@ -123,8 +124,11 @@ class Downloads:
         url = self._viewed.pop(page, None)
         if url is None or page.is_closed() or page.url != url:
             return False
+        self._arrived = arrived = asyncio.Event()
         try:
             await asyncio.wait_for(page.evaluate(_DOWNLOAD_THIS_JS, url), 5)
+            # The download event follows the click by a moment: wait for it (bounded).
+            await asyncio.wait_for(arrived.wait(), self.settings.navigation_timeout_s)
         except (PlaywrightError, TimeoutError, asyncio.TimeoutError):
             return False
         return True
@@ -135,6 +139,8 @@ class Downloads:
         name = safe_name(download.suggested_filename or "download")
         key = (download.url, download.suggested_filename)
         self._pending.append(download)
+        if self._arrived is not None:
+            self._arrived.set()
         if key in self._over:
             self._cancel_over()
         notes = self.session.notes
