@@ -345,14 +345,15 @@ class Actions:
 
     async def do_upload_file(self, page: Page, target_id: int, path: str) -> ActionResult:
         file = self._task_file(path)
+        upload = await asyncio.to_thread(self.session.pool.shared_copy, file)  # sandbox_user.py
         element = await self.element(page, target_id, control=True)
         is_file_input = await element.evaluate("el => el.tagName === 'INPUT' && el.type === 'file'")
         if is_file_input:
-            await element.set_input_files(file)
+            await element.set_input_files(upload)
         else:
             async with page.expect_file_chooser() as chooser:
                 await element.click()
-            await (await chooser.value).set_files(file)
+            await (await chooser.value).set_files(upload)
         return ActionResult(f"Chose {file.name} for upload in [{target_id}].")
 
     async def do_download(self, page: Page, target_id: int) -> ActionResult:

@@ -92,6 +92,7 @@ class BrowserPool:
         # Chromium's working folder: the sandbox wrapper and Playwright's in-flight downloads.
         self.workdir: Path | None = None
         self.sandbox = "not started"  # "on", or "off: <why>" (for doctor and the log)
+        self.plan: SandboxPlan | None = None
 
     @property
     def downloads_path(self) -> Path | None:
@@ -123,11 +124,12 @@ class BrowserPool:
             except BrowserError as error:
                 if plan.no_sandbox:
                     raise
-                plan = SandboxPlan(self.executable, True, f"it did not start as a user: {error}")
+                plan = SandboxPlan(self.executable, True, f"it did not start with it: {error}")
                 self._browser = await self._launch(plan, downloads)
             if plan.no_sandbox and not self.sandbox.startswith("off"):
                 log.warning("Chromium runs without its sandbox: %s", plan.reason)
             self.sandbox = f"off: {plan.reason}" if plan.no_sandbox else "on"
+            self.plan = plan
             self.launches += 1
             return self._browser
 
@@ -144,6 +146,7 @@ class BrowserPool:
                 slow_mo=s.slow_mo_ms or None,
                 args=args,
                 ignore_default_args=KEEP_DEFAULTS_OFF,
+                chromium_sandbox=not plan.no_sandbox,  # Playwright's default is no sandbox
                 downloads_path=downloads,
                 timeout=60_000,
             )
@@ -151,6 +154,18 @@ class BrowserPool:
             raise BrowserError(
                 f"Chromium at {self.executable} did not start: {first_line(error)}"
             ) from None
+
+    def shared_copy(self, file: Path) -> Path:
+        """A copy of `file` that Chromium may read when it runs as another user (an upload);
+        `file` itself otherwise. Blocking: call it in a thread."""
+        if self.plan is None or self.plan.uid is None or self.workdir is None:
+            return file
+        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.workdir))
+        copy = folder / file.name
+        shutil.copyfile(file, copy)
+        self.plan.hand_over(folder)
+        self.plan.hand_over(copy)
+        return copy
 
     async def new_context(self, **options: Any) -> BrowserContext:
         browser = await self.browser()

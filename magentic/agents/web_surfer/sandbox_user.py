@@ -54,6 +54,14 @@ def running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def user_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
+
+
 def prepare(chromium: str, user: str, workdir: Path, *, headless: bool) -> SandboxPlan:
     """The launch plan for `chromium`; as root, a wrapper in `workdir` that drops to `user`."""
     if not running_as_root():
