@@ -112,7 +112,11 @@ async def test_fifty_megabyte_page(surfer: MakeSurfer, site: str) -> None:
 
 
 async def test_server_that_never_answers(surfer: MakeSurfer, site: str) -> None:
-    reply, took, _ = await hostile_step(surfer, site, "/hostile/never")
+    reply, took, s = await hostile_step(surfer, site, "/hostile/never")
     assert took <= NAVIGATION_S + 5
+    session = s.surfer.session
+    assert session is not None
+    # The proxy stopped waiting for the server once the browser gave up on it.
+    assert session.proxy.open_connections() == 0
     assert f"Timeout {NAVIGATION_S * 1000:.0f}ms exceeded" in reply.text
     assert "Alpha Peak" in reply.text  # the tab kept the page it showed

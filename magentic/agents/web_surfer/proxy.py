@@ -69,6 +69,10 @@ class PolicyProxy:
             self._server = None
 
     # ------------------------------------------------------------------------------------
+    def open_connections(self) -> int:
+        """Browser connections being served now (a stuck one would stay counted)."""
+        return len(self._writers)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
@@ -190,8 +194,14 @@ class PolicyProxy:
         )
         await up_writer.drain()
         body = asyncio.ensure_future(_pipe(reader, up_writer, half_close=False))
+        head = asyncio.ensure_future(up_reader.readuntil(b"\r\n\r\n"))
         try:
-            response_head = await up_reader.readuntil(b"\r\n\r\n")
+            # The browser ends its side only when it gives up (a timeout, a stopped load):
+            # then stop waiting for a server that may never answer.
+            await asyncio.wait({head, body}, return_when=asyncio.FIRST_COMPLETED)
+            if not head.done():
+                return
+            response_head = head.result()
             if not upgrade:
                 status_line, *lines = response_head.decode("latin-1").split("\r\n")
                 lines = [
@@ -207,6 +217,7 @@ class PolicyProxy:
             await writer.drain()
             await _pipe(up_reader, writer, half_close=False)
         finally:
+            head.cancel()
             body.cancel()
             up_writer.close()
 
