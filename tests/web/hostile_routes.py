@@ -8,6 +8,7 @@ paths that are not its own.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,24 @@ SITES = Path(__file__).parent / "sites"
 RELEASE = threading.Event()
 
 
-def _stream(handler: Any, total: int, chunk: bytes, head: bytes = b"", tail: bytes = b"") -> None:
-    """Write head, then `chunk` repeated up to `total` bytes, then tail; stop if the reader
-    goes away."""
+def _stream(
+    handler: Any,
+    total: int,
+    chunk: bytes,
+    head: bytes = b"",
+    tail: bytes = b"",
+    mb_per_s: float = 0.0,
+) -> None:
+    """Write head, then `chunk` repeated up to `total` bytes, then tail (at `mb_per_s` if
+    given, as a remote server would); stop if the reader goes away."""
     try:
         handler.wfile.write(head)
         sent = len(head)
         while sent < total - len(tail):
             handler.wfile.write(chunk)
             sent += len(chunk)
+            if mb_per_s:
+                time.sleep(len(chunk) / (mb_per_s * 1024 * 1024))
         handler.wfile.write(tail)
     except (ConnectionError, OSError):
         pass
@@ -56,7 +66,7 @@ def handle(handler: Any, route: str, query: dict[str, str]) -> bool:
         handler.send_header("Content-Disposition", 'attachment; filename="camera-archive.bin"')
         handler.send_header("Content-Length", str(size))
         handler.end_headers()
-        _stream(handler, size, b"\0" * 65536)
+        _stream(handler, size, b"\0" * 65536, mb_per_s=float(query.get("mbps", "0")))
         return True
     if route == "/download/tides-attached.pdf":
         data = (SITES / "download-tides.pdf").read_bytes()

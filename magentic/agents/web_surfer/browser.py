@@ -216,6 +216,7 @@ class BrowserSession:
         self.notes: list[str] = []
         self.downloaded: list[Path] = []
         self._cdp: dict[Page, CDPSession] = {}
+        self._cdp_opening: dict[Page, asyncio.Future[CDPSession]] = {}
         self._main_frames: dict[Page, str] = {}
         self._crashed: set[Page] = set()
         self._own_pages = 0  # pages we are opening ourselves (not popups)
@@ -307,6 +308,9 @@ class BrowserSession:
         page.on("crash", lambda p: self._crashed.add(p))
         page.on("close", self._on_close)
         page.on("response", self.downloads.on_response)
+        if self._own_pages == 0:  # a popup: watch its downloads (the size cap) from the start
+            opening = asyncio.ensure_future(self.cdp(page))
+            opening.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _on_close(self, page: Page) -> None:
         if page in self.tabs:
@@ -334,17 +338,27 @@ class BrowserSession:
             await self.new_page()
 
     async def cdp(self, page: Page) -> CDPSession:
+        """The tab's own CDP session (one per tab, opened once, however many ask at once)."""
         session = self._cdp.get(page)
-        if session is None:
-            if self.context is None:
-                raise BrowserError("the browser session is not started")
-            session = self._cdp[page] = await self.context.new_cdp_session(page)
-            # Page.windowOpen says a popup is coming before Playwright has a Page for it.
-            session.on("Page.windowOpen", self._on_window_open)
-            self.downloads.watch(session)
-            await session.send("Page.enable")
-            tree = await session.send("Page.getFrameTree")
-            self._main_frames[page] = tree["frameTree"]["frame"]["id"]
+        if session is not None:
+            return session
+        opening = self._cdp_opening.get(page)
+        if opening is None:
+            opening = self._cdp_opening[page] = asyncio.ensure_future(self._open_cdp(page))
+            opening.add_done_callback(lambda _: self._cdp_opening.pop(page, None))
+        return await asyncio.shield(opening)
+
+    async def _open_cdp(self, page: Page) -> CDPSession:
+        if self.context is None:
+            raise BrowserError("the browser session is not started")
+        session = await self.context.new_cdp_session(page)
+        # Page.windowOpen says a popup is coming before Playwright has a Page for it.
+        session.on("Page.windowOpen", self._on_window_open)
+        self.downloads.watch(session)
+        await session.send("Page.enable")
+        tree = await session.send("Page.getFrameTree")
+        self._main_frames[page] = tree["frameTree"]["frame"]["id"]
+        self._cdp[page] = session
         return session
 
     def main_frame_id(self, page: Page) -> str | None:

@@ -79,7 +79,8 @@ class Downloads:
         self.max_bytes = int(settings.max_download_mb * 1024 * 1024)
         self.texts: list[str] = []  # first pages of documents downloaded, not yet reported
         self._begun: dict[str, tuple[str, str]] = {}  # Chromium guid -> (url, file name)
-        self._over: dict[tuple[str, str], tuple[str, int]] = {}  # (url, name) -> (guid, bytes)
+        # (url, name) -> (guid, bytes received, bytes announced) of downloads over the cap
+        self._over: dict[tuple[str, str], tuple[str, int, int]] = {}
         self._pending: list[Download] = []
         self._viewed: dict[Page, str] = {}  # tabs that show a document in a viewer
         self._arrived: asyncio.Event | None = None  # set when a download starts
@@ -95,11 +96,13 @@ class Downloads:
 
     def _on_progress(self, params: dict[str, Any]) -> None:
         guid, received = params.get("guid", ""), int(params.get("receivedBytes") or 0)
+        total = int(params.get("totalBytes") or 0)  # 0 when the server did not say
         key = self._begun.get(guid)
-        if key is None or received <= self.max_bytes or params.get("state") != "inProgress":
+        over = received > self.max_bytes or total > self.max_bytes
+        if key is None or not over or params.get("state") != "inProgress":
             return
         if key not in self._over:
-            self._over[key] = (guid, received)
+            self._over[key] = (guid, received, total)
             self._cancel_over()
 
     def _cancel_over(self) -> None:
@@ -148,21 +151,25 @@ class Downloads:
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         target = unique(folder / name)
         failure: str | None = None
+        watcher = asyncio.ensure_future(self._watch_untracked(download, key))
         try:
             await download.save_as(target)
         except PlaywrightError as error:
             failure = str(error).strip().splitlines()[0] if str(error).strip() else "failed"
+        finally:
+            watcher.cancel()
         if failure is None:
             failure = await download.failure()
         with contextlib.suppress(ValueError):
             self._pending.remove(download)
         size = await asyncio.to_thread(_size, target)
         if key in self._over or size > self.max_bytes:
-            guid, seen = self._over.pop(key, ("", size))
+            guid, seen, total = self._over.pop(key, ("", size, 0))
             await self._remove(download, guid, target)
+            announced = f" ({human_size(total)})" if total else ""
             notes.append(
-                f"The download of {name} was stopped at {human_size(seen)}: it is over the "
-                f"{human_size(self.max_bytes)} limit for downloads. Nothing was kept."
+                f"The download of {name}{announced} was stopped at {human_size(seen)}: it is "
+                f"over the {human_size(self.max_bytes)} limit for downloads. Nothing was kept."
             )
             return
         if failure:
@@ -185,6 +192,23 @@ class Downloads:
         )
         self.texts.append(f"{where} Its text ({kind}):\n\n{page}{more}")
         notes.append(f"{where} Its text (page 1 of {pages}) is in the report.")
+
+    async def _watch_untracked(self, download: Download, key: tuple[str, str]) -> None:
+        """Cap a download no tab's CDP session reports on (one that started in a popup before
+        we were attached to it), by the size of Chromium's partial files."""
+        partial = self.session.pool.downloads_path
+        while partial is not None and key not in self._over:
+            await asyncio.sleep(0.2)  # a poll: nothing announces a file's growth
+            known = set(self._begun)
+            if key in self._begun.values():
+                return  # a tab reports this one: _on_progress caps it
+            sizes = await asyncio.to_thread(_partial_sizes, partial)
+            for guid, size in sizes.items():
+                if guid not in known and size > self.max_bytes:
+                    self._over[key] = (guid, size, 0)
+                    with contextlib.suppress(PlaywrightError):
+                        await download.cancel()
+                    return
 
     async def _remove(self, download: Download, guid: str, target: Path) -> None:
         """Remove every copy of a download we will not keep: ours and Chromium's partial."""
@@ -224,6 +248,17 @@ def _size(path: Path) -> int:
         return path.stat().st_size if path.is_file() and not path.is_symlink() else 0
     except OSError:
         return 0
+
+
+def _partial_sizes(folder: Path) -> dict[str, int]:
+    """Chromium's downloads in progress in `folder`: guid -> bytes so far."""
+    sizes = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".crdownload"):
+                with contextlib.suppress(OSError):
+                    sizes[entry.name.removesuffix(".crdownload")] = entry.stat().st_size
+    return sizes
 
 
 def _unlink_all(paths: list[Path]) -> None:
