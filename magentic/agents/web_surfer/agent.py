@@ -117,8 +117,9 @@ class WebSurfer(BaseAgent):
             started = time.perf_counter()
             if skipped:
                 result = ActionResult(f"Skipped ({detail}): the person watching said no.")
-            elif call.name in READING_TOOLS:  # model calls too: a longer deadline
-                budget = self.settings.action_deadline_s * (1 + self.settings.max_chunks)
+            elif call.name in READING_TOOLS:  # answers need model calls: a longer deadline
+                chunks = 0 if call.name == "read_page" else self.settings.max_chunks
+                budget = self.settings.action_deadline_s * (1 + chunks)
                 result = await guard.act(self._read(call), _verb(call), budget_s=budget)
             else:
                 result = await guard.act(actions.run(call.name, call.arguments), _verb(call))
