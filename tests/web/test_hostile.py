@@ -120,3 +120,20 @@ async def test_server_that_never_answers(surfer: MakeSurfer, site: str) -> None:
     assert session.proxy.open_connections() == 0
     assert f"Timeout {NAVIGATION_S * 1000:.0f}ms exceeded" in reply.text
     assert "Alpha Peak" in reply.text  # the tab kept the page it showed
+
+
+async def test_a_page_that_asks_before_leaving_is_left(surfer: MakeSurfer, site: str) -> None:
+    """A beforeunload prompt is accepted (else the tab could never leave) and reported."""
+    s = await surfer(
+        visit(f"{site}/hostile-leave.html"),
+        Reply.tool_call("click", {"target_id": 2}),  # a click gives the page its activation
+        visit(f"{site}/articles/beta.html"),
+    )
+    reply, _ = await s.step()
+    assert "Unsaved changes" in reply.text
+    reply, _ = await s.step()
+    assert "Edited" in reply.text
+    reply, took = await s.step()
+    assert "A beforeunload dialog said" in reply.text and "it was accepted." in reply.text
+    assert "Beta Lake" in reply.text
+    assert took <= DEADLINE_S + 5
