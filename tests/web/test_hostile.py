@@ -138,3 +138,15 @@ async def test_a_page_that_asks_before_leaving_is_left(surfer: MakeSurfer, site:
     assert "A beforeunload dialog said" in reply.text and "it was accepted." in reply.text
     assert "Beta Lake" in reply.text
     assert took <= DEADLINE_S + 5
+
+
+async def test_a_huge_page_is_read_within_the_walk_budget(surfer: MakeSurfer, site: str) -> None:
+    """The page-side walk stops at its time budget and says so; the step is not cut off by
+    the deadline and the tab stays on the page (3 MB of rows: about 150,000 nodes)."""
+    s = await surfer(visit(f"{site}/hostile/bigdom?mb=3"), observe_work_ms=20)
+    reply, took = await s.step()
+    assert "the page is too large to read in full: this shows what 20 ms of reading" in reply.text
+    assert "Huge page" in reply.text and "was stopped because" not in reply.text
+    session = s.surfer.session
+    assert session is not None and "/hostile/bigdom" in session.active.url
+    assert took <= DEADLINE_S + 5

@@ -151,7 +151,12 @@ class Observation:
 
 async def read_state(page: Page, settings: WebSurferSettings) -> PageState:
     """The page as the model sees it: the top document, then every frame in it."""
-    args = {"maxText": settings.observation_chars, "maxName": 60, "clip": None}
+    args = {
+        "maxText": settings.observation_chars,
+        "maxName": 60,
+        "clip": None,
+        "workMs": settings.observe_work_ms,
+    }
     main = page.main_frame
     ids = ids_of(page)
     raw = await call(main, "observe", args)

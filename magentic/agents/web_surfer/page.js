@@ -135,11 +135,12 @@
     return false;
   };
   // Open shadow roots, nested; closed ones as the page made them.
-  const shadowRoots = (notes) => {
+  const shadowRoots = (notes, over) => {
     const roots = [document];
     let deep = false;
     const walk = (root, depth) => {
       for (const el of root.querySelectorAll('*')) {
+        if (over()) return;
         if (!el.shadowRoot) continue;
         if (depth >= MAX_DEPTH) { deep = true; continue; }
         roots.push(el.shadowRoot);
@@ -370,8 +371,16 @@
   mg.observe = (args) => {
     const MAX_TEXT = args.maxText, MAX_NAME = args.maxName;
     const notes = [];
+    // The walk is bounded in time: a page of millions of nodes gives what was read by then,
+    // with a note, instead of holding the renderer (and the step) for minutes.
+    const started = performance.now(), workMs = args.workMs || 1500;
+    let cut = false, checks = 0;
+    const over = () => {
+      if (!cut && (++checks & 63) === 0 && performance.now() - started > workMs) cut = true;
+      return cut;
+    };
     const sight = makeSight(args.clip || null);
-    const roots = shadowRoots(notes);
+    const roots = shadowRoots(notes, over);
     const taken = new Set();
     const elements = [];
     const vw = innerWidth, vh = innerHeight;
@@ -396,6 +405,7 @@
     };
     for (const root of roots) {
       for (const el of root.querySelectorAll(WIDGET)) {
+        if (over()) break;
         if (taken.has(el) || el.closest('#' + MARKS)) continue;
         const r = el.getBoundingClientRect();
         if (shown(el, r)) { add(el, el); continue; }
@@ -418,6 +428,7 @@
     // Scrollable areas inside the page (not the page itself), with where they are scrolled.
     for (const root of roots) {
       for (const el of root.querySelectorAll('div,section,ul,ol,main,aside,nav,article,pre,table,tbody,dl,form,fieldset')) {
+        if (over()) break;
         if (taken.has(el) || el.scrollHeight <= el.clientHeight + 8 || el.clientHeight < 40) continue;
         const oy = sight.style(el).overflowY;
         if (oy !== 'auto' && oy !== 'scroll') continue;
@@ -476,12 +487,16 @@
     };
     const walk = (node, depth) => {
       for (const child of children(node)) {
-        if (truncated) return;
+        if (truncated || over()) return;
         if (child.nodeType === 3) textOf(child);
         else if (child.nodeType === 1 && !SKIP_TEXT.has(child.tagName) && depth < 400) walk(child, depth + 1);
       }
     };
     walk(document.body || document.documentElement, 0);
+    if (cut) {
+      notes.push(`the page is too large to read in full: this shows what ${workMs} ms of ` +
+        'reading found (use find_on_page, or read_page, for the rest)');
+    }
 
     const se = document.scrollingElement || document.documentElement;
     return {

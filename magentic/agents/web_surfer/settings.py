@@ -52,6 +52,9 @@ class WebSurferSettings(BaseModel):
     text_only: bool = False
     # Characters of the text observation (header, elements, viewport text) at most.
     observation_chars: int = Field(default=2500, ge=500)
+    # How long the page-side walk of one observation may take; a huge page gives what was
+    # read by then, with a note, instead of holding the step.
+    observe_work_ms: int = Field(default=1500, ge=10, le=60000)
     max_elements: int = Field(default=60, ge=5)
     # Element marks drawn into the page itself; None means "when headed".
     marks_on_page: bool | None = None
