@@ -46,6 +46,8 @@ async def test_the_surfer_works_on_a_llama_cpp_like_server(
         ctx = StepContext(task="Find Alpha Peak.", conversation=[], workspace=tmp_path, events=bus)
         try:
             first = await surfer.step("Search for Alpha Peak.", ctx)
+            # After the refusal of list content the surfer knows not to send screenshots.
+            assert surfer.vision is False
             second = await surfer.step("What did the search show?", ctx)
         finally:
             await surfer.close()

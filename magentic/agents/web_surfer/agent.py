@@ -73,7 +73,9 @@ class WebSurfer(BaseAgent):
 
     @property
     def vision(self) -> bool:
-        return self.client.settings.vision and not self.settings.text_only
+        """What the endpoint is known to take now (it may have refused images or lists this
+        run), so no screenshot is taken and encoded only for the wire to drop it."""
+        return self.client.vision and not self.settings.text_only
 
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
