@@ -1,11 +1,13 @@
 """What the FileSurfer may read, and that file as Markdown text (no model here).
 
 `Roots` admits a path only when, with `..` and symlinks resolved, it lies inside an allowed
-folder or is an allowed file. markitdown does the converting; this module adds what an agent needs around it: a cache so a
-file is converted once per version (path, mtime, size), a size limit, image metadata from
-Pillow (markitdown reads it only through exiftool, often absent), a ZIP member listing, a
-sanity check of containers (markitdown otherwise "reads" a damaged DOCX as plain text), and
-one clear sentence instead of an exception when a file cannot be read.
+folder or is an allowed file. `convert_file` does the converting with markitdown, plus image
+metadata from Pillow (markitdown reads it only through exiftool, often absent), a ZIP member
+listing, a check of containers before they are opened (a damaged DOCX is otherwise "read" as
+plain text, and a zip bomb unpacks without end), and one clear sentence instead of an
+exception when a file cannot be read. It blocks and trusts the file's bytes only as far as
+the size check goes, so it runs in the conversion worker process (`file_worker`), which has
+a memory limit and is killed at its deadline.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from __future__ import annotations
 import functools
 import mimetypes
 import re
-import threading
 import zipfile
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from magentic.agents.file_zipguard import ZIP_CONTAINERS, ZipLimits, ZipRejected, check_zip
 
 _KINDS = {
     ".pdf": "PDF document",
@@ -36,6 +38,7 @@ _KINDS = {
     ".md": "Markdown file",
     ".zip": "ZIP archive",
     ".epub": "EPUB book",
+    ".odt": "OpenDocument text",
     ".ipynb": "Jupyter notebook",
     ".msg": "Outlook message",
     ".wav": "WAV audio",
@@ -45,7 +48,6 @@ _KINDS = {
 }
 _IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 _AUDIO = {".wav", ".mp3", ".m4a", ".mp4"}
-_ZIP_CONTAINERS = {".docx", ".xlsx", ".pptx", ".zip", ".epub"}
 READABLE = "PDF, Word, Excel, PowerPoint, CSV, HTML, JSON, XML, text, ZIP, EPUB, notebooks, images"
 
 
@@ -86,84 +88,65 @@ class Refused(Exception):
     """A path or file the viewer will not or cannot show; `str()` is the model's observation."""
 
 
-class Converter:
-    """markitdown (plus Pillow for image metadata) behind an LRU cache keyed by (path, mtime, size).
-
-    Everything here blocks (markitdown, Pillow, the disk): the viewer calls it in a worker
-    thread. markitdown is slow to import (about 1.5 s), so it is imported on first use, and
-    one instance serves every converter (its conversions keep no state between calls).
-    Reopening an unchanged file costs a stat and a dictionary lookup.
-    """
-
-    def __init__(self, *, max_file_mb: float = 50.0, cache_size: int = 16) -> None:
-        self.max_bytes = int(max_file_mb * 1024 * 1024)
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, int, int], Document] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def convert(self, path: Path) -> Document:
-        """The document at `path` (blocking: call it in a worker thread)."""
+def convert_file(
+    path: Path,
+    *,
+    max_bytes: int,
+    zip_limits: ZipLimits | None = None,
+    max_text_chars: int = 64 * 1024 * 1024,
+) -> Document:
+    """The document at `path`, converted to Markdown (blocking, and unbounded in memory and
+    time: the FileSurfer calls it only inside the conversion worker process)."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise Refused(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    ext, kind = path.suffix.lower(), kind_of(path)
+    _check_container(path, ext, kind, zip_limits or ZipLimits())
+    parts: list[str] = []
+    if ext in _IMAGES:
+        parts.append(_image_metadata(path))
+    unpack = True
+    if ext == ".zip":
+        listing, unpack = _zip_listing(path, max_bytes)
+        parts.append(listing)
+    title, failure = None, ""
+    if unpack:
         try:
-            st = path.stat()
+            result = _markitdown().convert_local(str(path))
+            parts.append(result.markdown)
+            title = result.title
         except OSError as exc:
             raise Refused(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-        if st.st_size > self.max_bytes:
-            raise Refused(
-                f"{path.name} is {human_size(st.st_size)}, over the {human_size(self.max_bytes)} "
-                "limit for reading files; ask the ComputerTerminal to extract the part you need."
-            )
-        key = (str(path), st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        document = self._convert(path, st.st_size)
-        with self._lock:
-            self._cache[key] = document
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return document
-
-    def _convert(self, path: Path, size: int) -> Document:
-        ext, kind = path.suffix.lower(), kind_of(path)
-        _check_container(path, ext, kind)
-        parts: list[str] = []
-        if ext in _IMAGES:
-            parts.append(_image_metadata(path))
-        unpack = True
-        if ext == ".zip":
-            listing, unpack = _zip_listing(path, self.max_bytes)
-            parts.append(listing)
-        title, failure = None, ""
-        if unpack:
-            try:
-                result = _markitdown().convert_local(str(path))
-                parts.append(result.markdown)
-                title = result.title
-            except OSError as exc:
-                raise Refused(f"Cannot read {path}: {exc.strerror or exc}.") from exc
-            except Exception as exc:  # any converter failure becomes an observation
-                failure = _failure_reason(exc)
-        text = "\n\n".join(p for p in parts if p.strip()).strip()
-        if not text and failure == "unsupported":
-            raise Refused(f"Cannot read {path.name}: {kind} is not a readable type ({READABLE}).")
-        if not text and failure:
-            raise Refused(
-                f"Could not read {path.name} ({kind}): {failure}. "
-                "It may be damaged, encrypted or misnamed."
-            )
-        if not text and ext in _AUDIO:
-            raise Refused(
-                f"{path.name} is {kind}; no transcript or metadata could be extracted here "
-                "(transcription needs markitdown's audio extra and a speech service; metadata "
-                "needs exiftool)."
-            )
-        if not text:
-            raise Refused(
-                f"{path.name} ({kind}) holds no text that could be extracted; a scanned PDF's "
-                "pages are images."
-            )
-        return Document(path, kind, title or _first_heading(text) or path.name, text, size)
+        except Exception as exc:  # any converter failure becomes an observation
+            failure = _failure_reason(exc)
+            if failure.startswith("MemoryError"):
+                raise MemoryError(failure) from None  # the worker's limit: said as such
+    text = "\n\n".join(p for p in parts if p.strip()).strip()
+    if len(text) > max_text_chars:
+        text = text[:max_text_chars] + (
+            f"\n\n[cut here: the text goes on past {max_text_chars} characters; ask the "
+            "ComputerTerminal to extract the part you need]"
+        )
+    if not text and failure == "unsupported":
+        raise Refused(f"Cannot read {path.name}: {kind} is not a readable type ({READABLE}).")
+    if not text and failure:
+        raise Refused(
+            f"Could not read {path.name} ({kind}): {failure}. "
+            "It may be damaged, encrypted or misnamed."
+        )
+    if not text and ext in _AUDIO:
+        raise Refused(
+            f"{path.name} is {kind}; no transcript or metadata could be extracted here "
+            "(transcription needs markitdown's audio extra and a speech service; metadata "
+            "needs exiftool)."
+        )
+    if not text:
+        raise Refused(
+            f"{path.name} ({kind}) holds no text that could be extracted; a scanned PDF's "
+            "pages are images."
+        )
+    return Document(path, kind, title or _first_heading(text) or path.name, text, size)
 
 
 @functools.cache
@@ -187,19 +170,26 @@ def _failure_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
-def _check_container(path: Path, ext: str, kind: str) -> None:
-    """Catch a damaged or misnamed file before markitdown falls back to reading it as text."""
+def _check_container(path: Path, ext: str, kind: str, zip_limits: ZipLimits) -> None:
+    """Catch a damaged, misnamed or bomb-shaped file before markitdown opens it."""
     if ext == ".pdf":
         with path.open("rb") as fh:
             if b"%PDF" not in fh.read(1024):
                 raise Refused(
                     f"{path.name} is not a valid PDF (no PDF header); damaged or misnamed?"
                 )
-    elif ext in _ZIP_CONTAINERS and not zipfile.is_zipfile(path):
-        raise Refused(
-            f"{path.name} is not a valid {kind}: it should be a ZIP container and is not; "
-            "damaged or misnamed?"
-        )
+    elif ext in ZIP_CONTAINERS:
+        if not zipfile.is_zipfile(path):
+            raise Refused(
+                f"{path.name} is not a valid {kind}: it should be a ZIP container and is not; "
+                "damaged or misnamed?"
+            )
+        try:
+            check_zip(path, zip_limits)
+        except ZipRejected as exc:
+            raise Refused(f"Refused to open {path.name} ({kind}): {exc}.") from None
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise Refused(f"Could not read {path.name} as a ZIP container: {exc}.") from None
 
 
 def _image_metadata(path: Path) -> str:

@@ -13,6 +13,15 @@ class FileSurferSettings(BaseModel):
     page_tokens: int = Field(default=1500, ge=100, le=32000, description="estimated tokens a page")
     max_file_mb: float = Field(default=50.0, gt=0, description="larger files are refused")
     conversion_timeout_s: float = Field(default=120.0, gt=0)
+    conversion_memory_mb: int = Field(
+        default=1024, ge=256, description="address-space limit of the conversion process"
+    )
+    max_unpacked_mb: float = Field(
+        default=256.0, gt=0, description="a ZIP container (docx, xlsx, ...) may unpack to this"
+    )
+    max_zip_ratio: float = Field(
+        default=100.0, gt=1, description="nor to more than this many times its size on disk"
+    )
     find_context_chars: int = Field(
         default=80, ge=10, le=1000, description="text shown around a match"
     )

@@ -19,6 +19,7 @@ from magentic.agents import file_prompts as prompts
 from magentic.agents.base import AgentReply, BaseAgent, StepContext
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.file_viewer import FileViewer, View
+from magentic.agents.file_zipguard import ZipLimits
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec, assistant, system, user
 
@@ -92,6 +93,10 @@ class FileSurfer(BaseAgent):
             context_chars=s.find_context_chars,
             max_listed_hits=s.max_listed_hits,
             conversion_timeout_s=s.conversion_timeout_s,
+            conversion_memory_mb=s.conversion_memory_mb,
+            zip_limits=ZipLimits(
+                max_total_bytes=int(s.max_unpacked_mb * 1024 * 1024), max_ratio=s.max_zip_ratio
+            ),
         )
         self._actions: dict[str, Callable[[dict[str, Any]], Awaitable[View]]] = {
             "open_path": lambda a: self.viewer.open(str(a.get("path", ""))),
@@ -187,3 +192,7 @@ class FileSurfer(BaseAgent):
     async def reset(self) -> None:
         """Forget the open file and the search (a replan starts reading afresh)."""
         self.viewer.reset()
+
+    async def close(self) -> None:
+        """Stop the conversion worker process."""
+        await self.viewer.close()

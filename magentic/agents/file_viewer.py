@@ -18,14 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from magentic.agents.file_convert import (
-    Converter,
-    Document,
-    Refused,
-    Roots,
-    human_size,
-    kind_of,
-)
+from magentic.agents.file_convert import Document, Refused, Roots, human_size, kind_of
+from magentic.agents.file_worker import Converter
+from magentic.agents.file_zipguard import ZipLimits
 
 # Each match is about one token of an OpenAI tokenizer: common words are one token and long
 # ones a few (so letters go in runs of up to 7), digits go in groups of three, punctuation
@@ -147,6 +142,8 @@ class FileViewer:
         context_chars: int = 80,
         max_listed_hits: int = 10,
         conversion_timeout_s: float = 120.0,
+        conversion_memory_mb: int = 1024,
+        zip_limits: ZipLimits | None = None,
         converter: Converter | None = None,
     ) -> None:
         self.roots = Roots(roots)
@@ -154,7 +151,9 @@ class FileViewer:
         self.context_chars = context_chars
         self.max_listed_hits = max_listed_hits
         self.conversion_timeout_s = conversion_timeout_s
-        self.converter = converter or Converter(max_file_mb=max_file_mb)
+        self.converter = converter or Converter(
+            max_file_mb=max_file_mb, memory_mb=conversion_memory_mb, zip_limits=zip_limits
+        )
         self.document: Document | None = None
         self.page = 0
         self.pages: list[tuple[int, int]] = []
@@ -163,16 +162,24 @@ class FileViewer:
     # -- opening -----------------------------------------------------------------------
 
     async def open(self, raw_path: str) -> View:
-        """Open a file at its first page (a folder shows its listing)."""
+        """Open a file at its first page (a folder shows its listing).
+
+        The conversion runs in the converter's worker process; at the timeout (or if this
+        coroutine is cancelled) that process is killed, so nothing is left running.
+        """
         try:
             document = await asyncio.wait_for(
-                asyncio.to_thread(self._load, raw_path), timeout=self.conversion_timeout_s
+                self._load(raw_path), timeout=self.conversion_timeout_s
             )
         except Refused as refused:
             return View(str(refused), ok=False)
         except asyncio.TimeoutError:  # before OSError: since 3.11 it is one
             seconds = self.conversion_timeout_s
-            return View(f"Reading {raw_path} took over {seconds:.0f} s.", ok=False)
+            return View(
+                f"Reading {raw_path} took over {seconds:g} s, the limit; the conversion was "
+                "stopped. Ask the ComputerTerminal to extract the part you need.",
+                ok=False,
+            )
         except (OSError, ValueError) as exc:  # a name too long, a NUL byte, an I/O error
             return View(f"Cannot open {raw_path!r}: {exc}.", ok=False)
         return self._show(document)
@@ -187,13 +194,18 @@ class FileViewer:
             return View(f"Cannot list {raw_path!r}: {exc}.", ok=False)
         return self._show(document)
 
-    def _load(self, raw_path: str) -> Document:
-        path = self.roots.resolve(raw_path)
-        if path.is_dir():
-            return self._prepare(self._listing(path))
-        if not path.exists():
+    async def _load(self, raw_path: str) -> Document:
+        path = await asyncio.to_thread(self.roots.resolve, raw_path)
+        if await asyncio.to_thread(path.is_dir):
+            return await asyncio.to_thread(lambda: self._prepare(self._listing(path)))
+        if not await asyncio.to_thread(path.exists):
             raise Refused(f"No such file: {path}. Use list_directory to see what is there.")
-        return self._prepare(self.converter.convert(path))
+        document = await self.converter.convert(path)
+        return await asyncio.to_thread(self._prepare, document)
+
+    async def close(self) -> None:
+        """Stop the conversion worker process (converted files stay cached)."""
+        await self.converter.close()
 
     def _prepare(self, document: Document) -> Document:
         """Pages and headings, worked out in the worker thread: a big file takes a while."""

@@ -208,6 +208,57 @@ def make_broken(folder: Path) -> dict[str, Path]:
     return broken
 
 
+_DOCX_TYPES = (
+    '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+    'content-types"><Override PartName="/word/document.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+
+
+def make_docx_bomb(path: Path, megabytes: int = 1024) -> Path:
+    """A DOCX of about 1 MB on disk whose document.xml inflates to `megabytes` of spaces."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("[Content_Types].xml", _DOCX_TYPES)
+        with zf.open("word/document.xml", "w", force_zip64=True) as fh:
+            fh.write(b'<?xml version="1.0"?><w:document><w:body><w:p><w:r><w:t>')
+            chunk = b" " * (1 << 20)
+            for _ in range(megabytes):
+                fh.write(chunk)
+    return path
+
+
+def make_nested_bomb(path: Path, bomb: Path) -> Path:
+    """A plain ZIP (small ratio: the DOCX inside is compressed already) holding a bomb."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(bomb, "inner/report.docx")
+    return path
+
+
+def make_big_csv(path: Path, megabytes: int = 20) -> Path:
+    """A large, honest CSV: converting it takes markitdown many seconds."""
+    row = "1234,some words in a cell,5678.9,another cell of text,more\n"
+    with path.open("w") as fh:
+        fh.write("a,b,c,d,e\n")
+        fh.write(row * (megabytes * (1 << 20) // len(row)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def docx_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1 GB-unpacked DOCX bomb, built once per session (it takes several seconds)."""
+    return make_docx_bomb(tmp_path_factory.mktemp("bomb") / "bomb.docx")
+
+
+@pytest.fixture
+def nested_bomb(tmp_path: Path, docx_bomb: Path) -> Path:
+    return make_nested_bomb(tmp_path / "bundle.zip", docx_bomb)
+
+
+@pytest.fixture
+def big_csv(tmp_path: Path) -> Path:
+    return make_big_csv(tmp_path / "huge.csv")
+
+
 @pytest.fixture(scope="session")
 def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every document type, built once per session (read-only: tests must not change them)."""

@@ -284,7 +284,7 @@ async def test_conversions_are_cached_until_the_file_changes(tmp_path: Path) -> 
     note = tmp_path / "note.txt"
     note.write_text("first version alpha")
     viewer = FileViewer([tmp_path])
-    assert viewer.converter.convert(note) is viewer.converter.convert(note)
+    assert await viewer.converter.convert(note) is await viewer.converter.convert(note)
     assert "alpha" in (await viewer.open("note.txt")).text
     note.write_text("second version, now with beta")
     os.utime(note, ns=(note.stat().st_atime_ns, note.stat().st_mtime_ns + 10**9))

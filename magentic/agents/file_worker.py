@@ -1,0 +1,282 @@
+"""File conversion in a child process with a memory limit, killed at its deadline or on cancel.
+
+markitdown runs arbitrary parsers (mammoth, pdfminer, openpyxl, ...) on untrusted bytes. In
+a thread, a zip bomb could take all the machine's memory and a parser stuck in a loop could
+never be stopped (a thread cannot be killed). So conversions run in one long-lived worker
+process per `Converter`:
+
+- the worker limits its own address space (RLIMIT_AS) before importing anything, so a bomb
+  that gets past the size check ends in MemoryError in the worker, never in ours;
+- it dies with us (PR_SET_DEATHSIG), exits by itself after a while idle, and runs in its own
+  session, so no stray converter outlives the run or catches the terminal's Ctrl-C;
+- its environment carries no API keys or tokens;
+- the caller's timeout or cancellation kills it (SIGKILL) and the next conversion starts a
+  fresh one (about 1.5 s, markitdown's import), so nothing is ever left stuck.
+
+Requests and replies are JSON lines on the worker's stdin and a private copy of its stdout
+(the real stdout goes to stderr, so a library that prints cannot break the protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import stat
+import sys
+from collections import OrderedDict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from magentic.agents.file_convert import Document, Refused, convert_file, human_size
+from magentic.agents.file_zipguard import ZipLimits
+
+_SECRET_ENV = re.compile(r"(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$", re.IGNORECASE)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def peak_rss_kb(pid: int | str = "self") -> int | None:
+    """VmHWM (the peak resident set) of a process, from /proc; None where unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class Converter:
+    """Converted documents, cached by (path, mtime, size), made by the worker process.
+
+    One conversion at a time; the cache lives here, in the parent, so reopening an unchanged
+    file costs a stat and a dictionary lookup and never wakes the worker.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_file_mb: float = 50.0,
+        cache_size: int = 16,
+        memory_mb: int = 1024,
+        zip_limits: ZipLimits | None = None,
+        idle_exit_s: float = 300.0,
+    ) -> None:
+        self.max_bytes = int(max_file_mb * 1024 * 1024)
+        self.cache_size = cache_size
+        self.memory_mb = memory_mb
+        self.zip_limits = zip_limits or ZipLimits()
+        self.idle_exit_s = idle_exit_s
+        self._cache: OrderedDict[tuple[str, int, int], Document] = OrderedDict()
+        self._lock: asyncio.Lock | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self.worker_peak_rss_kb: int | None = None  # of the last worker, as it last reported
+
+    @property
+    def worker_pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+    async def convert(self, path: Path) -> Document:
+        """The document at `path`; raises Refused with the model's observation."""
+        try:
+            st = await asyncio.to_thread(path.stat)
+        except OSError as exc:
+            raise Refused(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused(f"{path.name} is not a regular file (a pipe or a device); not read.")
+        if st.st_size > self.max_bytes:
+            raise Refused(
+                f"{path.name} is {human_size(st.st_size)}, over the {human_size(self.max_bytes)} "
+                "limit for reading files; ask the ComputerTerminal to extract the part you need."
+            )
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            document = await self._ask(path)
+        self._cache[key] = document
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return document
+
+    async def _ask(self, path: Path) -> Document:
+        try:
+            proc = await self._worker()
+            request = {"path": os.fsencode(path).decode("latin-1")}
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            await proc.stdin.drain()
+            line = await proc.stdout.readline()
+        except (asyncio.CancelledError, Exception):
+            # A timeout, a cancel or a broken pipe: the worker's state is unknown. Kill it.
+            await self.close()
+            raise
+        if not line.endswith(b"\n"):
+            await self.close()
+            raise Refused(
+                f"Could not read {path.name}: the conversion process died while reading it "
+                f"({self._death()})."
+            )
+        reply = json.loads(line.decode("utf-8", "surrogatepass"))
+        self.worker_peak_rss_kb = reply.get("peak_rss_kb") or self.worker_peak_rss_kb
+        if reply.get("memory"):
+            await self.close()
+            raise Refused(
+                f"Could not read {path.name}: converting it needed more than the "
+                f"{self.memory_mb} MB memory limit for reading files (a decompression bomb, or "
+                "too large); ask the ComputerTerminal to extract the part you need."
+            )
+        if "refused" in reply:
+            raise Refused(str(reply["refused"]))
+        fields = reply["document"]
+        return Document(path, fields["kind"], fields["title"], fields["text"], int(fields["size"]))
+
+    async def _worker(self) -> asyncio.subprocess.Process:
+        """The running worker, started (and awaited until ready) if there is none."""
+        if self._proc is not None and self._proc.returncode is None:
+            return self._proc
+        settings = {
+            "memory_mb": self.memory_mb,
+            "max_bytes": self.max_bytes,
+            "zip_limits": asdict(self.zip_limits),
+            "idle_exit_s": self.idle_exit_s,
+        }
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "magentic.agents.file_worker",
+            json.dumps(settings),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=_worker_env(),
+            start_new_session=True,
+            limit=16 * self.max_bytes + (1 << 20),
+        )
+        assert self._proc.stdout is not None
+        ready = await self._proc.stdout.readline()
+        if not ready.startswith(b'{"ready"'):
+            death = self._death()
+            await self.close()
+            raise Refused(f"The file conversion process could not start ({death}).")
+        return self._proc
+
+    def _death(self) -> str:
+        code = self._proc.returncode if self._proc is not None else None
+        if code is not None and code < 0:
+            return f"killed by signal {-code}; out of memory?"
+        return f"exit code {code}" if code is not None else "no reply"
+
+    async def close(self) -> None:
+        """Kill the worker, if any (its state is unknown or it is no longer needed)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            self.worker_peak_rss_kb = peak_rss_kb(proc.pid) or self.worker_peak_rss_kb
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            await proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def _worker_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not _SECRET_ENV.search(k)}
+    env["MALLOC_ARENA_MAX"] = "2"  # per-thread malloc arenas reserve address space
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    return env
+
+
+# -- the worker process ------------------------------------------------------------------
+
+
+def _limit_memory(memory_mb: int) -> None:
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _die_with_parent() -> None:
+    """Linux's PR_SET_PDEATHSIG: SIGKILL this process when the parent goes."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent went before the line above ran
+        os._exit(1)
+
+
+def _serve(settings: dict[str, Any]) -> int:
+    from magentic.agents.file_convert import _markitdown
+
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the replies
+    sys.stdout = sys.stderr
+    limits = ZipLimits(**settings["zip_limits"])
+    max_bytes = int(settings["max_bytes"])
+    idle = max(1, int(settings["idle_exit_s"]))
+
+    def send(reply: dict[str, Any]) -> None:
+        reply["peak_rss_kb"] = peak_rss_kb()
+        out.write(json.dumps(reply, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n")
+        out.flush()
+
+    try:
+        _markitdown()
+    except MemoryError:
+        return 3
+    send({"ready": True})
+    while True:
+        signal.alarm(idle)  # idle too long: SIGALRM's default action ends the process
+        line = sys.stdin.buffer.readline()
+        signal.alarm(0)
+        if not line:
+            return 0
+        path = Path(os.fsdecode(json.loads(line)["path"].encode("latin-1")))
+        try:
+            document = convert_file(path, max_bytes=max_bytes, zip_limits=limits)
+        except Refused as refused:
+            send({"refused": str(refused)})
+        except MemoryError:
+            document = None  # free what we can before answering
+            send({"memory": True})
+            return 3
+        except Exception as exc:  # a converter bug: an observation, and the worker goes on
+            send({"refused": f"Could not read {path.name}: {type(exc).__name__}: {exc}."})
+        else:
+            send(
+                {
+                    "document": {
+                        "kind": document.kind,
+                        "title": document.title,
+                        "text": document.text,
+                        "size": document.size,
+                    }
+                }
+            )
+
+
+def main(argv: list[str]) -> int:
+    settings = json.loads(argv[0])
+    _limit_memory(int(settings["memory_mb"]))
+    _die_with_parent()
+    return _serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

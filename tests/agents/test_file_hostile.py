@@ -1,0 +1,160 @@
+"""Hostile files through the real FileSurfer: zip bombs, a converter that runs too long, a pipe.
+
+Each case drives the agent through the real openai client (ScriptedLLMServer plays a model
+that opens the file the instruction names) and checks what matters when a file attacks: a
+clear observation instead of a dead process, memory bounded in this process and in the
+conversion worker, and no conversion process left behind. The seconds each case takes are
+measured by benchmarks/hostile_files.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from magentic.agents.base import StepContext
+from magentic.agents.file_surfer import FileSurfer, FileSurferSettings
+from magentic.agents.file_worker import peak_rss_kb
+from magentic.events import AgentActed, Event, EventBus
+from magentic.llm.client import ModelClient
+from magentic.llm.settings import ModelSettings
+from magentic.testing import ChatRequest, Reply, ScriptedLLMServer
+
+MB = 1024  # kB in a MB: /proc reports kB
+
+
+def opener(req: ChatRequest) -> Reply:
+    """A model that opens the file its instruction names: 'open NAME'."""
+    m = re.search(r"^Instruction: open (\S+)$", req.last_user_text(), re.MULTILINE)
+    return Reply.tool_call("open_path", {"path": m.group(1) if m else ""})
+
+
+def worker_children() -> list[int]:
+    """Conversion worker processes whose parent is this test process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and b"magentic.agents.file_worker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+class Surfer:
+    """A FileSurfer on the scripted opener, reading one workspace."""
+
+    def __init__(self, server: ScriptedLLMServer, workspace: Path, **settings: object) -> None:
+        self.events: list[Event] = []
+        bus = EventBus()
+        bus.subscribe(self.events.append)
+        model = ModelSettings(model="scripted", base_url=server.base_url, api_key="test")
+        self.client = ModelClient(model, role="file_surfer", events=bus)
+        self.agent = FileSurfer(self.client, [workspace], FileSurferSettings(**settings))
+        self.ctx = StepContext(task="read", conversation=[], workspace=workspace, events=bus)
+
+    async def open(self, name: str) -> str:
+        return (await self.agent.step(f"open {name}", self.ctx)).text
+
+    def errors(self) -> list[str | None]:
+        return [e.error for e in self.events if isinstance(e, AgentActed)]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedLLMServer]:
+    async with ScriptedLLMServer(opener) as server:
+        yield server
+        assert not server.script_errors, server.script_errors
+
+
+async def test_a_docx_zip_bomb_is_refused_before_it_is_opened(
+    server: ScriptedLLMServer, tmp_path: Path, docx_bomb: Path
+) -> None:
+    shutil.copy(docx_bomb, tmp_path / "report.docx")
+    surfer = Surfer(server, tmp_path)
+    before = peak_rss_kb()
+    reply = await surfer.open("report.docx")
+    assert "Refused to open report.docx (Word document)" in reply
+    assert "would unpack to 1024.0 MB" in reply and "zip bomb" in reply
+    assert surfer.errors() and "zip bomb" in (surfer.errors()[0] or "")
+    assert peak_rss_kb() - before < 500 * MB  # this process never held the unpacked text
+    worker_peak = surfer.agent.viewer.converter.worker_peak_rss_kb
+    assert worker_peak is not None and worker_peak < 500 * MB  # nor did the worker
+    await surfer.agent.close()
+    await surfer.client.close()
+    assert worker_children() == []
+
+
+async def test_a_bomb_inside_a_zip_is_refused_too(
+    server: ScriptedLLMServer, tmp_path: Path, nested_bomb: Path
+) -> None:
+    surfer = Surfer(server, tmp_path)
+    reply = await surfer.open("bundle.zip")
+    assert "Refused to open bundle.zip (ZIP archive)" in reply
+    assert "inner/report.docx would unpack to 1024.0 MB" in reply
+    await surfer.agent.close()
+    await surfer.client.close()
+    assert worker_children() == []
+
+
+async def test_past_the_size_check_the_memory_limit_stops_the_bomb(
+    server: ScriptedLLMServer, tmp_path: Path, docx_bomb: Path
+) -> None:
+    """With the size check opened wide, the worker's address-space limit is what holds."""
+    shutil.copy(docx_bomb, tmp_path / "report.docx")
+    surfer = Surfer(
+        server, tmp_path, max_unpacked_mb=100_000, max_zip_ratio=1e9, conversion_memory_mb=768
+    )
+    before = peak_rss_kb()
+    reply = await surfer.open("report.docx")
+    assert "Could not read report.docx" in reply and "768 MB memory limit" in reply, reply
+    assert peak_rss_kb() - before < 500 * MB
+    converter = surfer.agent.viewer.converter
+    assert converter.worker_peak_rss_kb is not None
+    assert converter.worker_peak_rss_kb < 768 * MB
+    assert converter.worker_pid is None and worker_children() == []  # it was ended
+    (tmp_path / "note.txt").write_text("still readable afterwards")
+    assert "still readable afterwards" in await surfer.open("note.txt")  # a fresh worker
+    await surfer.agent.close()
+    await surfer.client.close()
+    assert worker_children() == []
+
+
+async def test_a_conversion_past_its_deadline_is_killed(
+    server: ScriptedLLMServer, tmp_path: Path, big_csv: Path
+) -> None:
+    (tmp_path / "warm.txt").write_text("the worker is up")
+    surfer = Surfer(server, tmp_path)
+    assert "the worker is up" in await surfer.open("warm.txt")
+    converter = surfer.agent.viewer.converter
+    pid = converter.worker_pid
+    assert pid is not None
+    surfer.agent.settings.conversion_timeout_s = 0.5
+    reply = await surfer.open("huge.csv")
+    assert "Reading huge.csv took over 0.5 s, the limit; the conversion was stopped" in reply
+    assert peak_rss_kb(pid) is None  # killed and reaped: no /proc entry left
+    assert worker_children() == []
+    surfer.agent.settings.conversion_timeout_s = 60
+    assert "the worker is up" in await surfer.open("warm.txt")  # cached: no worker needed
+    await surfer.agent.close()
+    await surfer.client.close()
+
+
+async def test_a_named_pipe_is_not_read(server: ScriptedLLMServer, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "feed.txt")  # opening it would block until a writer came
+    surfer = Surfer(server, tmp_path)
+    reply = await surfer.open("feed.txt")
+    assert "feed.txt is not a regular file" in reply
+    await surfer.agent.close()
+    await surfer.client.close()
+    assert worker_children() == []
