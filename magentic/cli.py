@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Sequence
@@ -26,22 +25,15 @@ T = TypeVar("T")
 
 
 def run_async(work: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run, with SIGTERM ending the work the way Ctrl-C does.
+    """asyncio.run, ended by SIGTERM or Ctrl-C whatever a thread is doing.
 
-    Both cancel the main task, so the run's finally blocks close the browser and the
-    sandbox and the trace gets its last event; a batch scheduler's SIGTERM loses nothing.
+    The first signal cancels the work, so the run's finally blocks close the browser and the
+    sandbox and the trace gets its last event; if the process has not ended within the grace
+    period (MAGENTIC_STOP_GRACE_S, 10 s) it exits hard (see `magentic.stopping`).
     """
+    from magentic.stopping import run_until_stopped
 
-    async def main() -> T:
-        task = asyncio.current_task()
-        if task is not None:
-            try:
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-                pass
-        return await work
-
-    return asyncio.run(main())
+    return run_until_stopped(work)
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:

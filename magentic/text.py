@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+# Python hands a file name's undecodable bytes over as lone surrogates (U+DC80..U+DCFF,
+# "surrogateescape"). They cannot be encoded as UTF-8, so one such name in a prompt makes
+# every later JSON request fail, and in an event it makes the event unwritable.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BYTE_ESCAPE = re.compile(r"\\x([89a-fA-F][0-9a-fA-F])")
+
 
 def clip(text: str, limit: int) -> str:
     """Keep the head and the tail of a long text, saying how much was cut.
@@ -14,3 +22,19 @@ def clip(text: str, limit: int) -> str:
     tail = limit - head
     cut = len(text) - head - tail
     return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def escape_surrogates(text: str) -> str:
+    """`text` with every lone surrogate written as a visible escape (`\\xe9`), so it is
+    valid UTF-8 everywhere (prompts, JSON, the trace, the console)."""
+    return _SURROGATE.sub(_escape, text) if _SURROGATE.search(text) else text
+
+
+def unescape_bytes(text: str) -> str:
+    """The inverse for file names: `caf\\xe9.txt` back to the name the file system holds."""
+    return _BYTE_ESCAPE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), text)

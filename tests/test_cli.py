@@ -299,3 +299,51 @@ def test_a_stopped_run_ends_cleanly_with_a_complete_trace(
     trace = next((tmp_path / "runs").glob("*/trace.jsonl"))
     last = json.loads(trace.read_text().splitlines()[-1])
     assert last["kind"] == "run_finished" and last["status"] == "cancelled"
+
+
+def _stuck_script(request: ChatRequest) -> Reply:
+    step = roles.phase(request)
+    if step == "facts":
+        return roles.facts()
+    if step == "plan":
+        return roles.plan(("Stuck", "read the tape"))
+    if step == "progress":
+        return roles.progress("Stuck", "Read the tape.")
+    return Reply.text("never reached")
+
+
+@pytest.mark.parametrize("how", ["thread", "loop"])
+@pytest.mark.parametrize(
+    "sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_run_stuck_in_a_thread_or_the_loop_still_ends_on_a_signal(
+    tmp_path: Path, how: str, sent: int, code: int
+) -> None:
+    """The watchdog: past the grace period the process exits, its trace ended, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    env["MAGENTIC_STOP_GRACE_S"] = "2"
+    marker = tmp_path / "stuck"
+    with ScriptedLLMServer(_stuck_script) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.stuck_child", how, str(marker), "--",
+             "run", "read the tape", "--base-url", server.base_url, "--agents", "Stuck",
+             "--trace-dir", str(tmp_path / "runs")],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), process.communicate()[1]
+        process.send_signal(sent)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith("exiting without waiting further"), err
+    trace = next((tmp_path / "runs").glob("*/trace.jsonl"))
+    last = json.loads(trace.read_text().splitlines()[-1])
+    assert last["kind"] == "run_finished" and last["status"] == "cancelled"

@@ -1,23 +1,31 @@
 """TraceWriter: the event subscriber that writes `trace.jsonl` and its attachments.
 
 Disk writes happen on one background thread, in order, so emitting an event never blocks the
-event loop. Secrets are scrubbed from every line: the values of the API keys in use, and
-anything shaped like a provider key.
+event loop. Every line passes through `magentic.secrets.redact` (the API keys in use, the
+environment's tokens, anything shaped like a provider key), and an event that cannot be
+encoded (a file name's undecodable bytes) is written with those bytes escaped rather than
+lost. A process that must exit hard (`magentic.stopping`) calls `finish_all` so each open
+trace still ends with its `run_finished` line.
 """
 
 from __future__ import annotations
 
+import json
 import queue
-import re
 import threading
+import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from magentic.events import Event
+from magentic import secrets
+from magentic.events import Event, RunFinished
+from magentic.text import escape_surrogates
 
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,})")
-REDACTED = "[redacted]"
+REDACTED = secrets.REDACTED
 _STOP = object()
+_open_writers: weakref.WeakSet[TraceWriter] = weakref.WeakSet()
 
 
 class TraceWriter:
@@ -26,16 +34,21 @@ class TraceWriter:
         self.path = self.run_dir / "trace.jsonl"
         self.attachments_dir = self.run_dir / "attachments"
         self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        _register_secrets(self.secrets)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._queue: queue.Queue[object] = queue.Queue()
         self._file = self.path.open("a", encoding="utf-8")
+        self._file_lock = threading.Lock()
+        self._finished = False  # a run_finished line was queued
+        self._last: tuple[str, int] = ("", 0)  # run id and seq of the last event
         self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
         self._thread.start()
+        _open_writers.add(self)
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        return _KEY_SHAPES.sub(REDACTED, text)
+        return secrets.redact(text)
 
     def __call__(self, event: Event) -> None:
         files: list[tuple[Path, bytes]] = []
@@ -43,29 +56,90 @@ class TraceWriter:
             name = f"{event.seq:05d}-{_safe(attachment.name)}"
             files.append((self.attachments_dir / name, attachment.data))
             event.attachment_paths.append(f"attachments/{name}")
-        self._queue.put((files, self.scrub(event.model_dump_json())))
+        self._finished = self._finished or isinstance(event, RunFinished)
+        self._last = (event.run_id, event.seq)
+        self._queue.put((files, self.scrub(_to_json(event))))
 
     def _drain(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
                 break
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
             files: list[tuple[Path, bytes]]
             line: str
             files, line = item  # type: ignore[misc]
-            for path, data in files:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            self._file.write(line + "\n")
-            self._file.flush()
+            try:
+                for path, data in files:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+                self._write(line)
+            except (OSError, ValueError):  # a full disk, or a file closed by finish(): go on
+                continue
+
+    def _write(self, line: str) -> None:
+        with self._file_lock:
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def finish(self, reason: str, *, timeout: float = 2.0) -> None:
+        """For a hard exit: write what is queued (waiting at most `timeout`), then, unless the
+        run wrote its own, a `run_finished` line saying why the run ended, and close."""
+        drained = threading.Event()
+        self._queue.put(drained)
+        drained.wait(timeout)
+        if not self._finished:
+            run_id, seq = self._last
+            end = RunFinished(status="cancelled", stop_reason=reason, run_id=run_id, seq=seq + 1)
+            self._finished = True
+            self._write(self.scrub(_to_json(end)))
+        with self._file_lock:
+            if not self._file.closed:
+                self._file.close()
 
     def close(self) -> None:
         """Write what is queued and close the file; safe to call twice."""
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
-        if not self._file.closed:
-            self._file.close()
+        with self._file_lock:
+            if not self._file.closed:
+                self._file.close()
+        _open_writers.discard(self)
+
+
+def finish_all(reason: str, *, timeout: float = 2.0) -> None:
+    """`finish` every trace still open in this process, within about `timeout` in all."""
+    deadline = time.monotonic() + timeout
+    for writer in list(_open_writers):
+        writer.finish(reason, timeout=max(0.1, deadline - time.monotonic()))
+
+
+def _register_secrets(values: list[str]) -> None:
+    """The keys a trace scrubs are secrets for every other sink too."""
+    secrets.register(values)
+
+
+def _to_json(event: Event) -> str:
+    """The event as one JSON line; undecodable file-name bytes become visible escapes."""
+    try:
+        return event.model_dump_json()
+    except ValueError:  # pydantic's serialization error: a lone surrogate in some string
+        fields = _escaped(event.model_dump(mode="python"))
+        return json.dumps(fields, ensure_ascii=False, default=str)
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_surrogates(value)
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def _safe(name: str) -> str:

@@ -1,0 +1,104 @@
+"""One redaction step for every place text leaves the process.
+
+An endpoint can echo the API key back (in an error message, in a reply), and from there it
+would reach the console, the answer on stdout, `--json`, the trace, report.html, the bench's
+results.jsonl, report.md and submission.jsonl, and the logs. Every one of those sinks passes
+its text through `redact()`, which knows:
+
+- every key a config names (registered by the team when a run starts), and
+- the value of every `*_API_KEY` and `*_TOKEN` (and `*_SECRET`, `*_PASSWORD`) variable in
+  the environment, read when first needed,
+- plus anything shaped like a well-known provider key (`sk-...`, `AIza...`).
+
+Values shorter than `MIN_SECRET_CHARS` are ignored: replacing "1" or "yes" everywhere would
+wreck the text and protect nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+
+REDACTED = "[redacted]"
+MIN_SECRET_CHARS = 8
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,})")
+_SECRET_NAMES = re.compile(r"(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$", re.IGNORECASE)
+
+
+class Redactor:
+    """Replaces known secret values, longest first, and key-shaped strings."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._ordered: list[str] = []
+        self._lock = threading.Lock()
+        self.add(values)
+
+    def add(self, values: Iterable[str | None]) -> None:
+        with self._lock:
+            fresh = {v for v in values if v and len(v.strip()) >= MIN_SECRET_CHARS}
+            if fresh - self._values:
+                self._values |= fresh
+                self._ordered = sorted(self._values, key=len, reverse=True)
+
+    def add_environment(self, environ: Mapping[str, str] | None = None) -> None:
+        """Every `*_API_KEY` / `*_TOKEN` / `*_SECRET` / `*_PASSWORD` value in `environ`."""
+        env = os.environ if environ is None else environ
+        self.add(value for name, value in env.items() if _SECRET_NAMES.search(name))
+
+    def __call__(self, text: str) -> str:
+        for secret in self._ordered:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return _KEY_SHAPES.sub(REDACTED, text)
+
+
+_redactor: Redactor | None = None
+_setup = threading.Lock()
+
+
+def redactor() -> Redactor:
+    """The process-wide redactor, primed with the environment's secrets on first use."""
+    global _redactor
+    if _redactor is None:
+        with _setup:
+            if _redactor is None:
+                made = Redactor()
+                made.add_environment()
+                _redactor = made
+    return _redactor
+
+
+def register(values: Iterable[str | None]) -> None:
+    """Add secrets (a config's API keys) to what every sink redacts."""
+    redactor().add(values)
+
+
+def redact(text: str) -> str:
+    """`text` with every known secret replaced by `[redacted]`."""
+    return redactor()(text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record's final message (and its traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def redact_logging(root: logging.Logger | None = None) -> None:
+    """Put the redacting filter on every handler of the root logger (call after setup)."""
+    for handler in (root or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
