@@ -214,6 +214,7 @@ def _guarded(command: Callable[[], int]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from magentic.attachments import check_attachment
     from magentic.config import load_config
     from magentic.team import run_task
     from magentic.ui.console import ConsolePrinter
@@ -222,9 +223,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.answer_format:
         overrides["orchestrator.answer_format"] = args.answer_format
     config = load_config(args.config, overrides=overrides)
-    for path in args.file:
-        if not path.is_file():
-            raise ConfigError(f"attached file not found: {path}")
+    max_bytes = int(config.attachments.max_mb * 1024 * 1024)
+    for path in args.file:  # refused now, before any model is called
+        check_attachment(path, max_bytes)
     subscribers = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
     approver = None
     if config.web.step_mode:  # the console is the face that asks the person

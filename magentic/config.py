@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.web_surfer.settings import WebSurferSettings
+from magentic.attachments import AttachmentSettings
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
@@ -54,6 +55,7 @@ class Config(BaseModel):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     web: WebSurferSettings = Field(default_factory=WebSurferSettings)
     file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -75,6 +77,7 @@ class Config(BaseModel):
             "sandbox": self.sandbox.model_dump(),
             "web": self.web.model_dump(),
             "file_surfer": self.file_surfer.model_dump(),
+            "max_attachment_mb": self.attachments.max_mb,
             "cache": self.cache.model_dump(mode="json"),
         }
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import secrets as _secrets
-import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
+from magentic.attachments import prepare_workspace
 from magentic.config import Config
 from magentic.errors import ConfigError
 from magentic.events import EventBus, Subscriber
@@ -130,21 +131,6 @@ def key_values(config: Config) -> list[str]:
     return values
 
 
-def prepare_workspace(run_dir: Path, files: Iterable[Path]) -> tuple[Path, list[Path]]:
-    """The run's workspace, with the task's files copied in (the sandbox sees only it)."""
-    workspace = run_dir / "workspace"
-    workspace.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for source in files:
-        source = Path(source)
-        if not source.is_file():
-            raise ConfigError(f"attached file not found: {source}")
-        target = workspace / source.name
-        shutil.copy2(source, target)
-        copied.append(target)
-    return workspace, copied
-
-
 async def run_task(
     task: str,
     config: Config,
@@ -158,7 +144,10 @@ async def run_task(
     """Run one task to its end and return the outcome; the trace is in the run folder."""
     run_id = new_run_id()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
-    workspace, copied = prepare_workspace(run_dir, files)
+    max_bytes = int(config.attachments.max_mb * 1024 * 1024)
+    workspace, attached = await prepare_workspace(run_dir, files, max_bytes)
+    copied = [a.copy for a in attached]
+    secrets.register(key_values(config))
     events = EventBus(run_id)
     trace = TraceWriter(run_dir, secrets=key_values(config))
     events.subscribe(trace)
@@ -188,7 +177,8 @@ async def run_task(
             files=copied,
             approver=approver,
         )
-        result = await orchestrator.run(task, config=config.summary())
+        summary = {**config.summary(), "attachments": [a.note() for a in attached]}
+        result = await orchestrator.run(task, config=summary)
         result.trace_path = str(trace.path)
         return result
     finally:

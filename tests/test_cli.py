@@ -347,3 +347,37 @@ def test_a_run_stuck_in_a_thread_or_the_loop_still_ends_on_a_signal(
     trace = next((tmp_path / "runs").glob("*/trace.jsonl"))
     last = json.loads(trace.read_text().splitlines()[-1])
     assert last["kind"] == "run_finished" and last["status"] == "cancelled"
+
+
+def test_an_attached_link_is_copied_and_noted_and_the_cap_holds(tmp_path: Path) -> None:
+    real = tmp_path / "numbers.csv"
+    real.write_text("n\n1\n2\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    runs = tmp_path / "runs"
+    with ScriptedLLMServer(demo_script) as server:
+        common = ["--base-url", server.base_url, "--agents", "Coder", "--trace-dir", str(runs)]
+        done = magentic("run", DEMO_TASK, "--file", str(link), "--json", *common, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        trace = Path(json.loads(done.stdout)["trace_path"])
+        started = json.loads(trace.read_text().splitlines()[0])
+        assert started["config"]["attachments"] == [
+            {"given": str(link), "copied_to": "link.csv", "bytes": 6, "symlink_to": str(real)}
+        ]
+        copy = trace.parent / "workspace" / "link.csv"
+        assert copy.read_text() == "n\n1\n2\n" and not copy.is_symlink()
+        answered_calls = len(server.requests)
+        small = tmp_path / "small.toml"
+        small.write_text("[attachments]\nmax_mb = 0.000001\n")
+        before = {p.name for p in runs.iterdir()}
+        refused = magentic(
+            "run", DEMO_TASK, "--file", str(link), "--config", str(small), *common, cwd=tmp_path
+        )
+        (tmp_path / "dev").symlink_to("/dev/zero")
+        device = magentic("run", DEMO_TASK, "--file", str(tmp_path / "dev"), *common, cwd=tmp_path)
+        calls = len(server.requests)
+    assert refused.returncode == 2 and "over the 0.0 MB limit" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert device.returncode == 2 and "is not a regular file" in device.stderr
+    assert {p.name for p in runs.iterdir()} == before  # nothing was copied, no run started
+    assert calls == answered_calls  # no model call after a refusal

@@ -166,11 +166,8 @@ def _task_from_row(row: Any, root: Path, *, where: str) -> BenchTask:
     truth = row.get("Final answer")
     truth = None if truth is None or str(truth).strip() in UNSCORED_TRUTHS else str(truth)
     file_name = str(row.get("file_name") or "")
-    file_path = None
-    if file_name:
-        file_path = (root / file_name).resolve()
-        if not file_path.is_file():
-            raise ConfigError(f"{where}: attached file {file_name} is not in {root}")
+    given = str(row.get("file_path") or "") or file_name
+    file_path = _attached_file(root, given, where=where) if given else None
     annotator = row.get("Annotator Metadata") or {}
     return BenchTask(
         task_id=str(row["task_id"]),
@@ -181,6 +178,24 @@ def _task_from_row(row: Any, root: Path, *, where: str) -> BenchTask:
         file_path=file_path,
         annotator=annotator if isinstance(annotator, dict) else {"note": annotator},
     )
+
+
+def _attached_file(root: Path, name: str, *, where: str) -> Path:
+    """The attached file `name`, which must be a regular file inside the suite folder.
+
+    `..`, an absolute path and a symbolic link are all resolved first, so none of them can
+    lead out of the suite: a row naming `../../etc/shadow` is refused when the suite loads.
+    """
+    folder = root.resolve()
+    candidate = Path(name)
+    path = (candidate if candidate.is_absolute() else folder / candidate).resolve()
+    if not path.is_relative_to(folder):
+        raise ConfigError(
+            f"{where}: attached file {name!r} leads outside the suite folder {folder}"
+        )
+    if not path.is_file():
+        raise ConfigError(f"{where}: attached file {name} is not in {folder}")
+    return path
 
 
 def task_ids_arg(text: str | Sequence[str] | None) -> list[str] | None:

@@ -194,3 +194,52 @@ def test_check_notices_a_changed_truth_or_file(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "differs from a fresh build: metadata.jsonl" in done.stdout
     assert "not made by the generator: sites/extra.html" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"file_name": "../secret.txt"},
+        {"file_name": "../../../../../../../../etc/passwd"},
+        {"file_name": "/etc/passwd"},
+        {"file_name": "a.txt", "file_path": "../secret.txt"},
+        {"file_name": "escape.txt"},  # a link inside the suite to a file outside it
+    ],
+    ids=["dotdot", "deep-dotdot", "absolute", "file_path", "symlink"],
+)
+def test_an_attachment_outside_the_suite_folder_is_refused(
+    tmp_path: Path, row: dict[str, str]
+) -> None:
+    (tmp_path / "secret.txt").write_text("not the suite's")
+    root = write_suite(
+        tmp_path / "s", [{"task_id": "a", "Question": "q", "Level": 1, **row}], {"a.txt": b"ok"}
+    )
+    (root / "escape.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(ConfigError, match="leads outside the suite folder"):
+        load_suite(root)
+
+
+def test_a_link_inside_the_suite_to_a_file_inside_it_is_fine(tmp_path: Path) -> None:
+    root = write_suite(
+        tmp_path / "s", [{"task_id": "a", "Question": "q", "Level": 1, "file_name": "l.txt"}]
+    )
+    (root / "data").mkdir()
+    (root / "data" / "real.txt").write_text("inside")
+    (root / "l.txt").symlink_to(root / "data" / "real.txt")
+    assert load_suite(root).tasks[0].file_path == (root / "data" / "real.txt").resolve()
+
+
+def test_a_hostile_suite_is_refused_by_the_bench_command_before_any_task(tmp_path: Path) -> None:
+    root = write_suite(
+        tmp_path / "s",
+        [{"task_id": "a", "Question": "q", "Level": 1, "file_name": "../../../../etc/shadow"}],
+    )
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "magentic.cli", "bench", str(root), "--out", str(out),
+         "--base-url", "http://127.0.0.1:9/v1"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "leads outside the suite folder" in done.stderr
+    assert not out.exists()  # no workspace, nothing copied

@@ -1,0 +1,131 @@
+"""A task's attached files, checked and copied into the run's workspace.
+
+What a user or a suite attaches is copied, not linked: the sandbox writes the workspace, and
+must never write (or, through a link, reach) the original. Before copying, each file must be
+a regular file this process can read, no larger than the cap (`[attachments] max_mb`; a
+sparse file counts by its apparent size, which is what a copy would write). A symbolic link
+is followed only to such a file, and the run's trace records that it was a link and where it
+led. Copying blocks, so `prepare_workspace` runs it in a worker thread: a large copy must not
+stall every other task of a benchmark run on the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magentic.errors import ConfigError
+from magentic.text import escape_surrogates
+
+_CHUNK = 1 << 20
+
+
+class AttachmentSettings(BaseModel):
+    """The `[attachments]` table of a config file."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_mb: float = Field(default=200.0, gt=0, description="a larger attached file is refused")
+
+
+@dataclass(frozen=True)
+class Attached:
+    """One attached file: what was given, what it resolved to, and its copy."""
+
+    given: Path
+    source: Path  # the real file (the link's target, for a link)
+    copy: Path
+    size: int
+    link: bool = False
+
+    def note(self) -> dict[str, Any]:
+        """What the trace records of it."""
+        entry: dict[str, Any] = {
+            "given": escape_surrogates(str(self.given)),
+            "copied_to": escape_surrogates(self.copy.name),
+            "bytes": self.size,
+        }
+        if self.link:
+            entry["symlink_to"] = escape_surrogates(str(self.source))
+        return entry
+
+
+def check_attachment(path: Path, max_bytes: int) -> tuple[Path, os.stat_result, bool]:
+    """The real file behind `path`, its stat and whether `path` was a link; or ConfigError."""
+    shown = escape_surrogates(str(path))
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+        source = Path(path).resolve(strict=True)
+        st = os.stat(source)
+    except (OSError, RuntimeError):  # missing, a dangling link, a loop of links
+        raise ConfigError(f"attached file not found: {shown}") from None
+    via = f" (a symbolic link to {escape_surrogates(str(source))})" if link else ""
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"attached file {shown}{via} is not a regular file")
+    if not os.access(source, os.R_OK):
+        raise ConfigError(f"attached file {shown}{via} is not readable")
+    if st.st_size > max_bytes:
+        raise ConfigError(
+            f"attached file {shown}{via} is {st.st_size / 2**20:.1f} MB, over the "
+            f"{max_bytes / 2**20:.1f} MB limit ([attachments] max_mb)"
+        )
+    return source, st, link
+
+
+def copy_attachments(files: Iterable[Path], workspace: Path, max_bytes: int) -> list[Attached]:
+    """Check every file first (nothing is copied if one is refused), then copy each.
+
+    Blocking: call it in a worker thread.
+    """
+    checked = [(Path(f), *check_attachment(Path(f), max_bytes)) for f in files]
+    workspace.mkdir(parents=True, exist_ok=True)
+    attached = []
+    for given, source, st, link in checked:
+        target = _free_name(workspace, escape_surrogates(given.name))
+        size = _bounded_copy(source, target, max_bytes)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        attached.append(Attached(given, source, target, size, link))
+    return attached
+
+
+async def prepare_workspace(
+    run_dir: Path, files: Iterable[Path], max_bytes: int
+) -> tuple[Path, list[Attached]]:
+    """The run's workspace, with the task's files copied in (in a worker thread)."""
+    workspace = Path(run_dir) / "workspace"
+    attached = await asyncio.to_thread(copy_attachments, list(files), workspace, max_bytes)
+    return workspace, attached
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """`name` in `folder`, or `name-2`, `name-3`... when two attachments share a name."""
+    target = folder / name
+    stem, suffix, n = target.stem, target.suffix, 2
+    while target.exists():
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return target
+
+
+def _bounded_copy(source: Path, target: Path, max_bytes: int) -> int:
+    """Copy at most `max_bytes` (a file that grows while we copy is refused, not followed)."""
+    copied = 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    with source.open("rb") as src, os.fdopen(os.open(target, flags, 0o644), "wb") as dst:
+        while chunk := src.read(_CHUNK):
+            copied += len(chunk)
+            if copied > max_bytes:
+                dst.close()
+                target.unlink()
+                raise ConfigError(
+                    f"attached file {escape_surrogates(str(source))} grew past the "
+                    f"{max_bytes / 2**20:.1f} MB limit while it was copied"
+                )
+            dst.write(chunk)
+    return copied
