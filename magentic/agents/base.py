@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from magentic.events import AgentActed, Attachment, Event, EventBus
 from magentic.llm.messages import ImagePart
+from magentic.text import escape_surrogates
 
 if TYPE_CHECKING:  # types only: agents never import the config or the browser at run time
     from magentic.agents.web_surfer.browser import BrowserPool
@@ -43,6 +44,11 @@ class AgentReply:
     # Words a person typed while watching the step (headed --step mode); the orchestrator
     # adds them to the conversation as coming from the user.
     guidance: str | None = None
+
+    def __post_init__(self) -> None:
+        # A file name's undecodable bytes (from a listing, from code's output) would make
+        # every later model request unencodable: they travel on as visible escapes.
+        self.text = escape_surrogates(self.text)
 
 
 @dataclass(frozen=True)

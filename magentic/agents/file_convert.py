@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from magentic.agents.file_zipguard import ZIP_CONTAINERS, ZipLimits, ZipRejected, check_zip
+from magentic.text import unescape_bytes
 
 _KINDS = {
     ".pdf": "PDF document",
@@ -263,6 +264,8 @@ class Roots:
         if not text:
             raise Refused("No path given. Give a file or folder path.")
         given = Path(text).expanduser()
+        if not given.exists() and unescape_bytes(text) != text:  # `caf\xe9.csv` as listed
+            given = Path(unescape_bytes(text)).expanduser()
         candidate = given if given.is_absolute() else self._find_relative(given)
         resolved = candidate.resolve()
         if not self.allows(resolved):

@@ -22,6 +22,7 @@ from magentic.agents.file_viewer import FileViewer, View
 from magentic.agents.file_zipguard import ZipLimits
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec, assistant, system, user
+from magentic.text import escape_surrogates
 
 
 def _tool(name: str, description: str, properties: dict[str, Any] | None = None) -> ToolSpec:
@@ -178,12 +179,14 @@ class FileSurfer(BaseAgent):
         files = ", ".join(str(f) for f in ctx.files)
         messages.append(
             user(
-                prompts.STEP.format(
-                    instruction=instruction,
-                    roots=self.viewer.roots.describe(),
-                    files_line=prompts.FILES_LINE.format(files=files) if files else "",
-                    state=self.viewer.state,
-                    view=self.viewer.render() if self.viewer.document else prompts.NO_VIEW,
+                escape_surrogates(
+                    prompts.STEP.format(
+                        instruction=instruction,
+                        roots=self.viewer.roots.describe(),
+                        files_line=prompts.FILES_LINE.format(files=files) if files else "",
+                        state=self.viewer.state,
+                        view=self.viewer.render() if self.viewer.document else prompts.NO_VIEW,
+                    )
                 )
             )
         )

@@ -21,6 +21,7 @@ from pathlib import Path
 from magentic.agents.file_convert import Document, Refused, Roots, human_size, kind_of
 from magentic.agents.file_worker import Converter
 from magentic.agents.file_zipguard import ZipLimits
+from magentic.text import escape_surrogates
 
 # Each match is about one token of an OpenAI tokenizer: common words are one token and long
 # ones a few (so letters go in runs of up to 7), digits go in groups of three, punctuation
@@ -112,10 +113,18 @@ def _table_header_before(document: Document, start: int) -> str | None:
 
 @dataclass(frozen=True)
 class View:
-    """What an action shows the model. `ok` is False when the action could not be done."""
+    """What an action shows the model. `ok` is False when the action could not be done.
+
+    A file name's undecodable bytes become visible escapes (`caf\\xe9.csv`) here, so the
+    text is valid UTF-8 for the model, the trace and the console; `Roots.resolve` maps such
+    a name back when the model asks for it.
+    """
 
     text: str
     ok: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", escape_surrogates(self.text))
 
 
 @dataclass

@@ -20,10 +20,13 @@ import pytest
 from magentic.agents.base import StepContext
 from magentic.agents.file_surfer import FileSurfer, FileSurferSettings
 from magentic.agents.file_worker import peak_rss_kb
+from magentic.config import load_config
 from magentic.events import AgentActed, Event, EventBus
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
-from magentic.testing import ChatRequest, Reply, ScriptedLLMServer
+from magentic.team import run_task
+from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
+from magentic.trace.writer import read_trace
 
 MB = 1024  # kB in a MB: /proc reports kB
 
@@ -158,3 +161,55 @@ async def test_a_named_pipe_is_not_read(server: ScriptedLLMServer, tmp_path: Pat
     await surfer.agent.close()
     await surfer.client.close()
     assert worker_children() == []
+
+
+ODD_NAME = b"caf\xe9-\xff.csv"  # Latin-1 and a stray byte: not valid UTF-8
+
+
+def _odd_run(req: ChatRequest) -> Reply:
+    """The orchestrator and the FileSurfer of a run that lists the workspace, then opens
+    the file whose name is not UTF-8 by the escaped name the listing showed."""
+    if "open_path" in req.tool_names:
+        if "List" in req.last_user_text().split("\n", 1)[0]:
+            return Reply.tool_call("list_directory", {})
+        listed = re.search(r"\| (caf\S+\.csv) \|", req.all_text())
+        return Reply.tool_call("open_path", {"path": listed.group(1) if listed else "?"})
+    step = roles.phase(req)
+    if step == "facts":
+        return roles.facts()
+    if step == "plan":
+        return roles.plan(("FileSurfer", "list, then open"))
+    if step == "progress":
+        said = roles.last_from(req, "FileSurfer") or ""
+        if "| 1 | 2 |" in said:
+            return roles.progress(satisfied=True)
+        if "open_path" in said or "list_directory" in said:
+            return roles.progress("FileSurfer", "Open the CSV file in the listing.")
+        return roles.progress("FileSurfer", "List the workspace.")
+    return Reply.text("FINAL ANSWER: the table holds 1 and 2")
+
+
+async def test_a_file_name_that_is_not_utf8_travels_as_an_escape(tmp_path: Path) -> None:
+    """Defect 8: such a name made every later model call fail and the trace lose events."""
+    run_dir = tmp_path / "run"
+    (run_dir / "workspace").mkdir(parents=True)
+    odd = os.path.join(os.fsencode(run_dir / "workspace"), ODD_NAME)
+    fd = os.open(odd, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"a,b\n1,2\n")
+    os.close(fd)
+    async with ScriptedLLMServer(_odd_run) as server:
+        config = load_config(
+            overrides={"agents": ["FileSurfer"], "models.default.base_url": server.base_url}
+        )
+        result = await run_task("what is in the csv?", config, run_dir=run_dir)
+        assert not server.script_errors, server.script_errors
+        sent = [r.all_text() for r in server.requests]
+    assert result.status == "answered", result.stop_reason
+    assert any("| caf\\xe9-\\xff.csv | CSV table |" in text for text in sent)
+    assert any("Path: " in t and "caf\\xe9-\\xff.csv" in t and "| 1 | 2 |" in t for t in sent)
+    events = read_trace(run_dir)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # none lost
+    opened = [e for e in events if isinstance(e, AgentActed) and e.action == "open_path"]
+    assert opened and opened[0].args == {"path": "caf\\xe9-\\xff.csv"} and opened[0].error is None
