@@ -13,12 +13,14 @@ import logging
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from magentic import __version__
 from magentic.errors import ConfigError, MagenticError
+from magentic.secrets import redact_logging, redacted_stdio
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 T = TypeVar("T")
@@ -164,13 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["bench", "merge"]:
         merge_args = build_merge_parser().parse_args(argv[2:])
-        return _guarded(lambda: _bench_merge(merge_args))
+        with redacted_stdio():
+            return _guarded(lambda: _bench_merge(merge_args))
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if os.environ.get("MAGENTIC_DEBUG") else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -183,7 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _doctor,
         "sandbox": _sandbox_run,
     }
-    return _guarded(lambda: handlers[args.command](args))
+    with redacted_stdio():  # every line printed or logged from here on is redacted
+        logging.basicConfig(
+            level=logging.DEBUG if os.environ.get("MAGENTIC_DEBUG") else logging.ERROR,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        redact_logging()
+        return _guarded(lambda: handlers[args.command](args))
 
 
 def _guarded(command: Callable[[], int]) -> int:
@@ -203,8 +208,9 @@ def _guarded(command: Callable[[], int]) -> int:
         print("magentic: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except Exception as error:  # the last line of defence: one line, never a traceback
-        if os.environ.get("MAGENTIC_DEBUG"):
-            raise
+        if os.environ.get("MAGENTIC_DEBUG"):  # the traceback, through the redacted stderr
+            traceback.print_exc()
+            return EXIT_FAILED
         print(
             f"magentic: internal error: {type(error).__name__}: {error} "
             "(set MAGENTIC_DEBUG=1 for details)",

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from magentic import secrets
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.attachments import AttachmentSettings
@@ -67,6 +68,16 @@ class Config(BaseModel):
             return ModelSettings.model_validate(merged)
         except ValidationError as error:
             raise ConfigError(f"bad [models.{role}] settings: {_first_error(error)}") from None
+
+    def api_keys(self) -> list[str]:
+        """The API keys this config would send (for redaction), from the config or the env."""
+        values = []
+        for role in ("default", *ROLES):
+            settings = self.model_for(role)
+            for value in (settings.api_key, os.environ.get(settings.api_key_env)):
+                if value:
+                    values.append(value)
+        return values
 
     def summary(self) -> dict[str, Any]:
         """What a trace records of the config: everything but secrets."""
@@ -156,6 +167,7 @@ def load_config(
         raise ConfigError(f"bad configuration: {_first_error(error)}") from None
     for role in ("default", *ROLES):
         config.model_for(role)  # fail now, with the role's name, not mid-run
+    secrets.register(config.api_keys())  # redacted from every sink from now on
     unknown = set(config.models) - {"default", *ROLES}
     if unknown:
         raise ConfigError(

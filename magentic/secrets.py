@@ -10,17 +10,26 @@ its text through `redact()`, which knows:
   the environment, read when first needed,
 - plus anything shaped like a well-known provider key (`sk-...`, `AIza...`).
 
+The CLI wraps stdout and stderr in `RedactingStream` for the whole command and puts
+`RedactingFilter` on the log handlers, so printing code needs no care of its own; files are
+redacted where they are written (the trace writer, report.html, the bench's results).
+
 Values shorter than `MIN_SECRET_CHARS` are ignored: replacing "1" or "yes" everywhere would
 wreck the text and protect nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TextIO
+
+from magentic.text import escape_surrogates
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8
@@ -102,3 +111,34 @@ def redact_logging(root: logging.Logger | None = None) -> None:
     for handler in (root or logging.getLogger()).handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+class RedactingStream:
+    """A text stream that redacts what is written to it (and escapes undecodable bytes,
+    which a strict stdout would otherwise refuse with an exception)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(escape_surrogates(redact(text)))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def redacted_stdio() -> Iterator[None]:
+    """stdout and stderr redacted for the duration (the CLI's whole command)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = RedactingStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = RedactingStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

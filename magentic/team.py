@@ -10,7 +10,6 @@ so a run works with whatever agents exist.
 from __future__ import annotations
 
 import logging
-import os
 import secrets as _secrets
 import time
 from collections.abc import Callable, Sequence
@@ -121,14 +120,8 @@ def new_run_id() -> str:
 
 
 def key_values(config: Config) -> list[str]:
-    """The API keys this config would send, so the trace can scrub them."""
-    values = []
-    for role in ("default", "orchestrator", "web_surfer", "file_surfer", "coder"):
-        settings = config.model_for(role)
-        for value in (settings.api_key, os.environ.get(settings.api_key_env)):
-            if value:
-                values.append(value)
-    return values
+    """The API keys this config would send, so the trace (and every other sink) scrubs them."""
+    return config.api_keys()
 
 
 async def run_task(

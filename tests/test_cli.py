@@ -381,3 +381,71 @@ def test_an_attached_link_is_copied_and_noted_and_the_cap_holds(tmp_path: Path) 
     assert device.returncode == 2 and "is not a regular file" in device.stderr
     assert {p.name for p in runs.iterdir()} == before  # nothing was copied, no run started
     assert calls == answered_calls  # no model call after a refusal
+
+
+KEY = "acme-" + "7f3a9c2e" * 4  # not shaped like any provider's key: only its value gives it away
+TOKEN = "tok-" + "51d0b8e4" * 3
+
+
+def _echoing(request: ChatRequest) -> Reply:
+    """A model endpoint that repeats the caller's key (and a token it knows) everywhere."""
+    key = request.headers.get("authorization", "").removeprefix("Bearer ")
+    leak = f"(your key is {key}, the token {TOKEN})"
+    step = roles.phase(request)
+    if step == "facts":
+        return roles.facts(given_or_verified=[leak])
+    if step == "plan":
+        return roles.plan(("Coder", f"write it {leak}"))
+    if step == "progress":
+        if roles.last_from(request, "Coder") is not None:
+            return roles.progress(satisfied=True, reason=leak)
+        return roles.progress("Coder", f"Write the code {leak}.", reason=leak)
+    if step == "coder":
+        return Reply.text(f"print('hi')  # {leak}")
+    return Reply.text(f"Done {leak}.\nFINAL ANSWER: {key}")
+
+
+def test_an_echoed_key_reaches_no_sink(tmp_path: Path) -> None:
+    """Console, answer, --json, logs, trace, report.html, and a bench's three files."""
+    env = {"ACME_API_KEY": KEY, "BUILD_TOKEN": TOKEN, "MAGENTIC_DEBUG": "1"}
+    runs = tmp_path / "runs"
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "metadata.jsonl").write_text(
+        json.dumps({"task_id": "t1", "Question": "q?", "Level": 1, "Final answer": "x"}) + "\n"
+    )
+    with ScriptedLLMServer(_echoing) as server:
+        common = [
+            "--base-url",
+            server.base_url,
+            "--api-key-env",
+            "ACME_API_KEY",
+            "--agents",
+            "Coder",
+        ]
+        plain = magentic("run", "say hi", *common, "--trace-dir", str(runs), cwd=tmp_path, env=env)
+        as_json = magentic(
+            "run", "say hi", *common, "--trace-dir", str(runs), "--json", cwd=tmp_path, env=env
+        )
+        bench = magentic(
+            "bench", str(suite), *common, "--out", str(tmp_path / "b"), cwd=tmp_path, env=env
+        )
+        assert any(KEY in r.all_text() for r in server.requests[1:])  # it was really echoed
+    assert plain.returncode == 0 and as_json.returncode == 0 and bench.returncode == 0, bench.stderr
+    trace = Path(json.loads(as_json.stdout)["trace_path"])
+    html = magentic("trace", "html", str(trace.parent), cwd=tmp_path)
+    assert html.returncode == 0
+    sinks = {
+        "run stdout": plain.stdout,
+        "run stderr and logs": plain.stderr,
+        "--json": as_json.stdout,
+        "bench output": bench.stdout + bench.stderr,
+        "trace.jsonl": trace.read_text(),
+        "report.html": (trace.parent / "report.html").read_text(),
+    }
+    for name in ("results.jsonl", "report.md", "submission.jsonl"):
+        sinks[name] = (tmp_path / "b" / name).read_text()
+    assert "DEBUG" in plain.stderr  # the logs were on
+    for name, text in sinks.items():
+        assert KEY not in text and TOKEN not in text, name
+    assert "[redacted]" in sinks["run stdout"] and "[redacted]" in sinks["submission.jsonl"]

@@ -23,7 +23,7 @@ import signal
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -35,6 +35,7 @@ from magentic.bench.scoring import extract_final_answer, score
 from magentic.bench.sites import SiteServer
 from magentic.bench.suite import SITE_PLACEHOLDER, BenchTask, Shard, Suite, load_suite
 from magentic.errors import ConfigError, MagenticError
+from magentic.secrets import redact
 
 EXIT_OK, EXIT_TASK_ERRORS, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -193,11 +194,12 @@ async def _run_job(
     except MagenticError as exc:
         outcome = TaskOutcome(answer="", status="failed", stop_reason=exc.reason, error=exc.reason)
     except Exception as exc:  # a crash of one task must not end the suite
-        details = traceback.format_exc()
+        details = redact(traceback.format_exc())
         await asyncio.to_thread((workdir / "error.txt").write_text, details, encoding="utf-8")
         outcome = TaskOutcome(
             answer="", status="error", stop_reason="crashed", error=f"{type(exc).__name__}: {exc}"
         )
+    outcome = _redacted(outcome)
     answer = extract_final_answer(outcome.answer)
     return TaskResult(
         task_id=task.task_id,
@@ -217,6 +219,19 @@ async def _run_job(
         trace_path=_relative(outcome.trace_path, out),
         reasoning=outcome.reasoning,
         error=outcome.error,
+    )
+
+
+def _redacted(outcome: TaskOutcome) -> TaskOutcome:
+    """The outcome with every known secret taken out: an endpoint may echo the API key into
+    an answer or an error, and from here it would reach results.jsonl, report.md and the
+    submission file."""
+    return replace(
+        outcome,
+        answer=redact(outcome.answer),
+        stop_reason=redact(outcome.stop_reason),
+        reasoning=redact(outcome.reasoning),
+        error=redact(outcome.error) if outcome.error else outcome.error,
     )
 
 

@@ -29,6 +29,8 @@ from magentic.events import (
     RunStarted,
     Stalled,
 )
+from magentic.secrets import redact
+from magentic.text import escape_surrogates
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -134,5 +136,5 @@ def render_html(events: Sequence[Event]) -> str:
 def write_report(run_dir: Path, events: Sequence[Event]) -> Path:
     """Write `report.html` beside the trace (so attachment links resolve) and return it."""
     path = Path(run_dir) / "report.html"
-    path.write_text(render_html(events), encoding="utf-8")
+    path.write_text(escape_surrogates(redact(render_html(events))), encoding="utf-8")
     return path
