@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from magentic import __version__
 from magentic.errors import ConfigError, MagenticError
 from magentic.secrets import redact_logging, redacted_stdio
+from magentic.text import escape_surrogates
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 T = TypeVar("T")
@@ -63,7 +64,12 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Flags as dotted config keys; None means 'not given'."""
-    agents = [a.strip() for a in args.agents.split(",") if a.strip()] if args.agents else None
+    # `--agents ""` is an empty team (refused later), not "the default team"
+    agents = (
+        [a.strip() for a in args.agents.split(",") if a.strip()]
+        if args.agents is not None
+        else None
+    )
     flags: dict[str, Any] = {
         "models.default.model": args.model,
         "models.default.base_url": args.base_url,
@@ -222,13 +228,17 @@ def _guarded(command: Callable[[], int]) -> int:
 def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
-    from magentic.team import run_task
+    from magentic.team import check_agent_names, run_task
     from magentic.ui.console import ConsolePrinter
 
+    task = escape_surrogates(args.task).strip()
+    if not task:
+        raise ConfigError("the task is empty: say in words what the team should do")
     overrides = _overrides(args)
     if args.answer_format:
         overrides["orchestrator.answer_format"] = args.answer_format
     config = load_config(args.config, overrides=overrides)
+    check_agent_names(config.agents)
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
@@ -239,7 +249,7 @@ def _run(args: argparse.Namespace) -> int:
 
         approver = ConsoleApprover()
     result = run_async(
-        run_task(args.task, config, files=args.file, subscribers=subscribers, approver=approver)
+        run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
     )
     if args.json:
         print(json.dumps(result.to_json()))
@@ -252,8 +262,10 @@ def _bench(args: argparse.Namespace) -> int:
     from magentic.bench.runner import BenchOptions, bench_main
     from magentic.bench.team import TeamRunner
     from magentic.config import load_config
+    from magentic.team import check_agent_names
 
     config = load_config(args.config, overrides=_overrides(args))
+    check_agent_names(config.agents)
     options = BenchOptions(
         suite=args.suite,
         level=args.level,

@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,6 +27,7 @@ from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
 from magentic.orchestrator.settings import OrchestratorSettings
+from magentic.text import escape_surrogates
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,6 +136,35 @@ ENV_KEYS: dict[str, str] = {
 }
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The config file's table, or a ConfigError that says what is wrong with the file."""
+    shown = escape_surrogates(str(path))
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {shown}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {shown} is a folder, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {shown} is not UTF-8 text (a TOML file is)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {shown} is not valid TOML: {error}") from None
+    except (OSError, ValueError) as error:  # unreadable, a NUL in the name, ...
+        raise ConfigError(f"cannot read config file {shown}: {error}") from None
+
+
+def _check_base_url(role: str, url: str | None) -> None:
+    """Refuse an endpoint that is not an http(s) URL now, not after five retries."""
+    if url is None:
+        return
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"base_url {url!r} of [models.{role}] is not an http(s) URL "
+            "(like http://127.0.0.1:8000/v1)"
+        )
+
+
 def load_config(
     path: Path | None = None,
     *,
@@ -143,12 +174,7 @@ def load_config(
     """File, then environment, then `overrides` (dotted keys, from the command line)."""
     tree: dict[str, Any] = {}
     if path is not None:
-        try:
-            tree = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+        tree = _read_toml(Path(path))
     env = os.environ if environ is None else environ
     env_tree: dict[str, Any] = {}
     for name, dotted in ENV_KEYS.items():
@@ -166,7 +192,7 @@ def load_config(
     except ValidationError as error:
         raise ConfigError(f"bad configuration: {_first_error(error)}") from None
     for role in ("default", *ROLES):
-        config.model_for(role)  # fail now, with the role's name, not mid-run
+        _check_base_url(role, config.model_for(role).base_url)  # fail now, with its role
     secrets.register(config.api_keys())  # redacted from every sink from now on
     unknown = set(config.models) - {"default", *ROLES}
     if unknown:

@@ -96,6 +96,16 @@ FACTORIES: dict[str, AgentFactory] = {
 }
 
 
+def check_agent_names(names: Sequence[str]) -> None:
+    """Refuse an empty team or an unknown agent before anything starts."""
+    known = ", ".join(FACTORIES)
+    if not names:
+        raise ConfigError(f"no agent named for the team; known agents: {known}")
+    unknown = [n for n in names if n not in FACTORIES]
+    if unknown:
+        raise ConfigError(f"unknown agent {', '.join(map(repr, unknown))}; known agents: {known}")
+
+
 def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
     """The named agents. Only a missing optional package leaves an agent out (and says
     which); any other error while building one is a bug and is raised, never hidden."""

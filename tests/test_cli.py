@@ -449,3 +449,32 @@ def test_an_echoed_key_reaches_no_sink(tmp_path: Path) -> None:
     for name, text in sinks.items():
         assert KEY not in text and TOKEN not in text, name
     assert "[redacted]" in sinks["run stdout"] and "[redacted]" in sinks["submission.jsonl"]
+
+
+def test_input_gaps_are_refused_with_exit_2_and_one_line(tmp_path: Path) -> None:
+    """Nothing is called or started for a blank task, an empty or unknown team, a config
+    that is a folder, not UTF-8 or not TOML, or an endpoint that is not a URL."""
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b"[models.default]\nmodel = 'caf\xe9'\n")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[models.default\n")
+    cases = {
+        ("run", ""): "the task is empty",
+        ("run", "   \n\t"): "the task is empty",
+        ("run", "x", "--agents", ""): "no agent named for the team",
+        ("run", "x", "--agents", " , "): "no agent named for the team",
+        ("run", "x", "--agents", "Coder,Hacker"): "unknown agent 'Hacker'; known agents: ",
+        ("run", "x", "--config", str(tmp_path)): "is a folder, not a TOML file",
+        ("run", "x", "--config", str(latin)): "is not UTF-8 text",
+        ("run", "x", "--config", str(broken)): "is not valid TOML",
+        ("bench", str(tmp_path), "--agents", ""): "no agent named for the team",
+    }
+    with ScriptedLLMServer(demo_script) as server:
+        for args, message in cases.items():
+            done = magentic(*args, "--base-url", server.base_url, cwd=tmp_path)
+            assert done.returncode == 2, (args, done.stderr)
+            assert done.stderr.count("\n") == 1 and message in done.stderr, (args, done.stderr)
+        not_url = magentic("run", "x", "--base-url", "not a url", cwd=tmp_path)
+        assert not server.requests  # no model was called for any of them
+    assert not_url.returncode == 2 and not_url.stderr.count("\n") == 1
+    assert "base_url 'not a url' of [models.default] is not an http(s) URL" in not_url.stderr
