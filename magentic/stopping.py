@@ -11,7 +11,8 @@ usual code (130 for Ctrl-C, 143 for SIGTERM). A batch scheduler's SIGTERM-then-S
 always finds the process gone, with its trace whole.
 
 The same module quiets the event loop at exit: whatever asyncio would print about tasks left
-behind goes to the log at debug level, never as a traceback on stderr.
+behind, and Python's "Exception ignored in ..." for transports collected after the loop
+closed, go to the log at debug level, never as a traceback on stderr.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def run_until_stopped(work: Coroutine[Any, Any, T], *, grace_s: float | None = N
     work has unwound.
     """
     stopper = Stopper(grace_seconds() if grace_s is None else grace_s)
+    sys.unraisablehook = quiet_unraisable  # for the rest of the process: it is ending
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -125,6 +127,19 @@ def quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, 
     a transport closed late) goes to the log at debug level instead."""
     exc = context.get("exception")
     log.debug("event loop: %s", context.get("message", "unhandled"), exc_info=exc if exc else None)
+
+
+def quiet_unraisable(info: Any) -> None:
+    """What Python would print as "Exception ignored in ..." (a subprocess transport or a
+    pipe collected after its event loop closed) goes to the log at debug level instead."""
+    log.debug(
+        "ignored at exit in %r: %s",
+        info.object,
+        info.err_msg or "",
+        exc_info=(info.exc_type, info.exc_value, info.exc_traceback)
+        if info.exc_value is not None
+        else None,
+    )
 
 
 def _bounded(action: Any, seconds: float) -> None:

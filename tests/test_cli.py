@@ -478,3 +478,48 @@ def test_input_gaps_are_refused_with_exit_2_and_one_line(tmp_path: Path) -> None
         assert not server.requests  # no model was called for any of them
     assert not_url.returncode == 2 and not_url.stderr.count("\n") == 1
     assert "base_url 'not a url' of [models.default] is not an http(s) URL" in not_url.stderr
+
+
+def _reads_huge(request: ChatRequest) -> Reply:
+    if "open_path" in request.tool_names:
+        return Reply.tool_call("open_path", {"path": "huge.csv"})
+    step = roles.phase(request)
+    if step == "facts":
+        return roles.facts()
+    if step == "plan":
+        return roles.plan(("FileSurfer", "read huge.csv"))
+    if step == "progress":
+        return roles.progress("FileSurfer", "Open huge.csv.")
+    return Reply.text("No answer: the file could not be read in time.")
+
+
+def test_a_budget_stop_mid_conversion_exits_quietly_and_leaves_no_process(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.csv"
+    row = "1234,some words in a cell,5678.9,another cell of text,more\n"
+    huge.write_text("a,b,c,d,e\n" + row * (20 * 2**20 // len(row)))
+    with ScriptedLLMServer(_reads_huge) as server:
+        done = magentic(
+            "run", "what is in huge.csv?", "--file", str(huge), "--agents", "FileSurfer",
+            "--max-seconds", "4", "--base-url", server.base_url,
+            "--trace-dir", str(tmp_path / "runs"), "--json", cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    out = json.loads(done.stdout)
+    assert out["status"] == "out_of_budget", out
+    for noise in ("Traceback", "Task was destroyed", "Exception ignored", "never retrieved"):
+        assert noise not in done.stderr, done.stderr
+    kinds = [json.loads(line)["kind"] for line in Path(out["trace_path"]).read_text().splitlines()]
+    assert "delegated" in kinds and kinds[-1] == "run_finished"
+    assert _processes_in(tmp_path) == []  # the conversion worker went with the run
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Processes whose working directory is `folder` (the run's children inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")) == folder:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
