@@ -108,6 +108,10 @@ class Converter:
             self._cache.popitem(last=False)
         return document
 
+    def clear_cache(self) -> None:
+        """Forget every converted document (the next open converts again)."""
+        self._cache.clear()
+
     async def _ask(self, path: Path) -> Document:
         try:
             proc = await self._worker()
