@@ -136,8 +136,8 @@ class RedactingStream:
 def redacted_stdio() -> Iterator[None]:
     """stdout and stderr redacted for the duration (the CLI's whole command)."""
     saved = sys.stdout, sys.stderr
-    sys.stdout = RedactingStream(saved[0])  # type: ignore[assignment]
-    sys.stderr = RedactingStream(saved[1])  # type: ignore[assignment]
+    sys.stdout = RedactingStream(saved[0])
+    sys.stderr = RedactingStream(saved[1])
     try:
         yield
     finally:

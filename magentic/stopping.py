@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 GRACE_ENV = "MAGENTIC_STOP_GRACE_S"
 DEFAULT_GRACE_S = 10.0
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_NAMES: dict[int, str] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 def grace_seconds() -> float:

@@ -256,8 +256,7 @@ def _serve(settings: dict[str, Any]) -> int:
             document = convert_file(path, max_bytes=max_bytes, zip_limits=limits)
         except Refused as refused:
             send({"refused": str(refused)})
-        except MemoryError:
-            document = None  # free what we can before answering
+        except MemoryError:  # the frames that held the memory are gone by now
             send({"memory": True})
             return 3
         except Exception as exc:  # a converter bug: an observation, and the worker goes on
