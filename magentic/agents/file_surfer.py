@@ -121,6 +121,7 @@ class FileSurfer(BaseAgent):
         left = ctx.seconds_left()
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))
+        self.viewer.converter.warm_up()  # the worker starts while the model chooses
         choice = await self.client.choose_tool(self._messages(instruction, ctx), TOOLS)
         if isinstance(choice, str):
             ctx.acted(self.name, "answer", {}, choice[:500])

@@ -73,8 +73,10 @@ class Converter:
         self.zip_limits = zip_limits or ZipLimits()
         self.idle_exit_s = idle_exit_s
         self._cache: OrderedDict[tuple[str, int, int], Document] = OrderedDict()
-        self._lock: asyncio.Lock | None = None
+        self._lock: asyncio.Lock | None = None  # one conversion at a time
+        self._start_lock: asyncio.Lock | None = None  # one worker start at a time
         self._proc: asyncio.subprocess.Process | None = None
+        self._warming: asyncio.Future[None] | None = None
         self.worker_peak_rss_kb: int | None = None  # of the last worker, as it last reported
 
     @property
@@ -124,11 +126,12 @@ class Converter:
             # A timeout, a cancel or a broken pipe: the worker's state is unknown. Kill it.
             await self.close()
             raise
-        if not line.endswith(b"\n"):
-            await self.close()
+        if not line.endswith(b"\n"):  # the worker died (a crash, or the kernel's OOM killer)
+            self._proc = None
+            await _kill(proc)
             raise Refused(
                 f"Could not read {path.name}: the conversion process died while reading it "
-                f"({self._death()})."
+                f"({_death(proc)})."
             )
         reply = json.loads(line.decode("utf-8", "surrogatepass"))
         self.worker_peak_rss_kb = reply.get("peak_rss_kb") or self.worker_peak_rss_kb
@@ -144,55 +147,85 @@ class Converter:
         fields = reply["document"]
         return Document(path, fields["kind"], fields["title"], fields["text"], int(fields["size"]))
 
+    def warm_up(self) -> None:
+        """Start the worker in the background (it takes about 1.5 s to import markitdown),
+        so that it is ready by the time a model has chosen to open a file."""
+        if self._proc is not None or (self._warming is not None and not self._warming.done()):
+            return
+        self._warming = asyncio.ensure_future(self._start_quietly())
+
+    async def _start_quietly(self) -> None:
+        try:
+            await self._worker()
+        except (Refused, OSError):  # the next conversion starts again, and says why
+            pass
+
     async def _worker(self) -> asyncio.subprocess.Process:
         """The running worker, started (and awaited until ready) if there is none."""
-        if self._proc is not None and self._proc.returncode is None:
-            return self._proc
-        settings = {
-            "memory_mb": self.memory_mb,
-            "max_bytes": self.max_bytes,
-            "zip_limits": asdict(self.zip_limits),
-            "idle_exit_s": self.idle_exit_s,
-        }
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "magentic.agents.file_worker",
-            json.dumps(settings),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=_worker_env(),
-            start_new_session=True,
-            limit=16 * self.max_bytes + (1 << 20),
-        )
-        assert self._proc.stdout is not None
-        ready = await self._proc.stdout.readline()
-        if not ready.startswith(b'{"ready"'):
-            death = self._death()
-            await self.close()
-            raise Refused(f"The file conversion process could not start ({death}).")
-        return self._proc
-
-    def _death(self) -> str:
-        code = self._proc.returncode if self._proc is not None else None
-        if code is not None and code < 0:
-            return f"killed by signal {-code}; out of memory?"
-        return f"exit code {code}" if code is not None else "no reply"
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._proc is not None and self._proc.returncode is None:
+                return self._proc
+            settings = {
+                "memory_mb": self.memory_mb,
+                "max_bytes": self.max_bytes,
+                "zip_limits": asdict(self.zip_limits),
+                "idle_exit_s": self.idle_exit_s,
+            }
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "magentic.agents.file_worker",
+                json.dumps(settings),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                env=_worker_env(),
+                start_new_session=True,
+                limit=16 * self.max_bytes + (1 << 20),
+            )
+            assert proc.stdout is not None
+            try:
+                ready = await proc.stdout.readline()
+            except BaseException:  # cancelled while it starts: it must not outlive us
+                await _kill(proc)
+                raise
+            if not ready.startswith(b'{"ready"'):
+                await _kill(proc)
+                raise Refused(f"The file conversion process could not start ({_death(proc)}).")
+            self._proc = proc
+            return proc
 
     async def close(self) -> None:
         """Kill the worker, if any (its state is unknown or it is no longer needed)."""
+        warming, self._warming = self._warming, None
+        if warming is not None and not warming.done():
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warming
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.returncode is None:
+        if proc is not None:
             self.worker_peak_rss_kb = peak_rss_kb(proc.pid) or self.worker_peak_rss_kb
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+            await _kill(proc)
+
+
+def _death(proc: asyncio.subprocess.Process) -> str:
+    code = proc.returncode
+    if code is not None and code < 0:
+        return f"killed by signal {-code}; out of memory?"
+    return f"exit code {code}" if code is not None else "no reply"
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL and reap (a conversion worker holds no state worth a gentler stop)."""
+    if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
-            await proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
+            proc.kill()
+    with contextlib.suppress(ProcessLookupError):
+        await proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()
 
 
 def _worker_env() -> dict[str, str]:

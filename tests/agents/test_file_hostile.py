@@ -19,6 +19,7 @@ import pytest
 
 from magentic.agents.base import StepContext
 from magentic.agents.file_surfer import FileSurfer, FileSurferSettings
+from magentic.agents.file_viewer import FileViewer
 from magentic.agents.file_worker import peak_rss_kb
 from magentic.config import load_config
 from magentic.events import AgentActed, Event, EventBus
@@ -213,3 +214,18 @@ async def test_a_file_name_that_is_not_utf8_travels_as_an_escape(tmp_path: Path)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))  # none lost
     opened = [e for e in events if isinstance(e, AgentActed) and e.action == "open_path"]
     assert opened and opened[0].args == {"path": "caf\\xe9-\\xff.csv"} and opened[0].error is None
+
+
+async def test_a_worker_started_ahead_is_used_once_and_never_left_behind(tmp_path: Path) -> None:
+    (tmp_path / "note.txt").write_text("warm and ready")
+    viewer = FileViewer([tmp_path])
+    viewer.converter.warm_up()  # as the FileSurfer does while its model chooses
+    await viewer.close()  # closed while it may still be starting
+    assert worker_children() == []
+    viewer.converter.warm_up()
+    viewer.converter.warm_up()  # a second call while the first is starting: no second worker
+    view = await viewer.open("note.txt")
+    assert view.ok and "warm and ready" in view.text
+    assert len(worker_children()) == 1
+    await viewer.close()
+    assert worker_children() == []

@@ -64,6 +64,7 @@ async def harness(
     async with ScriptedLLMServer(script) as server:
         h = Harness(server, workspace, files)
         yield h
+        await h.agent.close()  # its conversion worker process
         await h.client.close()
         assert not server.script_errors, server.script_errors
 
