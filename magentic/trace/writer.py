@@ -11,6 +11,7 @@ trace still ends with its `run_finished` line.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -23,6 +24,7 @@ from magentic import secrets
 from magentic.events import Event, RunFinished
 from magentic.text import escape_surrogates
 
+log = logging.getLogger(__name__)
 REDACTED = secrets.REDACTED
 _STOP = object()
 _open_writers: weakref.WeakSet[TraceWriter] = weakref.WeakSet()
@@ -40,6 +42,7 @@ class TraceWriter:
         self._file = self.path.open("a", encoding="utf-8")
         self._file_lock = threading.Lock()
         self._finished = False  # a run_finished line was queued
+        self._write_failed = False  # said once in the log
         self._last: tuple[str, int] = ("", 0)  # run id and seq of the last event
         self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
         self._thread.start()
@@ -76,8 +79,10 @@ class TraceWriter:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(data)
                 self._write(line)
-            except (OSError, ValueError):  # a full disk, or a file closed by finish(): go on
-                continue
+            except (OSError, ValueError) as error:  # a full disk, or closed by finish()
+                if not self._write_failed:
+                    self._write_failed = True
+                    log.error("the trace %s could not be written: %s", self.path, error)
 
     def _write(self, line: str) -> None:
         with self._file_lock:

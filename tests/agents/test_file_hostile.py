@@ -81,14 +81,26 @@ async def server() -> AsyncIterator[ScriptedLLMServer]:
         assert not server.script_errors, server.script_errors
 
 
-async def test_a_docx_zip_bomb_is_refused_before_it_is_opened(
-    server: ScriptedLLMServer, tmp_path: Path, docx_bomb: Path
+@pytest.mark.parametrize(
+    ("ext", "kind"),
+    [
+        (".docx", "Word document"),
+        (".xlsx", "Excel workbook"),
+        (".pptx", "PowerPoint deck"),
+        (".epub", "EPUB book"),
+        (".odt", "OpenDocument text"),
+        (".zip", "ZIP archive"),
+    ],
+)
+async def test_a_zip_bomb_is_refused_before_it_is_opened(
+    server: ScriptedLLMServer, tmp_path: Path, docx_bomb: Path, ext: str, kind: str
 ) -> None:
-    shutil.copy(docx_bomb, tmp_path / "report.docx")
+    """Every ZIP-based container type is size-checked (the same 1 GB bomb, renamed)."""
+    shutil.copy(docx_bomb, tmp_path / f"report{ext}")
     surfer = Surfer(server, tmp_path)
     before = peak_rss_kb()
-    reply = await surfer.open("report.docx")
-    assert "Refused to open report.docx (Word document)" in reply
+    reply = await surfer.open(f"report{ext}")
+    assert f"Refused to open report{ext} ({kind})" in reply
     assert "would unpack to 1024.0 MB" in reply and "zip bomb" in reply
     assert surfer.errors() and "zip bomb" in (surfer.errors()[0] or "")
     assert peak_rss_kb() - before < 500 * MB  # this process never held the unpacked text
