@@ -49,6 +49,9 @@ _KINDS = {
 }
 _IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 _AUDIO = {".wav", ".mp3", ".m4a", ".mp4"}
+# A converted text longer than this is cut (with a note): 16 M characters is over 10,000
+# pages, more than a model can page through, and it bounds the memory a reply takes.
+MAX_TEXT_CHARS = 16 * 1024 * 1024
 READABLE = "PDF, Word, Excel, PowerPoint, CSV, HTML, JSON, XML, text, ZIP, EPUB, notebooks, images"
 
 
@@ -94,7 +97,7 @@ def convert_file(
     *,
     max_bytes: int,
     zip_limits: ZipLimits | None = None,
-    max_text_chars: int = 64 * 1024 * 1024,
+    max_text_chars: int = MAX_TEXT_CHARS,
 ) -> Document:
     """The document at `path`, converted to Markdown (blocking, and unbounded in memory and
     time: the FileSurfer calls it only inside the conversion worker process)."""

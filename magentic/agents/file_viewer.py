@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import re
 import time
 from dataclasses import dataclass
@@ -245,14 +246,19 @@ class FileViewer:
         return _table_document("The folders and files you may read:", rows, path=where)
 
     def _listing(self, folder: Path, limit: int = 500) -> Document:
+        """A folder's first entries, folders first; a folder of a million files is read only
+        up to `_MAX_SCANNED` entries, so listing it takes bounded time and memory."""
         try:
-            entries = sorted(folder.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
+            scanned = list(itertools.islice(folder.iterdir(), _MAX_SCANNED + 1))
         except OSError as exc:
             raise Refused(f"Cannot list {folder}: {exc.strerror or exc}.") from exc
+        more = len(scanned) > _MAX_SCANNED
+        entries = sorted(scanned[:_MAX_SCANNED], key=lambda p: (not p.is_dir(), p.name.lower()))
         rows = [_row(entry) for entry in entries[:limit]]
+        count = f"over {_MAX_SCANNED}" if more else str(len(entries))
         if len(entries) > limit:
-            rows.append(f"({len(entries) - limit} more entries not shown)")
-        title = f"Contents of {folder} ({len(entries)} entries):"
+            rows.append(f"({count} entries in all; {len(entries) - limit} more not shown)")
+        title = f"Contents of {folder} ({count} entries):"
         return _table_document(title, rows, path=folder)
 
     # -- paging ------------------------------------------------------------------------
@@ -406,6 +412,10 @@ def _table_document(title: str, rows: list[str], *, path: Path) -> Document:
     return Document(path, "folder", path.name or str(path), text + "\n".join(rows), 0)
 
 
+_MAX_SCANNED = 10_000  # entries of a listed folder read at most
+_MAX_COUNTED = 1_000  # entries counted in each subfolder of a listing
+
+
 def _row(entry: Path, *, full: bool = False) -> str:
     name = str(entry) if full else entry.name
     try:
@@ -415,7 +425,8 @@ def _row(entry: Path, *, full: bool = False) -> str:
     modified = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))
     if entry.is_dir():
         try:
-            count = f"{sum(1 for _ in entry.iterdir())} entries"
+            n = sum(1 for _ in itertools.islice(entry.iterdir(), _MAX_COUNTED + 1))
+            count = f"over {_MAX_COUNTED} entries" if n > _MAX_COUNTED else f"{n} entries"
         except OSError:
             count = "unreadable"
         return f"| {name}/ | folder | {count} | {modified} |"

@@ -32,11 +32,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from magentic.agents.file_convert import Document, Refused, convert_file, human_size
+from magentic.agents.file_convert import (
+    MAX_TEXT_CHARS,
+    Document,
+    Refused,
+    convert_file,
+    human_size,
+)
 from magentic.agents.file_zipguard import ZipLimits
 
 _SECRET_ENV = re.compile(r"(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$", re.IGNORECASE)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# A reply carries at most MAX_TEXT_CHARS characters; JSON may write one as up to 6 bytes.
+_REPLY_LIMIT = 6 * MAX_TEXT_CHARS + (1 << 20)
 
 
 def peak_rss_kb(pid: int | str = "self") -> int | None:
@@ -122,6 +130,12 @@ class Converter:
             proc.stdin.write(json.dumps(request).encode() + b"\n")
             await proc.stdin.drain()
             line = await proc.stdout.readline()
+        except ValueError:  # asyncio's LimitOverrunError: a reply past _REPLY_LIMIT
+            await self.close()
+            raise Refused(
+                f"Could not read {path.name}: its converted text is too large to show; ask the "
+                "ComputerTerminal to extract the part you need."
+            ) from None
         except (asyncio.CancelledError, Exception):
             # A timeout, a cancel or a broken pipe: the worker's state is unknown. Kill it.
             await self.close()
@@ -183,7 +197,7 @@ class Converter:
                 stderr=asyncio.subprocess.DEVNULL,
                 env=_worker_env(),
                 start_new_session=True,
-                limit=16 * self.max_bytes + (1 << 20),
+                limit=_REPLY_LIMIT,
             )
             assert proc.stdout is not None
             try:
