@@ -14,7 +14,10 @@ process per `Converter`:
   fresh one (about 1.5 s, markitdown's import), so nothing is ever left stuck.
 
 Requests and replies are JSON lines on the worker's stdin and a private copy of its stdout
-(the real stdout goes to stderr, so a library that prints cannot break the protocol).
+(the real stdout goes to stderr, so a library that prints cannot break the protocol). The
+worker acknowledges each request before converting, so a worker found dead before the
+acknowledgement (it had exited idle, or was killed) is replaced and asked again, while one
+that dies after it is reported as the file's doing.
 """
 
 from __future__ import annotations
@@ -112,7 +115,10 @@ class Converter:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            document = await self._ask(path)
+            try:
+                document = await self._ask(path)
+            except _GoneBefore:  # it had exited (idle, or killed) before it got the request
+                document = await self._ask(path)
         self._cache[key] = document
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -127,9 +133,17 @@ class Converter:
             proc = await self._worker()
             request = {"path": os.fsencode(path).decode("latin-1")}
             assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(json.dumps(request).encode() + b"\n")
-            await proc.stdin.drain()
+            try:
+                proc.stdin.write(json.dumps(request).encode() + b"\n")
+                await proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                raise _GoneBefore from None
+            if not (await proc.stdout.readline()).startswith(b'{"working"'):
+                raise _GoneBefore  # no acknowledgement: it never read the request
             line = await proc.stdout.readline()
+        except _GoneBefore:
+            await self.close()
+            raise
         except ValueError:  # asyncio's LimitOverrunError: a reply past _REPLY_LIMIT
             await self.close()
             raise Refused(
@@ -224,6 +238,10 @@ class Converter:
             await _kill(proc)
 
 
+class _GoneBefore(Exception):
+    """The worker was gone before it received the request: safe to ask a new one."""
+
+
 def _death(proc: asyncio.subprocess.Process) -> str:
     code = proc.returncode
     if code is not None and code < 0:
@@ -299,6 +317,8 @@ def _serve(settings: dict[str, Any]) -> int:
         if not line:
             return 0
         path = Path(os.fsdecode(json.loads(line)["path"].encode("latin-1")))
+        out.write(b'{"working": true}\n')  # the request arrived: from here a death is the file's
+        out.flush()
         try:
             document = convert_file(path, max_bytes=max_bytes, zip_limits=limits)
         except Refused as refused:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -241,3 +242,36 @@ async def test_a_worker_started_ahead_is_used_once_and_never_left_behind(tmp_pat
     assert len(worker_children()) == 1
     await viewer.close()
     assert worker_children() == []
+
+
+async def test_a_worker_that_went_away_is_replaced(tmp_path: Path) -> None:
+    """A worker that exited (idle too long, or killed from outside) is started again."""
+    (tmp_path / "a.txt").write_text("first file")
+    (tmp_path / "b.txt").write_text("second file")
+    viewer = FileViewer([tmp_path])
+    assert "first file" in (await viewer.open("a.txt")).text
+    pid = viewer.converter.worker_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    view = await viewer.open("b.txt")
+    assert view.ok and "second file" in view.text, view.text
+    assert viewer.converter.worker_pid not in (None, pid)
+    await viewer.close()
+    assert worker_children() == []
+
+
+async def test_a_folder_of_many_files_is_listed_in_part(tmp_path: Path) -> None:
+    crowd = tmp_path / "crowd"
+    crowd.mkdir()
+    for i in range(10_050):
+        (crowd / f"f{i:05d}.txt").touch()
+    (tmp_path / "sub").mkdir()
+    for i in range(1_005):
+        (tmp_path / "sub" / f"g{i}").touch()
+    viewer = FileViewer([tmp_path])
+    view = await viewer.list_directory("crowd")
+    assert view.ok and "(over 10000 entries):" in view.text
+    assert viewer.document is not None
+    assert "(over 10000 entries in all; 9500 more not shown)" in viewer.document.text
+    top = await viewer.list_directory()
+    assert "| sub/ | folder | over 1000 entries |" in top.text
