@@ -63,20 +63,25 @@ class Stopper:
             self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def restore(self) -> None:
-        """Give the signals back (the watchdog, once armed, stays armed)."""
+        """Give the signals back, unless one came: then the process is ending, and a second
+        signal must still find the hard exit (with its exit hooks), not the default action."""
+        if self.signum is not None:
+            return
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self.signum is not None:  # a second signal: no more waiting
-            self.hard_exit(f"{_NAMES.get(signum, signum)} again")
+            self.hard_exit(f"{_NAMES.get(signum, signum)} a second time")
             return
         self.signum = signum
         if self._loop is not None and self._task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._task.cancel)
         watchdog = threading.Timer(
-            self.grace_s, self.hard_exit, args=(f"still running {self.grace_s:g} s after it",)
+            self.grace_s,
+            self.hard_exit,
+            args=(f"{_NAMES.get(signum, signum)}, and still running {self.grace_s:g} s later",),
         )
         watchdog.daemon = True
         watchdog.name = "magentic-stop-watchdog"
@@ -87,11 +92,10 @@ class Stopper:
         if not self._exiting.acquire(blocking=False):
             return
         signum = self.signum or signal.SIGTERM
-        name = _NAMES.get(signum, str(signum))
-        reason = f"stopped by {name}; the run did not end within {self.grace_s:g} s"
+        reason = f"stopped: {why}, so the process exited without waiting for it"
         _bounded(lambda: _finish_traces(reason), 3.0)
         _bounded(_run_exit_hooks, 5.0)
-        _say(f"magentic: {name}: {why}; exiting without waiting further\n")
+        _say(f"magentic: {why}; exiting without waiting further\n")
         os._exit(EXIT_CODES.get(signum, 143))
 
 

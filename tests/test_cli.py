@@ -343,7 +343,10 @@ def test_a_run_stuck_in_a_thread_or_the_loop_still_ends_on_a_signal(
         _, err = process.communicate(timeout=60)
     assert process.returncode == code, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].endswith("exiting without waiting further"), err
+    name = "Ctrl-C" if sent == signal.SIGINT else "SIGTERM"
+    assert err.strip().splitlines()[-1] == (
+        f"magentic: {name}, and still running 2 s later; exiting without waiting further"
+    ), err
     trace = next((tmp_path / "runs").glob("*/trace.jsonl"))
     last = json.loads(trace.read_text().splitlines()[-1])
     assert last["kind"] == "run_finished" and last["status"] == "cancelled"
@@ -523,3 +526,33 @@ def _processes_in(folder: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
+    """With a long grace period, the second SIGTERM does not wait for it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    env["MAGENTIC_STOP_GRACE_S"] = "600"
+    marker = tmp_path / "stuck"
+    with ScriptedLLMServer(_stuck_script) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.stuck_child", "thread", str(marker), "--",
+             "run", "read the tape", "--base-url", server.base_url, "--agents", "Stuck",
+             "--trace-dir", str(tmp_path / "runs")],
+            cwd=Path(__file__).resolve().parent.parent, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        ended = False  # the first signal ends the run; the stuck thread keeps the process
+        while not ended and process.poll() is None and time.monotonic() < deadline:
+            traces = list((tmp_path / "runs").glob("*/trace.jsonl"))
+            ended = bool(traces) and '"run_finished"' in traces[0].read_text()
+            time.sleep(0.05)
+        assert ended and process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)  # far less than the 600 s grace
+    assert process.returncode == 143, err
+    last = err.strip().splitlines()[-1]
+    assert last == "magentic: SIGTERM a second time; exiting without waiting further"
