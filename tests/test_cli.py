@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -556,3 +557,43 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     assert process.returncode == 143, err
     last = err.strip().splitlines()[-1]
     assert last == "magentic: SIGTERM a second time; exiting without waiting further"
+
+
+def _reads_report(request: ChatRequest) -> Reply:
+    if "open_path" in request.tool_names:
+        return Reply.tool_call("open_path", {"path": "report.docx"})
+    step = roles.phase(request)
+    if step == "facts":
+        return roles.facts()
+    if step == "plan":
+        return roles.plan(("FileSurfer", "read report.docx"))
+    if step == "progress":
+        said = roles.last_from(request, "FileSurfer")
+        if said is not None:
+            return roles.progress(satisfied=True, reason=said[:200])
+        return roles.progress("FileSurfer", "Open report.docx.")
+    return Reply.text("The report could not be read: it is a zip bomb.")
+
+
+def test_an_attached_docx_bomb_ends_in_an_observation(tmp_path: Path) -> None:
+    """Defect 1 as it was met: a small .docx that unpacks to far more than memory allows."""
+    bomb = tmp_path / "report.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        with zf.open("word/document.xml", "w", force_zip64=True) as fh:
+            for _ in range(300):
+                fh.write(b" " * (1 << 20))
+    assert bomb.stat().st_size < 2 * 2**20
+    with ScriptedLLMServer(_reads_report) as server:
+        done = magentic(
+            "run", "what does the report say?", "--file", str(bomb), "--agents", "FileSurfer",
+            "--base-url", server.base_url, "--trace-dir", str(tmp_path / "runs"), "--json",
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    out = json.loads(done.stdout)
+    events = [json.loads(line) for line in Path(out["trace_path"]).read_text().splitlines()]
+    opened = [e for e in events if e["kind"] == "agent_acted" and e["action"] == "open_path"]
+    assert "would unpack to 300.0 MB, over the 256.0 MB limit" in opened[0]["error"]
+    assert events[-1]["kind"] == "run_finished"
+    assert _processes_in(tmp_path) == []
