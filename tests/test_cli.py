@@ -185,6 +185,7 @@ def test_doctor_reports_each_part(tmp_path: Path) -> None:
     assert done.stdout.count("fix:") >= len(failing)
 
 
+@pytest.mark.bwrap
 def test_sandbox_run_runs_a_file_as_the_terminal_would(tmp_path: Path) -> None:
     from tests.execution.conftest import require_bwrap
 
@@ -293,6 +294,9 @@ def test_a_stopped_run_ends_cleanly_with_a_complete_trace(
         deadline = time.monotonic() + 30
         while len(server.requests) < 3 and time.monotonic() < deadline:  # inside the slow call
             time.sleep(0.05)
+        assert process.poll() is None and len(server.requests) >= 3, (
+            "the run never reached the slow model call, so the signal would test nothing"
+        )
         process.send_signal(sent)
         _, err = process.communicate(timeout=30)
     assert process.returncode == code, err

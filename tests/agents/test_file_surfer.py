@@ -193,7 +193,7 @@ async def test_the_prompt_offers_the_tools_and_reset_forgets_the_file(
 
     await harness.agent.reset()
     again = await harness.step("start over")
-    assert "Contents of" in again.text or "you may read" in again.text
+    assert "The folders and files you may read:" in again.text  # roots: workspace + files
     assert "No file is open" in harness.server.requests[2].last_user_text()
 
 

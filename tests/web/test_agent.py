@@ -8,6 +8,7 @@ import asyncio
 import io
 import os
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -214,12 +215,16 @@ async def test_console_approver_reads_without_blocking_the_loop() -> None:
     with os.fdopen(read_end) as stdin:
         approver = ConsoleApprover(stdin=stdin, stdout=io.StringIO())
         review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
+        # The person answers 0.3 s later, from another thread. A reader that blocked the
+        # loop would freeze it until then, and the ticker below would barely run.
+        typist = threading.Timer(0.3, os.write, (write_end, b"try the second result\n"))
+        typist.start()
         ticks = 0
-        for _ in range(5):  # the loop keeps running while the person thinks
+        while not review.done():
             await asyncio.sleep(0.01)
             ticks += 1
-        assert not review.done() and ticks == 5
-        os.write(write_end, b"try the second result\n")
+        typist.join()
+        assert ticks >= 5, f"the event loop ran only {ticks} times while waiting for the person"
         approval = await asyncio.wait_for(review, 5)
         assert approval == Approval("guide", "try the second result")
         review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
