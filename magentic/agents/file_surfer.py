@@ -20,6 +20,8 @@ from magentic.agents.base import AgentReply, BaseAgent, StepContext
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.file_viewer import FileViewer, View
 from magentic.agents.file_zipguard import ZipLimits
+from magentic.agents.media.surfer import Look, MediaLooks
+from magentic.agents.media.transcript import Transcriber
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec, assistant, system, user
 from magentic.text import escape_surrogates
@@ -64,6 +66,17 @@ TOOLS: list[ToolSpec] = [
         prompts.LIST_DIRECTORY,
         {"path": {"type": "string", "description": prompts.FOLDER_ARG, "optional": True}},
     ),
+    _tool(
+        "zoom",
+        prompts.ZOOM,
+        {"region": {"type": "string", "minLength": 1, "description": prompts.REGION_ARG}},
+    ),
+    _tool(
+        "view_frame",
+        prompts.VIEW_FRAME,
+        {"seconds": {"type": "number", "minimum": 0, "description": prompts.SECONDS_ARG}},
+    ),
+    _tool("next_frame", prompts.NEXT_FRAME),
 ]
 
 _IMAGE_MIMES = {
@@ -83,8 +96,12 @@ class FileSurfer(BaseAgent):
         client: ModelClient,
         roots: list[Path] | tuple[Path, ...] = (),
         settings: FileSurferSettings | None = None,
+        transcribe_client: ModelClient | None = None,
     ) -> None:
         self.client = client
+        self.media = MediaLooks(
+            Transcriber(transcribe_client), vision=lambda: self.client.settings.vision
+        )
         self.settings = settings or FileSurferSettings()
         s = self.settings
         self.viewer = FileViewer(
@@ -100,7 +117,7 @@ class FileSurfer(BaseAgent):
             ),
         )
         self._actions: dict[str, Callable[[dict[str, Any]], Awaitable[View]]] = {
-            "open_path": lambda a: self.viewer.open(str(a.get("path", ""))),
+            "open_path": lambda a: self._open(str(a.get("path", ""))),
             "page_down": lambda a: self._now(self.viewer.page_down()),
             "page_up": lambda a: self._now(self.viewer.page_up()),
             "go_to_page": lambda a: self._now(self.viewer.go_to_page(int(a.get("page", 0)))),
@@ -109,6 +126,24 @@ class FileSurfer(BaseAgent):
             "find_next": lambda a: self._now(self.viewer.find_next()),
             "list_directory": lambda a: self.viewer.list_directory(a.get("path")),
         }
+        self._looks: dict[str, Callable[[dict[str, Any]], Awaitable[Look]]] = {
+            "zoom": lambda a: self.media.zoom(self.viewer.document, str(a.get("region", ""))),
+            "view_frame": lambda a: self.media.frame(
+                self.viewer.document, float(a.get("seconds", 0))
+            ),
+            "next_frame": lambda a: self.media.next_frame(self.viewer.document),
+        }
+
+    async def _open(self, raw: str) -> View:
+        """Open a file; an audio or video file also gets its transcript (cached)."""
+        view = await self.viewer.open(raw)
+        document = self.viewer.document
+        if view.ok and document is not None:
+            self.media.opened(document)
+            extended = await self.media.with_transcript(document)
+            if extended is not None:
+                return self.viewer.show_document(extended)
+        return view
 
     @staticmethod
     async def _now(view: View) -> View:
@@ -118,6 +153,7 @@ class FileSurfer(BaseAgent):
         """One viewer action chosen by the model, or the model's answer in words."""
         # The run's workspace and the task's files are readable whatever the constructor got.
         self.viewer.roots.add([ctx.workspace, *ctx.files])
+        self.media.transcriber.cache_dir = ctx.workspace / ".magentic-media"
         left = ctx.seconds_left()
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))
@@ -131,7 +167,12 @@ class FileSurfer(BaseAgent):
     async def _act(self, call: ToolCall, ctx: StepContext) -> AgentReply:
         started = time.perf_counter()
         action = self._actions.get(call.name)
-        if action is None:  # the client validates names; this guards a changed tool list
+        look = self._looks.get(call.name)
+        images: list[ImagePart] = []
+        if look is not None:
+            seen = await look(call.arguments)
+            view, images = View(seen.text, ok=seen.ok), seen.images
+        elif action is None:  # the client validates names; this guards a changed tool list
             view = View(f"There is no tool {call.name!r}.", ok=False)
         else:
             view = await action(call.arguments)
@@ -146,7 +187,9 @@ class FileSurfer(BaseAgent):
         args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
         text = f"I called {call.name}({args}).\n\n{view.text}"
         opened_image = call.name == "open_path" and view.ok
-        return AgentReply(text, images=await self._open_image() if opened_image else [])
+        if opened_image:
+            images = await self._open_image()
+        return AgentReply(text, images=images)
 
     async def _open_image(self) -> list[ImagePart]:
         """The image file just opened, so a vision model down the line can look at it."""

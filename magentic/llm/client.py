@@ -28,6 +28,7 @@ from magentic.events import EventBus, ModelCalled
 from magentic.llm.cache import ModelCache
 from magentic.llm.messages import Message, ToolCall, ToolSpec
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of
+from magentic.llm.transcribe import Transcript
 from magentic.llm.usage import UsageMeter
 from magentic.llm.wire import (
     ChatResult,
@@ -310,6 +311,12 @@ class ModelClient:
                 retry_after=_retry_after_seconds(error.response),
             )
         return ModelError(f"{s.display_url()} answered {status}: {detail}", status=status)
+
+    async def transcribe(self, audio: bytes, filename: str) -> Transcript:
+        """Speech to text for one upload (at most 25 MB) through `/audio/transcriptions`."""
+        from magentic.llm.transcribe import transcribe
+
+        return await transcribe(self, audio, filename)
 
     # Shaped answers (validated, re-asked) live in shaped.py; these keep call sites short.
     async def structured(
