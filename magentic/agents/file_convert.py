@@ -132,7 +132,7 @@ def convert_file(
     if ext in _IMAGES:
         parts.append(_image_metadata(path))
     try:
-        media = media_dispatch.convert(path, ext)  # OCR, audio/video, sheet formatting
+        media = media_dispatch.convert(path, ext, zip_limits)  # OCR, audio/video, sheet formatting
     except media_dispatch.MediaRefused as exc:
         raise Refused(str(exc)) from None
     parts.extend(media.before)

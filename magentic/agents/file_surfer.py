@@ -99,10 +99,15 @@ class FileSurfer(BaseAgent):
         transcribe_client: ModelClient | None = None,
     ) -> None:
         self.client = client
-        self.media = MediaLooks(
-            Transcriber(transcribe_client), vision=lambda: self.client.settings.vision
-        )
         self.settings = settings or FileSurferSettings()
+        self.media = MediaLooks(
+            Transcriber(transcribe_client),
+            vision=lambda: self.client.settings.vision,
+            archive_limits=ZipLimits(
+                max_total_bytes=int(self.settings.max_unpacked_mb * 1024 * 1024),
+                max_ratio=self.settings.max_zip_ratio,
+            ),
+        )
         s = self.settings
         self.viewer = FileViewer(
             roots,
@@ -141,6 +146,7 @@ class FileSurfer(BaseAgent):
         if view.ok and document is not None:
             self.media.opened(document)
             extended = await self.media.with_transcript(document)
+            extended = extended or await self.media.with_members(document)
             if extended is not None:
                 return self.viewer.show_document(extended)
         return view
@@ -154,6 +160,7 @@ class FileSurfer(BaseAgent):
         # The run's workspace and the task's files are readable whatever the constructor got.
         self.viewer.roots.add([ctx.workspace, *ctx.files])
         self.media.transcriber.cache_dir = ctx.workspace / ".magentic-media"
+        self.media.extract_root = ctx.workspace / ".magentic-media" / "unpacked"
         left = ctx.seconds_left()
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from magentic.agents.file_zipguard import ZipLimits
+from magentic.agents.media.archives import ArchiveRefused, is_tar_name, tar_listing
 from magentic.agents.media.proc import ToolFailed, ToolMissing
 
 IMAGES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
@@ -31,10 +33,16 @@ class MediaRefused(Exception):
     """The file cannot be read as its kind; `str()` is the model's observation."""
 
 
-def convert(path: Path, ext: str) -> MediaParts:
+def convert(path: Path, ext: str, zip_limits: ZipLimits | None = None) -> MediaParts:
     parts = MediaParts()
     try:
-        if ext in IMAGES:
+        if is_tar_name(path.name):
+            parts.markitdown = False
+            try:
+                parts.before.append(tar_listing(path, zip_limits or ZipLimits()))
+            except ArchiveRefused as exc:
+                raise MediaRefused(f"Refused to open {path.name}: {exc}.") from None
+        elif ext in IMAGES:
             parts.after.append(_image_ocr(path))
         elif ext == ".pdf":
             _pdf(path, parts)

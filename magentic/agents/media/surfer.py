@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from magentic.agents.file_convert import Document
-from magentic.agents.media import looking
+from magentic.agents.file_zipguard import ZipLimits
+from magentic.agents.media import archives, looking
 from magentic.agents.media.av import clock
 from magentic.agents.media.dispatch import AUDIO, IMAGES, VIDEO
 from magentic.agents.media.proc import ToolFailed, ToolMissing
@@ -36,9 +37,17 @@ class Look:
 class MediaLooks:
     """State for looking closer: the image last shown (file or frame) and the video time."""
 
-    def __init__(self, transcriber: Transcriber, *, vision: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        *,
+        vision: Callable[[], bool],
+        archive_limits: ZipLimits | None = None,
+    ) -> None:
         self.transcriber = transcriber
         self.vision = vision
+        self.archive_limits = archive_limits or ZipLimits()
+        self.extract_root: Path | None = None  # the workspace's folder for unpacked archives
         self._frame: tuple[Path, float, bytes] | None = None  # (video, seconds, JPEG)
 
     def opened(self, document: Document) -> None:
@@ -58,6 +67,31 @@ class MediaLooks:
         is_video = "\n- Video:" in document.text
         section = await self.transcriber.transcript(document.path, duration, is_video=is_video)
         text = f"{document.text}\n\n{section}"
+        return Document(document.path, document.kind, document.title, text, document.size)
+
+    async def with_members(self, document: Document) -> Document | None:
+        """An archive's listing plus where its members were unpacked to; else None."""
+        if self.extract_root is None or not archives.is_archive_name(document.path.name):
+            return None
+        try:
+            done = await asyncio.to_thread(
+                archives.extract, document.path, self.extract_root, self.archive_limits
+            )
+        except archives.ArchiveRefused as exc:
+            note = f"(The members were not unpacked: {exc}.)"
+        except OSError as exc:
+            note = f"(The members could not be unpacked: {exc}.)"
+        else:
+            first = f"{done.folder}/{done.files[0]}" if done.files else str(done.folder)
+            note = (
+                f"# Unpacked members\n\n{len(done.files)} files unpacked into {done.folder}; "
+                f"open one with open_path, e.g. {first}"
+            )
+            if done.refused:
+                note += "\nNot unpacked (unsafe):\n" + "\n".join(
+                    f"- {r}" for r in done.refused[:50]
+                )
+        text = f"{document.text}\n\n{note}"
         return Document(document.path, document.kind, document.title, text, document.size)
 
     # -- frames --------------------------------------------------------------------------
