@@ -79,6 +79,9 @@ TOOLS: list[ToolSpec] = [
     _tool("next_frame", prompts.NEXT_FRAME),
 ]
 
+# After these a scanned PDF page's image goes along for a vision model.
+_PAGE_MOVES = {"open_path", "page_down", "page_up", "go_to_page", "find_on_page", "find_next"}
+
 _IMAGE_MIMES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -196,6 +199,9 @@ class FileSurfer(BaseAgent):
         opened_image = call.name == "open_path" and view.ok
         if opened_image:
             images = await self._open_image()
+        if view.ok and call.name in _PAGE_MOVES and self.viewer.pages:
+            span = self.viewer.pages[self.viewer.page]
+            images += await self.media.scanned_page_images(self.viewer.document, span)
         return AgentReply(text, images=images)
 
     async def _open_image(self) -> list[ImagePart]:

@@ -6,7 +6,6 @@ frames with text, read by key-frame OCR and by a frame at a time."""
 from __future__ import annotations
 
 import io
-import json
 import math
 import shutil
 import struct
@@ -263,4 +262,25 @@ async def test_video_key_frames_and_a_frame_at_a_time_are_read(workspace: Path) 
     assert "Frame of clip.mp4 at 0:07" in frame and "COPPER BRIDGE" in frame
     assert "at 0:12" in later and "NORTH TOWER" in later
     assert "Zoomed on left" in zoomed and "NORTH" in zoomed
-    _ = (io, json)
+
+
+async def test_a_vision_model_gets_the_scanned_pages_as_images(workspace: Path) -> None:
+    needs("tesseract", "pdftoppm")
+    from PIL import Image
+
+    from magentic.agents.media.looking import ocr_bytes
+    from tests.agents.test_file_media import scanned_pdf
+
+    scanned_pdf(workspace / "scan.pdf", [["copper kettle 118"], ["silver ladle 907"]])
+    async with ScriptedLLMServer(open_script("scan.pdf")) as server:
+        surfer = Surfer(server, workspace)
+        surfer.client.settings = surfer.client.settings.model_copy(update={"vision": True})
+        try:
+            reply = await surfer.agent.step("read it", surfer.ctx)
+        finally:
+            await surfer.close()
+    assert "silver ladle 907" in reply.text  # the OCR text rides along too
+    assert len(reply.images) == 2 and all(i.mime == "image/png" for i in reply.images)
+    with Image.open(io.BytesIO(reply.images[1].data)) as im:
+        assert max(im.size) <= 1600
+    assert "silver ladle 907" in await ocr_bytes(reply.images[1].data)

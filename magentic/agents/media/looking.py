@@ -61,6 +61,14 @@ async def frame_at(path: Path, seconds: float) -> bytes:
     )
 
 
+async def render_pdf_page(path: Path, number: int) -> bytes:
+    """Page `number` (from 1) of a PDF as PNG, at most 1600 pixels a side (poppler)."""
+    return await run_tool(
+        ["pdftoppm", "-f", str(number), "-l", str(number), "-png", "-scale-to", "1600", str(path)],
+        timeout_s=60.0,
+    )
+
+
 async def ocr_bytes(data: bytes) -> str:
     """Tesseract's reading of an image given as bytes."""
     from magentic.agents.media.ocr import tidy

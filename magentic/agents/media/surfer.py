@@ -22,6 +22,7 @@ from magentic.agents.media.proc import ToolFailed, ToolMissing
 from magentic.agents.media.transcript import Transcriber
 from magentic.llm.messages import ImagePart
 
+_SCANNED = re.compile(r"^## Page (\d+) \(scanned; read by OCR\)$", re.MULTILINE)
 _DURATION = re.compile(r"^- Duration: .*\(([\d.]+) s\)$", re.MULTILINE)
 FRAME_STEP_S = 5.0
 MAX_ZOOM_SOURCE_BYTES = 50 * 1024 * 1024
@@ -93,6 +94,27 @@ class MediaLooks:
                 )
         text = f"{document.text}\n\n{note}"
         return Document(document.path, document.kind, document.title, text, document.size)
+
+    async def scanned_page_images(
+        self, document: Document | None, span: tuple[int, int]
+    ) -> list[ImagePart]:
+        """For a vision model: the scanned PDF pages the shown text came from, as images
+        (pdftoppm in a bounded child process; at most two pages a view)."""
+        if document is None or not self.vision() or document.path.suffix.lower() != ".pdf":
+            return []
+        start, end = span
+        before = [m for m in _SCANNED.finditer(document.text) if m.start() < start]
+        inside = [m for m in _SCANNED.finditer(document.text, start, end)]
+        numbers = [int(m.group(1)) for m in ([before[-1]] if before else []) + inside]
+        images = []
+        for number in list(dict.fromkeys(numbers))[-2:]:
+            try:
+                png = await looking.render_pdf_page(document.path, number)
+            except (ToolMissing, ToolFailed):
+                continue
+            if png:
+                images.append(ImagePart(png, mime="image/png"))
+        return images
 
     # -- frames --------------------------------------------------------------------------
 
