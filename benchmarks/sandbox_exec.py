@@ -6,8 +6,11 @@ docker_exec_ms: a trivial Python block in a warm container (target <= 120);
 docker_start_ms: start() of a run's container (target <= 600);
 docker_teardown_ms: close(), the container gone (target <= 300);
 docker_raw_exec_ms: `docker exec CONTAINER python3 -c pass` from the CLI, for comparison;
-bwrap_*: the same for bubblewrap (its start() only checks the machine; each block is a
-new sandbox); image_mb: the sandbox image's size. A part the machine lacks reports null.
+bwrap_*: the same for bubblewrap (its start() checks the machine and mounts the workspace
+quota; each block is a new sandbox); quota_attach_ms / quota_detach_ms: putting an empty
+workspace on its 1 GiB quota filesystem and back (part of every start and close), and
+quota_detach_64mb_ms with 64 MB of files to copy back; image_mb: the sandbox image's size.
+A part the machine lacks reports null.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -88,9 +92,43 @@ async def measure(kind: str, runs: int, starts: int) -> dict[str, float]:
     return out
 
 
+def measure_quota(starts: int) -> dict[str, float | None]:
+    """The workspace quota's own cost: mount, and copy back at close. Blocking."""
+    from magentic.execution import quota
+
+    attach_s: list[float] = []
+    detach_s: list[float] = []
+    full_s: list[float] = []
+    for i in range(starts + 1):
+        workspace = new_workspace("quota")
+        try:
+            t0 = time.perf_counter()
+            mount, why = quota.attach(workspace, SandboxSettings().quota_bytes)
+            if mount is None:
+                return {"quota_attach_ms": None, "quota_detach_ms": None, "quota_error": why}
+            t1 = time.perf_counter()
+            if i == starts:  # one more round, with files to copy back
+                (workspace / "data.bin").write_bytes(os.urandom(64 * 1024 * 1024))
+            t2 = time.perf_counter()
+            quota.detach(mount)
+            t3 = time.perf_counter()
+            if i < starts:
+                attach_s.append(t1 - t0)
+                detach_s.append(t3 - t2)
+            else:
+                full_s.append(t3 - t2)
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+    return {
+        "quota_attach_ms": ms(statistics.median(attach_s)),
+        "quota_detach_ms": ms(statistics.median(detach_s)),
+        "quota_detach_64mb_ms": ms(full_s[0]),
+    }
+
+
 def image_mb() -> float | None:
     try:
-        from magentic.execution.docker_executor import _api
+        from magentic.execution.docker_engine import api as _api
         from magentic.execution.image import image_status
 
         return image_status(_api(), SandboxSettings().image).size_mb or None
@@ -110,6 +148,7 @@ async def main() -> None:
         except Exception as exc:  # a missing part is a null, not a crash
             result[f"{kind}_error"] = str(getattr(exc, "reason", exc))[:200]
             result.update({f"{kind}_{k}_ms": None for k in ("exec", "start", "teardown")})
+    result.update(await asyncio.to_thread(measure_quota, args.starts))
     result["image_mb"] = await asyncio.to_thread(image_mb)
     print(json.dumps(result))
 

@@ -60,7 +60,12 @@ async def _docker_checks(image: str) -> tuple[Check, Check]:
         version = (await asyncio.to_thread(api.version)).get("Version", "?")
     except SandboxError as exc:
         engine = Check("docker engine", False, exc.reason, "scripts/install --docker")
-        return engine, Check("sandbox image", False, "not checked: no Docker engine", "")
+        return engine, Check(
+            "sandbox image",
+            False,
+            "not checked: no Docker engine",
+            "scripts/install --sandbox (starts the engine, then builds the image)",
+        )
     engine = Check("docker engine", True, f"Docker {version} reachable")
     return engine, await asyncio.to_thread(check_image, api, image)
 

@@ -26,6 +26,7 @@ from magentic.llm.cache import ModelCache
 from magentic.llm.client import ModelClient
 from magentic.llm.usage import UsageMeter
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
+from magentic.text import escape_surrogates
 from magentic.trace.writer import TraceWriter
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ async def run_task(
     resources: SharedResources | None = None,
 ) -> RunResult:
     """Run one task to its end and return the outcome; the trace is in the run folder."""
+    task = escape_surrogates(task)  # from argv or a suite's JSON: it must encode as UTF-8
     run_id = new_run_id()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)

@@ -118,7 +118,13 @@ class Converter:
             try:
                 document = await self._ask(path)
             except _GoneBefore:  # it had exited (idle, or killed) before it got the request
-                document = await self._ask(path)
+                try:
+                    document = await self._ask(path)
+                except _GoneBefore:
+                    raise Refused(
+                        f"Could not read {path.name}: the file conversion process ended before "
+                        "it could start on it, twice."
+                    ) from None
         self._cache[key] = document
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from magentic.errors import SandboxError
+
+# A result's limit_hit when the sandbox's engine went away under the block.
+ENGINE_LOST = "sandbox unavailable"
+
+
+class SandboxUnavailable(SandboxError):
+    """The sandbox's engine is gone (the Docker engine stopped): no code can run until it
+    is back. Raised by run() on the steps after the loss, which the result reported."""
+
 
 @dataclass(frozen=True)
 class CodeBlock:

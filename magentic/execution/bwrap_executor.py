@@ -1,9 +1,11 @@
 """BubblewrapExecutor: code in fresh Linux namespaces, for machines with no Docker engine.
 
-Each block gets its own sandbox (about 0.1 s): the host's root read-only, a private /tmp
-and /run, the workspace writable at its own path, no network (every namespace is new), and
-rlimits set inside the sandbox, after its user namespace exists, so the process count is
-the sandbox's own and not the user's across the machine. Code runs with the host's Python.
+Each block gets its own sandbox (about 0.1 s): of the host only the runtime and the
+interpreter's packages, read-only (see bwrap_mounts: no home, no other projects or runs),
+a private /tmp and /run, the workspace writable at /workspace, no network (every namespace
+is new), and rlimits set inside the sandbox, after its user namespace exists, so the
+process count is the sandbox's own and not the user's across the machine. Code runs with
+the host's Python.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from magentic.errors import SandboxError
+from magentic.execution import quota
 from magentic.execution.base import CodeBlock, ExecutionResult
+from magentic.execution.bwrap_mounts import runtime_mounts, user_db
 from magentic.execution.common import (
     BlockRun,
     OutputBuffer,
@@ -35,8 +39,6 @@ from magentic.execution.settings import SandboxSettings
 log = logging.getLogger(__name__)
 WORKDIR = "/workspace"
 _SYSTEM_PYTHON = "/usr/bin/python3"
-# Made fresh in every sandbox, never taken from the host.
-_OWN = frozenset({"dev", "proc", "tmp", "run", "workspace", "lost+found"})
 _BLOCK_DIR = "/tmp/.magentic"
 
 
@@ -49,11 +51,14 @@ class BubblewrapExecutor:
         self.settings = settings or SandboxSettings()
         self._bwrap = ""
         self._root_binds: list[str] = []
+        self._user_db: tuple[bytes, bytes] = (b"", b"")
         self._prlimit: str | None = None
         self._python = ""
         self._user: tuple[int, int] | None = None
         self._lock = asyncio.Lock()
         self._seq = 0
+        self._quota: quota.QuotaMount | None = None
+        self._notes: list[str] = []  # said once, with the next result
 
     async def start(self) -> None:
         bwrap = shutil.which("bwrap")
@@ -62,13 +67,38 @@ class BubblewrapExecutor:
                 "bubblewrap is not installed (scripts/install --bwrap, or apt-get install "
                 "bubblewrap)"
             )
-        self._bwrap = bwrap
-        self._root_binds = _root_binds()
         self._prlimit = shutil.which("prlimit")
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        attached = False
+        if self._quota is None:
+            self._quota, why = await asyncio.to_thread(
+                quota.attach, self.workspace, self.settings.quota_bytes
+            )
+            attached = self._quota is not None
+            if why:
+                log.warning(why)
+                self._notes.append(why)
+        try:
+            await self._prepare()
+        except BaseException:  # failed or cancelled: no mount outlives a start that failed
+            if attached:
+                await asyncio.shield(self._release_quota())
+            raise
+        self._bwrap = bwrap  # started: run() no longer calls start()
+
+    async def _release_quota(self) -> None:
+        mount, self._quota = self._quota, None
+        if mount is not None:
+            await asyncio.to_thread(quota.detach, mount)
+
+    async def _prepare(self) -> None:
+        """The interpreter, the user code runs as, and what of the host it sees."""
         self._python, (uid, gid) = await asyncio.gather(
             asyncio.to_thread(self._pick_python), asyncio.to_thread(sandbox_ids, self.workspace)
         )
+        mounts = await asyncio.to_thread(runtime_mounts, self._python)
+        self._root_binds = list(mounts.args)
+        self._user_db = user_db(uid, gid)
         # Root hands the code to the workspace's unprivileged owner; bwrap then makes an
         # unprivileged user namespace, and RLIMIT_NPROC is enforced (root ignores it).
         self._user = (uid, gid) if os.geteuid() == 0 else None
@@ -107,22 +137,21 @@ class BubblewrapExecutor:
         async def run_one(
             run: BlockRun, out: OutputBuffer, err: OutputBuffer, result: ExecutionResult
         ) -> tuple[int | None, bool]:
-            block_fd = os.memfd_create("magentic-block")
+            fds = [_memfd(run.block.code.encode()), *(_memfd(d) for d in self._user_db)]
             try:
-                os.write(block_fd, run.block.code.encode())
-                os.lseek(block_fd, 0, os.SEEK_SET)
                 outcome = await run_process(
-                    self._command(run.argv, block_fd, run.script, timeout),
+                    self._command(run.argv, fds, run.script, timeout),
                     cwd="/",
                     env=sandbox_env(home="/tmp", path=self._path()),
                     timeout=max(0.0, run.deadline - time.monotonic()),
                     out=out,
                     err=err,
                     user=self._user,
-                    pass_fds=(block_fd,),
+                    pass_fds=fds,
                 )
             finally:
-                os.close(block_fd)
+                for fd in fds:
+                    os.close(fd)
             return outcome.returncode, outcome.timed_out
 
         result, out, err = await run_blocks(
@@ -135,31 +164,43 @@ class BubblewrapExecutor:
         )
         # bwrap reports a SIGKILLed child as 137; here nothing but us sends one, and the
         # memory limit is an rlimit (an allocation error), so 137 is not read as memory.
-        explain(result, self.settings, workdir=WORKDIR, sigkill_means_memory=False)
+        explain(
+            result,
+            self.settings,
+            workdir=WORKDIR,
+            sigkill_means_memory=False,
+            workspace_full=await quota.is_full(self._quota),
+        )
         add_truncation_notes(result, out, err)
+        result.notes.extend(self._notes)
+        self._notes.clear()
         return result
 
     def _path(self) -> str:
         folder = os.path.dirname(self._python)
         return f"{folder}:/usr/local/bin:/usr/bin:/bin"
 
-    def _command(self, argv: list[str], block_fd: int, inner: str, timeout: float) -> list[str]:
+    def _command(self, argv: list[str], fds: list[int], inner: str, timeout: float) -> list[str]:
+        """The bwrap command line; `fds` hold the block, /etc/passwd and /etc/group."""
         s = self.settings
         if argv[0] == "python3":
             argv = [self._python, *argv[1:]]
         cpu_seconds = math.ceil(timeout * max(1.0, s.cpus)) + 1
+        # With no quota filesystem (not root), at least no one file may pass the quota.
+        fsize = s.quota_bytes if self._quota is None and s.quota_bytes > 0 else "unlimited"
         if self._prlimit:
             limited = [
                 self._prlimit,
                 f"--as={s.memory_bytes}",
                 f"--nproc={s.pids}",
                 f"--cpu={cpu_seconds}",
+                f"--fsize={fsize}",
                 "--core=0",
                 "--",
             ]
         else:  # util-linux missing: set the same limits from Python
             limited = [self._python, "-c", _SETRLIMIT, str(s.memory_bytes), str(s.pids)]
-            limited += [str(cpu_seconds)]
+            limited += [str(cpu_seconds), str(fsize)]
         # Order matters: each mount lands on what the previous ones made.
         return [
             self._bwrap,
@@ -170,7 +211,9 @@ class BubblewrapExecutor:
             "--tmpfs", "/run",
             "--bind", str(self.workspace), WORKDIR,
             "--dir", _BLOCK_DIR,
-            "--perms", "0444", "--ro-bind-data", str(block_fd), inner,
+            "--perms", "0444", "--ro-bind-data", str(fds[0]), inner,
+            "--perms", "0444", "--ro-bind-data", str(fds[1]), "/etc/passwd",
+            "--perms", "0444", "--ro-bind-data", str(fds[2]), "/etc/group",
             "--remount-ro", "/",  # bwrap's own root is a tmpfs: writable unless told
             "--chdir", WORKDIR,
             "--unshare-all",
@@ -184,32 +227,26 @@ class BubblewrapExecutor:
         ]  # fmt: skip
 
     async def close(self) -> None:
-        return None
+        """Give the workspace its plain folder back (each block's sandbox is gone already)."""
+        self._bwrap = ""
+        await self._release_quota()
 
 
 _SETRLIMIT = (
     "import os, resource, sys\n"
     "mem, nproc, cpu = (int(v) for v in sys.argv[1:4])\n"
+    "fsize = resource.RLIM_INFINITY if sys.argv[4] == 'unlimited' else int(sys.argv[4])\n"
     "resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
     "resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))\n"
     "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))\n"
-    "os.execvp(sys.argv[4], sys.argv[4:])\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
+    "os.execvp(sys.argv[5], sys.argv[5:])\n"
 )
 
 
-def _root_binds() -> list[str]:
-    """The host's top-level folders, read-only, on the sandbox's own root.
-
-    Binding them one by one (rather than `/` as a whole) leaves the root writable for
-    bwrap's mount points, so the workspace can sit at /workspace as in the Docker sandbox.
-    """
-    args: list[str] = []
-    for name in sorted(os.listdir("/")):
-        if name in _OWN:
-            continue
-        path = "/" + name
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            args += ["--ro-bind", path, path]
-    return args
+def _memfd(data: bytes) -> int:
+    """An anonymous file holding `data`, read from its start by bwrap."""
+    fd = os.memfd_create("magentic-data")
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd

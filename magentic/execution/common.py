@@ -227,6 +227,7 @@ _NETWORK = re.compile(
 )
 _READ_ONLY = re.compile(r"Read-only file system")
 _NO_SPACE = re.compile(r"No space left on device")
+_FILE_TOO_LARGE = re.compile(r"File too large|\[Errno 27\]")
 
 
 def explain(
@@ -236,6 +237,7 @@ def explain(
     workdir: str,
     oom_killed: bool = False,
     sigkill_means_memory: bool = True,
+    workspace_full: bool = False,
 ) -> None:
     """Name the limit a failed block ran into and say, in plain words, what to do about it.
 
@@ -249,10 +251,19 @@ def explain(
             "it started was killed"
         )
         return
+    if workspace_full:  # said even when the code caught the error and exited 0
+        result.limit_hit = "workspace quota"
+        result.notes.append(
+            f"the workspace is full: it holds at most {settings.workspace_quota} of new files "
+            "(sandbox.workspace_quota), and a write past that fails with 'No space left on "
+            "device'; delete files that are no longer needed, or write less"
+        )
     if result.exit_code == 0:
         return
     text = (result.stderr[-_SCAN_LIMIT:] + "\n" + result.stdout[-_SCAN_LIMIT:]).strip()
-    if oom_killed or (result.exit_code == 137 and sigkill_means_memory):
+    if result.limit_hit:
+        pass
+    elif oom_killed or (result.exit_code == 137 and sigkill_means_memory):
         result.limit_hit = "memory"
         result.notes.append(
             f"killed for using more than {settings.memory} of memory (the sandbox's memory "
@@ -288,8 +299,17 @@ def explain(
         )
     if _READ_ONLY.search(text):
         result.notes.append(f"only the workspace ({workdir}) and /tmp are writable")
-    if _NO_SPACE.search(text):
-        result.notes.append(f"a disk filled up (/tmp holds {settings.tmp_size})")
+    if _FILE_TOO_LARGE.search(text) or code == 128 + signal.SIGXFSZ:
+        result.limit_hit = result.limit_hit or "workspace quota"
+        result.notes.append(
+            f"a file grew past {settings.workspace_quota}, the most one file may hold "
+            "(sandbox.workspace_quota); write less"
+        )
+    if _NO_SPACE.search(text) and not workspace_full:
+        result.notes.append(
+            f"a disk filled up (/tmp holds {settings.tmp_size}, the workspace "
+            f"{settings.workspace_quota} of new files)"
+        )
 
 
 def _signal_name(number: int) -> str:

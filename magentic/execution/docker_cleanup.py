@@ -126,5 +126,8 @@ def install_hooks() -> None:
 
 def _on_sigterm(signum: int, frame: object) -> None:
     remove_all_live()
+    from magentic.execution import quota  # a leaf module; imported here to keep this one lean
+
+    quota.detach_all()  # after the containers, which hold the workspace's mount
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -1,12 +1,18 @@
 """DockerExecutor: the default sandbox. One warm container per run, one `docker exec` per block.
 
 The container is locked down (read-only root, tmpfs /tmp, only the workspace mounted, no
-network unless asked, memory/CPU/pids limits, no capabilities, no-new-privileges, a
-non-root user) and its PID 1 is an init, so removing it is quick. Its main process is a
-tiny keep-alive shell that, on SIGUSR1, kills every other process of the code's user: the
-Docker API cannot signal an exec'd process, and a fork bomb may leave no pid free for
-another exec, but a signal to the container needs none. That is how a timed-out or
-cancelled block is stopped without losing the warm container.
+network unless asked, memory/CPU/pids limits, no-new-privileges, code run as a non-root
+user with no capabilities) and its PID 1 is an init, so removing it is quick. Its main
+process is a tiny keep-alive shell that, on SIGUSR1, kills every other process: the Docker
+API cannot signal an exec'd process, and a fork bomb may leave no pid free for another
+exec, but a signal to the container needs none. That is how a timed-out or cancelled
+block is stopped without losing the warm container.
+
+The keep-alive runs as the container's root with one capability, KILL, and nothing else;
+the code runs as another user, so it cannot signal the keep-alive (`kill -9 -1` used to
+take the whole container down, and the next block raced its teardown). A container that
+stops anyway (the engine, an outside kill) is found by asking the engine for its state
+after a block that died abnormally, and replaced before the next run.
 
 The Docker SDK blocks, so every call goes through asyncio.to_thread.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -23,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from magentic.errors import SandboxError
-from magentic.execution import docker_cleanup
-from magentic.execution.base import CodeBlock, ExecutionResult
+from magentic.execution import docker_cleanup, docker_engine, quota
+from magentic.execution.base import ENGINE_LOST, CodeBlock, ExecutionResult, SandboxUnavailable
 from magentic.execution.common import (
     BlockRun,
     OutputBuffer,
@@ -35,8 +41,10 @@ from magentic.execution.common import (
     sandbox_env,
     sandbox_ids,
 )
+from magentic.execution.docker_engine import api as _api
 from magentic.execution.settings import SandboxSettings
 
+log = logging.getLogger(__name__)
 WORKDIR = "/workspace"
 _LIFETIME_MINUTES = 12 * 60  # a container whose owner vanished ends by itself after this
 _KEEPALIVE = (
@@ -52,47 +60,10 @@ _RUNNER = (
 _CHUNK_CHARS = 30_000  # one argv string must stay under 128 KiB, even in 4-byte UTF-8
 _KILL_RETRY_S = 0.5
 _KILL_ATTEMPTS = 20
-_OOM = re.compile(r"oom_kill (\d+)")
-# What the engine sends as an exec's first output when the container died under it (the
-# texts vary with the moment of its teardown); matched only at the start of the output.
-_EXEC_FAILED = re.compile(
-    r"(OCI runtime exec failed|cannot exec in a (stopped|deleted) state"
-    r"|No such exec instance|ttrpc: closed|task [0-9a-f]+ not found)"
-)
-_GONE = re.compile(r"is not running|Removal In Progress|No such container|is paused")
 
 
 class _ContainerGone(Exception):
-    """The run's container stopped (its keep-alive was killed, or it reached its lifetime)."""
-
-
-def _gone(exc: Any) -> bool:
-    return exc.status_code in (404, 409) or bool(_GONE.search(str(exc.explanation or exc)))
-
-
-_api_client: Any = None
-
-
-def _api() -> Any:
-    """One Docker API client per process (it pools connections). Blocking."""
-    global _api_client
-    if _api_client is None:
-        try:
-            import docker
-        except ImportError as exc:
-            raise SandboxError(
-                "the docker package is missing: pip install 'magentic[sandbox]'"
-            ) from exc
-        try:
-            client = docker.from_env(timeout=60)
-            client.api.ping()
-        except docker.errors.DockerException as exc:
-            raise SandboxError(
-                "cannot reach the Docker engine; start it (scripts/install --docker) or use "
-                f"--sandbox bwrap ({str(exc).splitlines()[0][:160]})"
-            ) from exc
-        _api_client = client.api
-    return _api_client
+    """The run's container stopped (killed from outside, or it reached its lifetime)."""
 
 
 class DockerExecutor:
@@ -112,6 +83,10 @@ class DockerExecutor:
         self._lock = asyncio.Lock()
         self._seq = 0
         self._oom_seen = 0
+        self._quota: quota.QuotaMount | None = None
+        self._notes: list[str] = []  # said once, with the next result
+        self._lost = False  # the engine stopped answering; run() says so until it is back
+        self._replace = False  # the container died with a block: a fresh one before the next
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -121,6 +96,29 @@ class DockerExecutor:
         docker_cleanup.install_hooks()
         self._api = await asyncio.to_thread(_api)
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
+        attached = False
+        if self._quota is None:  # before the container: it must bind the quota filesystem
+            self._quota, why = await asyncio.to_thread(
+                quota.attach, self.workspace, self.settings.quota_bytes
+            )
+            attached = self._quota is not None
+            if why:
+                log.warning(why)
+                self._notes.append(why)
+        try:
+            await self._start_container()
+        except BaseException:  # failed or cancelled: no mount outlives a start that failed
+            if attached:
+                await asyncio.shield(self._release_quota())
+            raise
+        self._oom_seen = 0
+
+    async def _release_quota(self) -> None:
+        mount, self._quota = self._quota, None
+        if mount is not None:
+            await asyncio.to_thread(quota.detach, mount)
+
+    async def _start_container(self) -> None:
         uid, gid = await asyncio.to_thread(sandbox_ids, self.workspace)
         self._user = f"{uid}:{gid}"
         sweep = asyncio.create_task(asyncio.to_thread(docker_cleanup.sweep_stale, self._api))
@@ -133,13 +131,23 @@ class DockerExecutor:
                 made = await creating
                 await asyncio.to_thread(docker_cleanup.remove_now, self._api, made)
             raise
+        except SandboxError:
+            raise
+        except Exception as exc:  # a refused connection: the engine went away
+            if await asyncio.to_thread(docker_engine.engine_answers, self._api):
+                raise SandboxError(f"cannot start the sandbox container: {exc}") from exc
+            self._lost = True
+            raise SandboxUnavailable(
+                "the Docker engine stopped answering, so no code can run; start it again "
+                "(dockerd) or use --sandbox bwrap"
+            ) from exc
         finally:
             with contextlib.suppress(Exception):
                 await sweep
-        self._oom_seen = 0
 
     def _create_and_start(self) -> str:
         import docker.errors
+        from docker.types import Ulimit
 
         s = self.settings
         host_config = self._api.create_host_config(
@@ -152,6 +160,11 @@ class DockerExecutor:
             read_only=True,
             tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={s.tmp_bytes},mode=1777"},
             cap_drop=["ALL"],
+            cap_add=["KILL"],  # the keep-alive's alone: exec'd code runs with none
+            # with no quota filesystem (not root), at least no one file may pass the quota
+            ulimits=[Ulimit(name="fsize", soft=s.quota_bytes, hard=s.quota_bytes)]
+            if self._quota is None and s.quota_bytes > 0
+            else None,
             security_opt=["no-new-privileges"],
             init=True,
             auto_remove=True,
@@ -162,7 +175,7 @@ class DockerExecutor:
             created = self._api.create_container(
                 s.image,
                 command=["sh", "-c", _KEEPALIVE],
-                user=self._user,
+                user="0:0",  # the keep-alive only; every block runs as self._user
                 working_dir=WORKDIR,
                 environment=env,
                 labels=docker_cleanup.labels(self.run_id),
@@ -185,9 +198,20 @@ class DockerExecutor:
         return container_id
 
     async def close(self) -> None:
+        """Remove the container, then give the workspace its plain folder back."""
+        await self._drop_container()
+        await self._release_quota()
+
+    async def _drop_container(self) -> None:
         container_id, self.container_id = self.container_id, None
         if container_id and self._api is not None:
-            await asyncio.to_thread(docker_cleanup.remove_now, self._api, container_id)
+            try:
+                await asyncio.to_thread(docker_cleanup.remove_now, self._api, container_id)
+            except Exception:
+                if await asyncio.to_thread(docker_engine.engine_answers, self._api):
+                    raise
+                # the engine is gone, and the container with it (or it stops on restart)
+                log.warning("could not remove container %s: the engine is gone", container_id[:12])
 
     # ------------------------------------------------------------------------ run
 
@@ -195,9 +219,37 @@ class DockerExecutor:
         self, blocks: Sequence[CodeBlock], timeout: float | None = None
     ) -> ExecutionResult:
         async with self._lock:
+            if self._lost or self._replace:
+                await self._recover()
             if not self.container_id:
                 await self.start()
             return await self._run(blocks, timeout or self.settings.timeout)
+
+    async def _recover(self) -> None:
+        """Before a run: give up the container a previous block left dead, or, after an
+        engine loss, check whether the engine is back (SandboxUnavailable if not)."""
+        if self._lost:
+            if not await asyncio.to_thread(docker_engine.engine_answers, self._api):
+                raise SandboxUnavailable(
+                    "the Docker engine is still not answering, so no code can run; start it "
+                    "again (dockerd) or use --sandbox bwrap"
+                )
+            self._lost = False
+            self._notes.append(
+                "the Docker engine answers again; this block ran in a fresh container "
+                "(files in /tmp were lost, the workspace is intact)"
+            )
+        elif self._replace:
+            self._notes.append(
+                "the sandbox container had stopped with the last block, so a fresh one was "
+                "started; files in /tmp were lost, the workspace is intact"
+            )
+        self._replace = False
+        old, self.container_id = self.container_id, None
+        if old:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(docker_cleanup.remove_now, self._api, old)
+        self.restarts += 1
 
     async def _run(self, blocks: Sequence[CodeBlock], timeout: float) -> ExecutionResult:
         def script_path(block: CodeBlock) -> str:
@@ -218,18 +270,55 @@ class DockerExecutor:
             script_path=script_path,
             run_one=run_one,
         )
-        oom: bool | None = None
-        if result.exit_code == 137 and not result.timed_out:
-            oom = await self._oom_killed()
-        explain(
-            result,
-            self.settings,
-            workdir=WORKDIR,
-            oom_killed=bool(oom),
-            sigkill_means_memory=oom is None,
-        )
+        abnormal = result.exit_code is None or result.exit_code >= 128
+        if abnormal and not result.timed_out and not self._lost and self.container_id:
+            await self._check_after_abnormal_exit()
+        if self._lost:
+            result.limit_hit = ENGINE_LOST
+            result.notes.append(
+                "the Docker engine stopped answering while this block ran, so the block was "
+                "cut short (no limit of the sandbox was hit); no code can run until the "
+                "engine is back"
+            )
+        else:
+            oom = False
+            if result.exit_code == 137 and not result.timed_out and not self._replace:
+                oom = await self._oom_killed()
+            explain(
+                result,
+                self.settings,
+                workdir=WORKDIR,
+                oom_killed=oom,
+                sigkill_means_memory=False,  # the cgroup's count says, or nothing does
+                workspace_full=await quota.is_full(self._quota),
+            )
+            if self._replace and result.exit_code is not None:
+                result.notes.append(
+                    "the sandbox container stopped while this block ran (stopped from outside "
+                    "the sandbox), so no limit was hit; the next run starts a fresh container"
+                )
         add_truncation_notes(result, out, err)
+        result.notes.extend(self._notes)
+        self._notes.clear()
         return result
+
+    async def _check_after_abnormal_exit(self) -> None:
+        """A block that died of a signal, or whose status went missing, may have taken the
+        container or the engine with it: look at both rather than guess from error texts,
+        and mark a dead container for replacement before the next run."""
+        if not await asyncio.to_thread(docker_engine.engine_answers, self._api):
+            self._lost = True
+            return
+        if await asyncio.to_thread(self._container_state) != "running":
+            self._replace = True
+
+    def _gone(self, exc: Any) -> bool:
+        """Whether an engine error means the container is no more: its state says, not the
+        error's wording (which varies with the moment of a teardown). Blocking."""
+        return exc.status_code in (404, 409) or self._container_state() != "running"
+
+    def _container_state(self) -> str:
+        return docker_engine.container_state(self._api, self.container_id or "")
 
     async def _exec(
         self,
@@ -240,16 +329,23 @@ class DockerExecutor:
         result: ExecutionResult,
     ) -> tuple[int | None, bool]:
         """Run one block; if the container turns out to be gone, start a fresh one and
-        run the block there (code may kill every process, the keep-alive included)."""
+        run the block there (it was stopped from outside, or reached its lifetime)."""
         try:
             exit_code, timed_out = await self._exec_once(cmd, deadline, out, err)
         except _ContainerGone:
             pass
+        except (SandboxError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # a dropped connection, a broken stream: is the engine gone?
+            if await asyncio.to_thread(docker_engine.engine_answers, self._api):
+                raise SandboxError(f"docker exec failed: {type(exc).__name__}: {exc}") from exc
+            self._lost = True
+            return None, False
         else:
             if exit_code is None and not timed_out:
                 result.notes.append(
-                    "the sandbox container stopped while this block ran (the code may have "
-                    "killed every process), so its exit status is unknown; the next run "
+                    "the sandbox container stopped while this block ran (stopped from outside "
+                    "the sandbox), so its exit status is unknown; the next run "
                     "starts a fresh container"
                 )
             return exit_code, timed_out
@@ -259,7 +355,7 @@ class DockerExecutor:
         self.restarts += 1
         await self.start()
         result.notes.append(
-            "the sandbox container had stopped (code may have killed every process), so a "
+            "the sandbox container had stopped (stopped from outside the sandbox), so a "
             "fresh one was started; files in /tmp were lost, the workspace is intact"
         )
         try:
@@ -295,7 +391,7 @@ class DockerExecutor:
         try:
             return dict(self._api.exec_inspect(exec_id))
         except docker.errors.APIError as exc:
-            if _gone(exc):
+            if self._gone(exc):
                 return None
             raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
 
@@ -303,9 +399,9 @@ class DockerExecutor:
         import docker.errors
 
         try:
-            made = self._api.exec_create(self.container_id, cmd, workdir=WORKDIR)
+            made = self._api.exec_create(self.container_id, cmd, workdir=WORKDIR, user=self._user)
         except docker.errors.APIError as exc:
-            if _gone(exc):
+            if self._gone(exc):
                 raise _ContainerGone from exc
             raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
         return str(made["Id"])
@@ -316,16 +412,10 @@ class DockerExecutor:
         try:
             stream = self._api.exec_start(exec_id, stream=True, demux=True)
         except docker.errors.APIError as exc:
-            if _gone(exc):
+            if self._gone(exc):
                 raise _ContainerGone from exc
             raise SandboxError(f"docker exec failed: {exc.explanation}") from exc
-        first = True
         for stdout, stderr in stream:
-            if first and (stdout or stderr):
-                first = False
-                # a container that stopped between create and start answers with this
-                if _EXEC_FAILED.match((stdout or stderr or b"").decode(errors="replace")):
-                    raise _ContainerGone
             if stdout:
                 out.feed(stdout)
             if stderr:
@@ -361,37 +451,29 @@ class DockerExecutor:
             await asyncio.to_thread(self._signal_kill)
             await asyncio.wait({task}, timeout=_KILL_RETRY_S)
         if not task.done():
-            await self.close()
+            await self._drop_container()
         with contextlib.suppress(Exception):
             await task
 
     def _signal_kill(self) -> None:
         import docker.errors
 
-        with contextlib.suppress(docker.errors.APIError):
+        with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
             self._api.kill(self.container_id, signal="SIGUSR1")
 
-    async def _oom_killed(self) -> bool | None:
-        """Did the memory limit kill something since we last looked? None: cannot tell."""
-        cmd = [
-            "sh",
-            "-c",
-            "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control "
-            "2>/dev/null; true",
-        ]
+    async def _oom_killed(self) -> bool:
+        """Did the memory limit kill something since we last looked?
 
-        def read() -> str:
-            made = self._api.exec_create(self.container_id, cmd)
-            return bytes(self._api.exec_start(made["Id"])).decode(errors="replace")
-
-        try:
-            text = await asyncio.to_thread(read)
-        except Exception:
-            return None
-        match = _OOM.search(text)
-        if not match:
-            return None
-        count = int(match.group(1))
+        No count means the container is stopping with the block: that is not the memory
+        limit (an outside kill, the engine), and the container is replaced before the next
+        run.
+        """
+        count = await asyncio.to_thread(
+            docker_engine.oom_kill_count, self._api, self.container_id or "", self._user
+        )
+        if count is None:
+            self._replace = True
+            return False
         killed = count > self._oom_seen
         self._oom_seen = count
         return killed

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from magentic.execution import quota
 from magentic.execution.base import CodeBlock, ExecutionResult
 from magentic.execution.common import (
     BlockRun,
@@ -51,11 +52,24 @@ class LocalExecutor:
         self._scratch: str | None = None
         self._lock = asyncio.Lock()
         self._seq = 0
+        self._quota: quota.QuotaMount | None = None
 
     async def start(self) -> None:
         log.warning(WARNING)
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
-        self._python = await asyncio.to_thread(resolve_python, self.settings.python or "python3")
+        if self._quota is None:  # caps the workspace only: the code can write anywhere
+            self._quota, why = await asyncio.to_thread(
+                quota.attach, self.workspace, self.settings.quota_bytes
+            )
+            if why:
+                log.warning(why)
+        try:
+            self._python = await asyncio.to_thread(
+                resolve_python, self.settings.python or "python3"
+            )
+        except BaseException:  # no mount outlives a start that failed
+            await asyncio.shield(self._release_quota())
+            raise
         # Block files live outside the workspace so they never show up as "files created".
         self._scratch = tempfile.mkdtemp(prefix="magentic-local-")
 
@@ -98,7 +112,13 @@ class LocalExecutor:
             script_path=script_path,
             run_one=run_one,
         )
-        explain(result, self.settings, workdir=self.workdir, sigkill_means_memory=False)
+        explain(
+            result,
+            self.settings,
+            workdir=self.workdir,
+            sigkill_means_memory=False,
+            workspace_full=await quota.is_full(self._quota),
+        )
         add_truncation_notes(result, out, err)
         return result
 
@@ -111,3 +131,9 @@ class LocalExecutor:
         if self._scratch:
             await asyncio.to_thread(shutil.rmtree, self._scratch, True)
             self._scratch = None
+        await self._release_quota()
+
+    async def _release_quota(self) -> None:
+        mount, self._quota = self._quota, None
+        if mount is not None:
+            await asyncio.to_thread(quota.detach, mount)

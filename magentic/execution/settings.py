@@ -43,12 +43,25 @@ class SandboxSettings(BaseModel):
     python: str | None = Field(
         default=None, description="interpreter for bwrap/local (default: the host's python3)"
     )
+    workspace_quota: str = Field(
+        default="1g",
+        description="room for new files in the workspace (0: no quota); a write past it "
+        "fails with 'No space left on device' inside the sandbox",
+    )
+    trusted_sources: list[str] = Field(
+        default_factory=lambda: ["Coder"],
+        description="whose messages the ComputerTerminal may run code from",
+    )
 
-    @field_validator("memory", "tmp_size")
+    @field_validator("memory", "tmp_size", "workspace_quota")
     @classmethod
     def _check_size(cls, value: str) -> str:
         parse_size(value)
         return value
+
+    @property
+    def quota_bytes(self) -> int:
+        return parse_size(self.workspace_quota)
 
     @property
     def memory_bytes(self) -> int:

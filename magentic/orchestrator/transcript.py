@@ -32,7 +32,8 @@ class Transcript:
         if entry.source == "orchestrator":
             self._rendered.append(assistant(text))
         else:
-            self._rendered.append(user(f"[{entry.source}] {text}", name=entry.source))
+            # untrusted replies (pages, files, tools) are fenced off as data
+            self._rendered.append(user(entry.for_prompt(text), name=entry.source))
         self._trim()
 
     def clear(self) -> None:

@@ -12,7 +12,11 @@ import pytest
 
 from magentic.bench.scoring import score
 from magentic.bench.suite import Shard, load_suite, task_ids_arg
+from magentic.config import load_config
 from magentic.errors import ConfigError
+from magentic.team import run_task
+from magentic.testing import ScriptedLLMServer
+from magentic.testing.demo import DEMO_TASK, demo_script
 
 from .solvers import LOCAL_SUITE, SOLVABLE
 
@@ -243,3 +247,19 @@ def test_a_hostile_suite_is_refused_by_the_bench_command_before_any_task(tmp_pat
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "leads outside the suite folder" in done.stderr
     assert not out.exists()  # no workspace, nothing copied
+
+
+async def test_a_question_with_lone_surrogates_still_runs(tmp_path: Path) -> None:
+    """JSON can spell a lone surrogate; the team gets it as a visible escape, and runs."""
+    row = {"task_id": "s", "Question": DEMO_TASK + " caf\udce9", "Level": 1}
+    (tmp_path / "metadata.jsonl").write_text(json.dumps(row) + "\n")  # "\\udce9" on disk
+    task = load_suite(tmp_path).tasks[0]
+    assert task.question.endswith("caf\udce9")
+    async with ScriptedLLMServer(demo_script) as server:
+        config = load_config(
+            overrides={"agents": ["Coder"], "models.default.base_url": server.base_url}
+        )
+        result = await run_task(task.question, config, run_dir=tmp_path / "run")
+        sent = server.requests[0].all_text()
+    assert result.status == "answered", result.stop_reason
+    assert "caf\\xe9" in sent

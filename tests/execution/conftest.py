@@ -28,7 +28,7 @@ MakeSandbox = Callable[..., Awaitable[Executor]]
 def docker_api() -> Any:
     """The Docker API client, or None when no engine answers."""
     try:
-        from magentic.execution.docker_executor import _api
+        from magentic.execution.docker_engine import api as _api
 
         return _api()
     except Exception:
@@ -56,6 +56,13 @@ def require_bwrap() -> None:
     require(probe.returncode == 0, "bubblewrap able to make namespaces (user namespaces on)")
 
 
+def require_quota() -> None:
+    require(
+        os.geteuid() == 0 and os.path.exists("/dev/loop-control"),
+        "root and loop devices (the workspace quota mounts a filesystem image)",
+    )
+
+
 def require_kind(kind: str) -> None:
     if kind == "docker":
         require_docker()
@@ -81,10 +88,24 @@ def workspace() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="magentic-test-ws-"))
     os.chmod(folder, 0o755)
     yield folder
+    left_mounted = os.path.ismount(folder)
+    if left_mounted:  # clean up first, then fail: the quota's mount must not outlive a test
+        subprocess.run(["umount", "-l", str(folder)], check=False)
     shutil.rmtree(folder, ignore_errors=True)
+    for leftover in folder.parent.glob(f".{folder.name}-*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink()
+    assert not left_mounted, f"{folder} is still mounted (the workspace quota leaked)"
 
 
-@pytest.fixture(params=["docker", "bwrap"])
+@pytest.fixture(
+    params=[
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("bwrap", marks=pytest.mark.bwrap),
+    ]
+)
 def kind(request: pytest.FixtureRequest) -> str:
     require_kind(request.param)
     return str(request.param)

@@ -7,16 +7,19 @@ do, and that the result says so in words a model can act on.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from magentic.execution import CodeBlock
 
-from .conftest import MakeSandbox, leftovers
-
-pytestmark = [pytest.mark.docker, pytest.mark.bwrap]
+from .conftest import MakeSandbox, leftovers, require_quota
 
 
 def py(code: str) -> CodeBlock:
@@ -210,3 +213,157 @@ async def test_a_large_block_arrives_whole(sandbox: MakeSandbox) -> None:
     result = await executor.run([py(code)])
     assert result.exit_code == 0, result.stderr[-500:]
     assert result.stdout.split() == [str(len(payload)), "the", "end"]
+
+
+@pytest.fixture
+def host_secrets() -> Iterator[tuple[Path, Path]]:
+    """A secret in a world-readable host folder outside the workspace, and another run's
+    workspace with its trace: only the sandbox can keep the code from them."""
+    secret_dir = Path(tempfile.mkdtemp(prefix="magentic-secret-", dir="/var/tmp"))
+    other_run = Path(tempfile.mkdtemp(prefix="magentic-other-run-"))
+    for folder in (secret_dir, other_run):
+        folder.chmod(0o755)
+    (secret_dir / "secret.txt").write_text("TOP-SECRET-VALUE")
+    (other_run / "trace.jsonl").write_text('{"event": "other run"}\n')
+    for path in (secret_dir / "secret.txt", other_run / "trace.jsonl"):
+        path.chmod(0o644)
+    yield secret_dir, other_run
+    shutil.rmtree(secret_dir, ignore_errors=True)
+    shutil.rmtree(other_run, ignore_errors=True)
+
+
+async def test_code_sees_only_the_runtime_and_the_workspace(
+    sandbox: MakeSandbox, workspace: Path, host_secrets: tuple[Path, Path]
+) -> None:
+    secret_dir, other_run = host_secrets
+    (workspace / "mine.txt").write_text("my data")
+    executor = await sandbox()
+    probes = [
+        str(secret_dir / "secret.txt"),
+        str(other_run / "trace.jsonl"),
+        str(other_run),
+        str(Path.cwd()),  # this checkout, with its runs/ folder
+        "/root",
+        "/home",
+        "/work",
+        "/etc/shadow",
+        "/var/tmp",
+    ]
+    code = (
+        "import os, pkgutil, importlib\n"
+        f"for path in {probes!r}:\n"
+        "    try:\n"
+        "        if os.path.isdir(path):\n"
+        "            print('LISTED', path, sorted(os.listdir(path))[:3])\n"
+        "        else:\n"
+        "            print('READ', path, open(path).read()[:40])\n"
+        "    except OSError as exc:\n"
+        "        print('hidden', path, type(exc).__name__)\n"
+        "print('own', open('mine.txt').read())\n"
+        "import json, sqlite3, ssl, ctypes, decimal\n"
+        "imported = []\n"
+        "for mod in pkgutil.iter_modules():\n"
+        "    where = getattr(mod.module_finder, 'path', '')\n"
+        "    if where.endswith(('site-packages', 'dist-packages')) and not mod.name.startswith('_'):\n"
+        "        try:\n"
+        "            importlib.import_module(mod.name)\n"
+        "            imported.append(mod.name)\n"
+        "        except Exception:\n"
+        "            pass\n"
+        "    if len(imported) >= 3:\n"
+        "        break\n"
+        "print('packages', imported)\n"
+    )
+    result = await executor.run([py(code)])
+    assert result.exit_code == 0, result
+    assert "TOP-SECRET" not in result.stdout and "other run" not in result.stdout
+    # each probe is absent, closed, or (an image's own empty folder) empty
+    shown = [line for line in result.stdout.splitlines() if line.startswith(("LISTED", "READ"))]
+    assert all(line.startswith("LISTED") and line.endswith(" []") for line in shown), shown
+    assert result.stdout.count("hidden") + len(shown) == len(probes)
+    assert result.stdout.count("hidden") >= 4  # the secret, the other run, this checkout
+    assert "own my data" in result.stdout
+    packages = result.stdout.split("packages", 1)[1]
+    assert packages.strip() not in ("", "[]"), result.stdout  # the interpreter's packages load
+
+
+async def test_a_write_past_the_workspace_quota_fails_inside(
+    sandbox: MakeSandbox, workspace: Path
+) -> None:
+    """A 20 GiB preallocation gets ENOSPC inside the sandbox; the run goes on, the result
+    names the quota, and files still come and go through the host's workspace folder."""
+    require_quota()
+    (workspace / "attached.csv").write_text("a,b\n1,2\n")
+    executor = await sandbox(workspace_quota="64m")
+    code = (
+        "import errno, os\n"
+        "print(open('attached.csv').read().split()[1])\n"
+        "fd = os.open('huge.bin', os.O_WRONLY | os.O_CREAT)\n"
+        "try:\n"
+        "    os.posix_fallocate(fd, 0, 20 * 1024**3)\n"
+        "    print('ALLOCATED 20 GiB')\n"
+        "except OSError as exc:\n"
+        "    print('refused', errno.errorcode[exc.errno], flush=True)\n"
+        "os.close(fd)\n"
+        "os.remove('huge.bin')\n"
+        "with open('fill.bin', 'wb') as f:\n"  # no handler: the error ends the block
+        "    for _ in range(200):\n"
+        "        f.write(bytes(1024 * 1024))\n"
+        "        f.flush()\n"
+        "print('WROTE 200 MB')\n"
+    )
+    result = await executor.run([py(code)])
+    assert "ALLOCATED" not in result.stdout and "WROTE" not in result.stdout
+    assert "1,2" in result.stdout
+    assert "refused ENOSPC" in result.stdout or "refused EDQUOT" in result.stdout, result
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert result.limit_hit == "workspace quota", result
+    assert any("64m" in note and "workspace" in note for note in result.notes)
+    # the host sees the sandbox's files at once, and the sandbox sees the host's
+    assert (workspace / "fill.bin").stat().st_size < 80 * 1024**2
+    (workspace / "downloaded.txt").write_text("from the host")
+    code = (
+        "import os\n"
+        "os.remove('fill.bin')\n"
+        "open('result.txt', 'w').write('done')\n"
+        "print(open('downloaded.txt').read())\n"
+    )
+    after = await executor.run([py(code)])
+    assert after.exit_code == 0 and after.stdout.strip() == "from the host", after
+    assert after.limit_hit is None
+    await executor.close()
+    # back on the plain folder: every file kept, the quota's image gone
+    assert await asyncio.to_thread(plain_folder_with, workspace) == [
+        "attached.csv",
+        "downloaded.txt",
+        "result.txt",
+    ]
+
+
+def plain_folder_with(workspace: Path) -> list[str]:
+    """The workspace's files once it is no longer a mount and no quota file is left."""
+    assert not os.path.ismount(workspace)
+    assert not [p for p in workspace.parent.iterdir() if p.name.startswith(f".{workspace.name}-")]
+    return sorted(p.name for p in workspace.iterdir())
+
+
+async def test_without_a_quota_filesystem_one_file_is_still_capped(
+    sandbox: MakeSandbox, workspace: Path
+) -> None:
+    """Where the quota cannot be mounted (not root; here: the workspace is a mount of
+    something else already), each sandbox still caps every file at the quota's size."""
+    require_quota()  # root, to make the workspace a mount for this test
+    await asyncio.to_thread(subprocess.run, ["mount", "--bind", workspace, workspace], check=True)
+    try:
+        executor = await sandbox(workspace_quota="16m")
+        code = "import os\nwith open('big.bin', 'wb') as f:\n    f.write(bytes(64 * 1024**2))\n"
+        try:
+            result = await executor.run([py(code)])
+        finally:
+            await executor.close()
+    finally:
+        await asyncio.to_thread(subprocess.run, ["umount", workspace], check=True)
+    assert result.exit_code == 1 and "File too large" in result.stderr, result
+    assert result.limit_hit == "workspace quota"
+    assert any("not enforced" in note for note in result.notes)  # said, once
+    assert (workspace / "big.bin").stat().st_size <= 16 * 1024**2

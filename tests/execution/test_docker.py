@@ -4,11 +4,13 @@ leaving it behind (close, crash, Ctrl-C, SIGTERM, a killed owner)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -54,11 +56,16 @@ async def test_container_is_locked_down(api: Any, workspace: Path) -> None:
         assert host["Init"] is True
         assert host["Binds"] == [f"{workspace}:/workspace:rw"]
         assert "/tmp" in host["Tmpfs"]
-        assert info["Config"]["User"] not in ("", "0", "root", "0:0")
+        assert host["CapAdd"] in (["KILL"], ["CAP_KILL"])  # the keep-alive's, see below
         assert info["Config"]["Labels"]["magentic.pid"] == str(os.getpid())
         assert info["Config"]["Labels"]["magentic.run"] == executor.run_id
         mounts = [m["Destination"] for m in info["Mounts"]]
         assert mounts == ["/workspace"]  # nothing else of the host
+        # the code itself runs as a non-root user with no capability at all
+        probe = await executor.run([CodeBlock("sh", "id -u; grep CapEff /proc/self/status")])
+        uid, caps = probe.stdout.split("\n", 1)
+        assert uid.strip() not in ("", "0")
+        assert caps.split()[1] == "0000000000000000"
     finally:
         await executor.close()
 
@@ -87,13 +94,30 @@ async def test_container_stays_warm_between_runs(api: Any, workspace: Path) -> N
     assert containers_of(api, os.getpid()) == []
 
 
-async def test_a_killed_container_is_replaced(api: Any, workspace: Path) -> None:
+async def test_code_cannot_kill_its_container(api: Any, workspace: Path) -> None:
+    """`kill -9 -1` reaches every process of the code's user, never the keep-alive: the
+    warm container survives, and no next block races a teardown."""
     executor = DockerExecutor(workspace)
     await executor.start()
     try:
         first_id = executor.container_id
-        # the code kills every process it may, the keep-alive included: the container ends
-        await executor.run([CodeBlock("sh", "kill -9 -1")])
+        killed = await executor.run([CodeBlock("sh", "kill -9 -1")])
+        assert killed.limit_hit != "memory"
+        result = await executor.run([CodeBlock("python", "print('same')")])
+        assert result.stdout.strip() == "same"
+        assert executor.container_id == first_id and executor.restarts == 0
+        assert api.inspect_container(first_id)["State"]["Running"]
+    finally:
+        await executor.close()
+
+
+async def test_a_container_stopped_between_runs_is_replaced(api: Any, workspace: Path) -> None:
+    executor = DockerExecutor(workspace)
+    await executor.start()
+    try:
+        first_id = executor.container_id
+        await asyncio.to_thread(api.kill, first_id)
+        await asyncio.to_thread(_wait_stopped, api, first_id)
         result = await executor.run([CodeBlock("python", "print('fresh')")])
         assert result.stdout.strip() == "fresh"
         assert executor.container_id != first_id
@@ -103,14 +127,70 @@ async def test_a_killed_container_is_replaced(api: Any, workspace: Path) -> None
         await executor.close()
 
 
-async def test_cancelled_start_leaves_no_container(api: Any, workspace: Path) -> None:
+async def test_a_container_stopped_under_a_block_is_replaced_before_the_next(
+    api: Any, workspace: Path
+) -> None:
+    """The block dies with its container: not read as the memory limit, and the next run
+    gets a fresh container."""
     executor = DockerExecutor(workspace)
+    await executor.start()
+    try:
+        first_id = executor.container_id
+        task = asyncio.create_task(
+            executor.run([CodeBlock("sh", "echo started > started.txt; sleep 60")])
+        )
+        marker = workspace / "started.txt"
+        deadline = time.monotonic() + 60
+        while not await asyncio.to_thread(marker.exists):
+            assert time.monotonic() < deadline, "the block never started"
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(api.kill, first_id)
+        died = await task
+        assert died.exit_code is None or died.exit_code >= 128, died
+        assert died.limit_hit != "memory" and not died.timed_out, died
+        assert any("container stopped while this block ran" in n for n in died.notes), died
+        again = await executor.run([CodeBlock("python", "print('fresh')")])
+        assert again.stdout.strip() == "fresh"
+        assert executor.container_id != first_id and executor.restarts == 1
+        assert any("fresh one was started" in note for note in again.notes), again
+    finally:
+        await executor.close()
+
+
+def _wait_stopped(api: Any, container_id: str) -> None:
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound):
+        api.wait(container_id, timeout=60)
+
+
+class HeldInCreation(DockerExecutor):
+    """A real executor whose creation thread, once the container exists, waits for the
+    test: the cancel then lands inside container creation every time, not by timing."""
+
+    def __init__(self, workspace: Path) -> None:
+        super().__init__(workspace)
+        self.created = threading.Event()
+        self.release = threading.Event()
+
+    def _create_and_start(self) -> str:
+        container_id = super()._create_and_start()
+        self.created.set()
+        self.release.wait(timeout=60)
+        return container_id
+
+
+async def test_cancelled_start_leaves_no_container(api: Any, workspace: Path) -> None:
+    executor = HeldInCreation(workspace)
     task = asyncio.create_task(executor.start())
-    await asyncio.sleep(0.1)  # most likely inside container creation
+    assert await asyncio.to_thread(executor.created.wait, 60)
+    assert containers_of(api, os.getpid())  # the container exists, start() has not returned
     task.cancel()
+    executor.release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert containers_of(api, os.getpid()) == []
+    assert executor.container_id is None
 
 
 async def test_missing_image_is_a_clear_error(api: Any, workspace: Path) -> None:
@@ -172,6 +252,8 @@ def test_container_removed_when_the_owner_ends_badly(api: Any, workspace: Path, 
     assert line.startswith("started"), child.stderr.read() if child.stderr else ""
     container_id = line.split()[1]
     assert api.containers(all=True, filters={"id": container_id})
+    if how != "crash":  # alive until signalled: its workspace is on the quota filesystem
+        assert os.path.ismount(workspace) or os.geteuid() != 0
     if how == "sigint":
         child.send_signal(signal.SIGINT)
     elif how == "sigterm":
@@ -179,6 +261,7 @@ def test_container_removed_when_the_owner_ends_badly(api: Any, workspace: Path, 
     child.wait(timeout=60)
     assert not api.containers(all=True, filters={"id": container_id})
     assert containers_of(api, child.pid) == []
+    assert not os.path.ismount(workspace)  # the workspace quota's mount went with it
 
 
 def test_container_of_a_sigkilled_owner_is_swept_on_next_start(api: Any, workspace: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,46 @@ from magentic.execution.image import input_hash, sandbox_dir
 from .conftest import require_docker, require_kind
 
 
-async def test_doctor_reports_every_part() -> None:
+def _engine_answers() -> bool:
+    """Asked of the docker CLI, apart from the doctor's own client."""
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode == 0
+
+
+def _bwrap_works() -> bool:
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    probe = [bwrap, "--ro-bind", "/", "/", "--unshare-all", "true"]
+    return subprocess.run(probe, capture_output=True, timeout=60).returncode == 0
+
+
+async def test_doctor_reports_every_part_as_the_machine_is() -> None:
     checks = {c.name: c for c in await check_all()}
     assert list(checks) == ["python", "docker engine", "sandbox image", "bubblewrap", "chromium"]
     assert checks["python"].ok
+    # each verdict agrees with a probe of our own: a doctor saying "ok" to all would fail
+    assert checks["docker engine"].ok == await asyncio.to_thread(_engine_answers)
+    assert checks["bubblewrap"].ok == await asyncio.to_thread(_bwrap_works)
     for check in checks.values():
         assert check.detail
         assert check.ok or check.fix or check.name == "sandbox image"
+
+
+async def test_doctor_names_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On a machine without bubblewrap and without an engine, the doctor says so, with
+    the fix for each."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap here
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    checks = {c.name: c for c in await check_all()}
+    assert not checks["docker engine"].ok
+    assert checks["docker engine"].fix == "scripts/install --docker"
+    assert not checks["sandbox image"].ok
+    assert not checks["bubblewrap"].ok
+    assert checks["bubblewrap"].fix == "scripts/install --bwrap"
 
 
 @pytest.mark.docker
@@ -32,6 +68,7 @@ async def test_doctor_sees_the_built_image_as_current() -> None:
     assert "current" in image.detail and "MB" in image.detail
 
 
+@pytest.mark.docker
 async def test_doctor_names_a_missing_image_and_its_fix() -> None:
     require_docker()
     checks = {c.name: c for c in await check_all(image="magentic-no-such-image:0")}
@@ -41,8 +78,6 @@ async def test_doctor_names_a_missing_image_and_its_fix() -> None:
 
 def test_image_hash_matches_build_script() -> None:
     """build.sh labels the image with this hash; a mismatch would make doctor cry wolf."""
-    import subprocess
-
     folder = sandbox_dir()
     assert folder is not None
     shell = subprocess.run(
@@ -52,7 +87,14 @@ def test_image_hash_matches_build_script() -> None:
     assert shell.stdout.strip() == input_hash(folder)
 
 
-@pytest.mark.parametrize("kind", ["docker", "bwrap", "local"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("bwrap", marks=pytest.mark.bwrap),
+        "local",
+    ],
+)
 async def test_sandbox_run_file(kind: str, tmp_path: Path, workspace: Path) -> None:
     require_kind(kind)
     script = tmp_path / "job.py"
@@ -64,6 +106,7 @@ async def test_sandbox_run_file(kind: str, tmp_path: Path, workspace: Path) -> N
     assert result.files[0].read_text() == "45"
 
 
+@pytest.mark.bwrap
 async def test_sandbox_run_file_timeout_and_shell(tmp_path: Path, workspace: Path) -> None:
     require_kind("bwrap")
     script = tmp_path / "spin"

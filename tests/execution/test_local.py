@@ -11,7 +11,7 @@ import pytest
 
 from magentic.execution import CodeBlock, SandboxSettings, make_executor
 
-from .conftest import leftovers
+from .conftest import leftovers, require_quota
 
 
 async def test_local_runs_in_the_workspace_and_warns(
@@ -45,5 +45,18 @@ async def test_local_timeout_kills_the_process_group(workspace: Path) -> None:
         result = await executor.run([CodeBlock("sh", code)], timeout=1.5)
         assert result.timed_out and result.limit_hit == "timeout"
         assert await leftovers(executor, token) == []
+    finally:
+        await executor.close()
+
+
+async def test_local_workspace_has_the_quota_too(workspace: Path) -> None:
+    require_quota()
+    executor = make_executor("local", workspace, SandboxSettings(workspace_quota="32m"))
+    await executor.start()
+    try:
+        result = await executor.run([CodeBlock("sh", "fallocate -l 20G big.bin")])
+        assert result.exit_code != 0
+        assert "No space left on device" in result.stderr
+        assert result.limit_hit == "workspace quota", result
     finally:
         await executor.close()
