@@ -52,6 +52,8 @@ async def timed_run(concurrency: int, tasks: int, base_url: str, out: Path) -> f
         overrides={
             "models.default.base_url": base_url,
             "models.default.model": "scripted",
+            # It stands for a hosted model: no one-call-at-a-time limit of a loopback server.
+            "models.default.max_concurrency": 0,
             "agents": ["Coder"],
         },
         environ={},

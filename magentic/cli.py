@@ -134,8 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")
     _add_model_flags(bench)
 
-    doctor = commands.add_parser("doctor", help="check Docker, the sandbox image and Chromium")
+    doctor = commands.add_parser(
+        "doctor", help="check Docker, the sandbox image and Chromium, or a model endpoint"
+    )
     doctor.add_argument("--config", type=Path, help="a TOML config file (for the image name)")
+    doctor.add_argument("--model", help="with --base-url: the model to probe")
+    doctor.add_argument("--base-url", help="probe this model endpoint's capabilities")
+    doctor.add_argument("--api-key-env", help="environment variable holding the API key")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
 
     sandbox = commands.add_parser("sandbox", help="run code exactly as the ComputerTerminal would")
     sandbox_commands = sandbox.add_subparsers(
@@ -242,20 +248,35 @@ def _run(args: argparse.Namespace) -> int:
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
-    subscribers = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
+    subscribers: list[Any] = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
+    last: dict[str, Any] = {}
+    subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
     approver = None
     if config.web.step_mode:  # the console is the face that asks the person
         from magentic.ui.console_approver import ConsoleApprover
 
         approver = ConsoleApprover()
-    result = run_async(
-        run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
-    )
+    try:
+        result = run_async(
+            run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
+        )
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if args.json:  # the partial result: what the run did before it was stopped
+            print(json.dumps(last or {"status": "cancelled", "stop_reason": "interrupted"}))
+        raise
     if args.json:
         print(json.dumps(result.to_json()))
     else:
         print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
     return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _keep_outcome(last: dict[str, Any], event: Any, trace_dir: Path) -> None:
+    """Keep the run's last word (its RunFinished event) for `run --json` after a Ctrl-C."""
+    if event.kind == "run_finished":
+        last.clear()
+        last.update(event.model_dump(exclude={"kind", "seq", "t", "attachment_paths"}))
+        last["trace_path"] = str(Path(trace_dir) / event.run_id / "trace.jsonl")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -298,6 +319,8 @@ def _doctor(args: argparse.Namespace) -> int:
     from magentic.config import load_config
     from magentic.doctor import check_all
 
+    if args.base_url or args.model:
+        return _doctor_endpoint(args)
     config = load_config(args.config)
     checks = asyncio.run(check_all(image=config.sandbox.image))
     for check in checks:
@@ -306,6 +329,43 @@ def _doctor(args: argparse.Namespace) -> int:
         if not check.ok and check.fix:
             print(f"     fix: {check.fix}")
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+
+
+def _doctor_endpoint(args: argparse.Namespace) -> int:
+    """`doctor --model M --base-url U`: a capability table and the settings a run will use."""
+    from magentic.config import load_config
+    from magentic.doctor import check_endpoint, format_probe_row
+
+    overrides = {
+        "models.default.model": args.model,
+        "models.default.base_url": args.base_url,
+        "models.default.api_key_env": args.api_key_env,
+    }
+    config = load_config(args.config, overrides=overrides)
+    settings = config.model_for("orchestrator")
+    rows: list[Any] = []
+
+    def on_row(row: Any) -> None:
+        rows.append(row)
+        if not args.json:
+            print(format_probe_row(row), flush=True)
+
+    if not args.json:
+        print(f"probing {settings.model} at {settings.display_url()}", flush=True)
+    memory = Path(config.cache.path).parent / "endpoints.json"
+    try:
+        chosen = run_async(check_endpoint(settings, memory, on_row))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if args.json:  # what was found so far is still worth printing
+            print(json.dumps({"interrupted": True, "probes": [r.__dict__ for r in rows]}))
+        raise
+    if args.json:
+        print(json.dumps({"probes": [r.__dict__ for r in rows], "settings": chosen}))
+    else:
+        print("settings a run will use:")
+        for key, value in chosen.items():
+            print(f"  {key} = {json.dumps(value)}")
+    return EXIT_FAILED if any(r.status == "error" for r in rows) else EXIT_OK
 
 
 def _sandbox_run(args: argparse.Namespace) -> int:

@@ -13,12 +13,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from magentic.errors import ConfigError
 from magentic.execution import CodeBlock, ExecutionResult, SandboxSettings, make_executor
 from magentic.execution.settings import DEFAULT_IMAGE
+
+if TYPE_CHECKING:
+    from magentic.llm.probe import ProbeRow
+    from magentic.llm.settings import ModelSettings
 
 MIN_PYTHON = (3, 10)
 _BROWSERS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -136,6 +142,28 @@ def _web_surfer_locate() -> str:
 def _playwright_browsers() -> list[str]:
     root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache/ms-playwright")
     return [str(p) for p in sorted(root.glob("chromium*/chrome-linux*/chrome"), reverse=True)]
+
+
+# ------------------------------------------------------------------ doctor --base-url URL
+
+
+async def check_endpoint(
+    settings: ModelSettings, memory_path: Path | None, on_row: Callable[[ProbeRow], None]
+) -> dict[str, Any]:
+    """Probe a model endpoint; rows go to `on_row` as they come. Returns the settings a run
+    will use, and stores what was learned beside the model cache for the next run."""
+    from magentic.llm.capabilities import CapabilityMemory
+    from magentic.llm.probe import probe_endpoint
+
+    _, chosen = await probe_endpoint(settings, CapabilityMemory(memory_path), on_row)
+    return chosen
+
+
+def format_probe_row(row: ProbeRow) -> str:
+    mark = {"yes": "ok  ", "no": "no  ", "error": "FAIL"}.get(row.status, "    ")
+    value = "" if row.status in ("yes", "no", "error") else f" {row.status}"
+    detail = f"  ({row.detail})" if row.detail else ""
+    return f"{mark} {row.feature}:{value}{detail}"
 
 
 # ------------------------------------------------------------------ sandbox run FILE

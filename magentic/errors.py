@@ -30,6 +30,7 @@ class ModelError(MagenticError):
         status: int | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        max_tries: int | None = None,
     ) -> None:
         super().__init__(reason)
         self.status = status
@@ -37,10 +38,32 @@ class ModelError(MagenticError):
         # after `retry_after` seconds when the server said so.
         self.retryable = retryable
         self.retry_after = retry_after
+        # A cap on the attempts this kind of failure deserves (a deterministic 5xx gets 2).
+        self.max_tries = max_tries
 
 
 class ReplayMissError(ModelError):
     """Replay-only mode met a request that was never recorded."""
+
+
+class UnsupportedFeature(ModelError):
+    """The endpoint refused a feature of the request (JSON schema, tools, list content...).
+
+    `feature` names it; the model client records the step-down for the rest of the run, and
+    the caller asks again with a simpler request instead of retrying the same one.
+    """
+
+    def __init__(self, reason: str, *, feature: str, status: int | None = None) -> None:
+        super().__init__(reason, status=status)
+        self.feature = feature
+
+
+class ModelTimeout(ModelError):
+    """The endpoint sent nothing for `timeout_s` (a slow or stuck server)."""
+
+
+class ContextOverflow(ModelError):
+    """A request cannot be made to fit the model's context window; it is never sent."""
 
 
 class ModelOutputError(MagenticError):

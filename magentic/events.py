@@ -100,6 +100,34 @@ class ModelCalled(Event):
     cache_hit: bool = False
     cost: float = 0.0
     attempts: int = 1
+    usage_estimated: bool = False  # the server reported no token counts; ours from characters
+
+
+class ModelCallFailed(Event):
+    """One attempt at a model call failed; `next` says what the client does about it."""
+
+    kind: Literal["model_call_failed"] = "model_call_failed"
+    role: str
+    model: str
+    attempt: int
+    reason: str
+    status: int | None = None
+    # "retry" (after a wait), "step_down" (ask again without `feature`), or "give_up".
+    next: Literal["retry", "step_down", "give_up"] = "give_up"
+    feature: str | None = None
+    latency_ms: float = 0.0
+
+
+class ContextTrimmed(Event):
+    """A request was cut to fit the model's context window before it was sent."""
+
+    kind: Literal["context_trimmed"] = "context_trimmed"
+    role: str
+    context_tokens: int
+    tokens_before: int
+    tokens_after: int
+    dropped_messages: int = 0
+    clipped: list[str] = Field(default_factory=list)
 
 
 class ModelOutputRejected(Event):
@@ -172,6 +200,8 @@ AnyEvent = Annotated[
     | AgentActed
     | AgentReplied
     | ModelCalled
+    | ModelCallFailed
+    | ContextTrimmed
     | ModelOutputRejected
     | Stalled
     | Replanned

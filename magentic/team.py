@@ -23,6 +23,7 @@ from magentic.errors import ConfigError
 from magentic.events import EventBus, Subscriber
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
+from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.client import ModelClient
 from magentic.llm.usage import UsageMeter
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
@@ -37,9 +38,16 @@ class _ClientMaker:
     them so the run can close every one."""
 
     def __init__(
-        self, config: Config, events: EventBus, meter: UsageMeter, cache: ModelCache | None
+        self,
+        config: Config,
+        events: EventBus,
+        meter: UsageMeter,
+        cache: ModelCache | None,
+        memory: CapabilityMemory,
     ) -> None:
         self.config, self.events, self.meter, self.cache = config, events, meter, cache
+        # What the run's endpoints turned out to accept, shared by every role and remembered.
+        self.memory = memory
         self.clients: list[ModelClient] = []
 
     def __call__(self, role: str) -> ModelClient:
@@ -50,6 +58,7 @@ class _ClientMaker:
             meter=self.meter,
             cache=self.cache,
             prices=self.config.prices,
+            memory=self.memory,
         )
         self.clients.append(client)
         return client
@@ -161,7 +170,8 @@ async def run_task(
     for subscriber in subscribers:
         events.subscribe(subscriber)
     cache = ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
-    make_client = _ClientMaker(config, events, UsageMeter(), cache)
+    memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
+    make_client = _ClientMaker(config, events, UsageMeter(), cache, memory)
     ctx = AgentContext(
         config=config,
         events=events,

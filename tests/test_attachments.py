@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from magentic.attachments import check_attachment, copy_attachments, prepare_workspace
 from magentic.errors import ConfigError
+from tests.conftest import require
 
 MB = 1024 * 1024
 
@@ -54,13 +59,42 @@ def test_a_sparse_file_counts_by_its_size_and_nothing_is_copied(tmp_path: Path) 
     assert not workspace.exists() or list(workspace.iterdir()) == []  # not even the small one
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
-def test_an_unreadable_file_is_refused(tmp_path: Path) -> None:
-    locked = tmp_path / "locked.txt"
-    locked.write_text("x")
-    locked.chmod(0)
-    with pytest.raises(ConfigError, match="is not readable"):
-        check_attachment(locked, MB)
+_CHECK_AS_USER = """
+import sys
+from pathlib import Path
+from magentic.attachments import check_attachment
+from magentic.errors import ConfigError
+try:
+    check_attachment(Path(sys.argv[1]), 1 << 20)
+except ConfigError as error:
+    print(error.reason)
+"""
+
+
+def test_an_unreadable_file_is_refused() -> None:
+    """Root reads every file, so as root the check runs as an unprivileged user (setpriv),
+    on a file in a folder that user may enter."""
+    folder = Path(tempfile.mkdtemp(prefix="magentic-unreadable-"))
+    try:
+        folder.chmod(0o755)
+        locked = folder / "locked.txt"
+        locked.write_text("x")
+        locked.chmod(0)
+        if os.geteuid() != 0:
+            with pytest.raises(ConfigError, match="is not readable"):
+                check_attachment(locked, MB)
+            return
+        setpriv = shutil.which("setpriv")
+        require(setpriv is not None, "setpriv (util-linux), to drop root for this check")
+        done = subprocess.run(
+            [str(setpriv), "--reuid=65534", "--regid=65534", "--clear-groups",
+             sys.executable, "-c", _CHECK_AS_USER, str(locked)],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )  # fmt: skip
+        assert "is not readable" in done.stdout, done.stdout + done.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_an_undecodable_name_is_copied_under_an_escaped_name(tmp_path: Path) -> None:

@@ -109,6 +109,31 @@ def test_every_import_points_down_or_sideways() -> None:
     assert not upward, "imports that reach up a layer:\n" + "\n".join(upward)
 
 
+def test_there_is_no_import_cycle() -> None:
+    """Imports inside functions count too: a late import that holds a cycle off is still a
+    cycle, and a sign of a missing module."""
+    modules = all_modules()
+    graph = {name: imports(path) & set(modules) for name, path in modules.items()}
+    cycles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def walk(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph.get(node, ())):
+            if target.startswith(node + "."):
+                continue  # a package's __init__ importing its own submodule is not a cycle
+            if state.get(target) == 1:
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                walk(target, [*path, target])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name, [name])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
 def _loaded_by(module: str) -> set[str]:
     """The modules one import really loads, in a fresh interpreter."""
     code = (

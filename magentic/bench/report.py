@@ -68,7 +68,7 @@ def _summarize(level: str, results: list[TaskResult]) -> LevelSummary:
     scored = [r for r in results if r.correct is not None]
     row.scored_runs = len(scored)
     row.correct_runs = sum(1 for r in scored if r.correct)
-    row.errors = sum(1 for r in results if r.status == "error")
+    row.errors = sum(1 for r in results if r.errored)
     row.repeats = len({r.repeat for r in results})
     by_repeat: dict[int, list[bool]] = defaultdict(list)
     by_task: dict[str, list[bool]] = defaultdict(list)

@@ -49,11 +49,18 @@ class TaskResult(BaseModel):
     seconds: float = 0.0
     trace_path: str | None = None  # relative to the results folder when inside it
     reasoning: str = ""  # a short account of how the answer was reached (GAIA submission)
+    # Set when the run broke: a crash, or a model endpoint that failed for good.
     error: str | None = None
+    failed_calls: int = 0  # model call attempts the endpoint failed, retried or not
 
     @property
     def key(self) -> Key:
         return (self.task_id, self.repeat)
+
+    @property
+    def errored(self) -> bool:
+        """Whether the run broke (counted in the report's errors column)."""
+        return self.status == "error" or self.error is not None
 
     def outcome(self) -> dict[str, object]:
         """Everything but where the trace is: what two copies of one result must agree on."""

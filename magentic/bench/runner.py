@@ -54,6 +54,7 @@ class TaskOutcome:
     trace_path: Path | None = None
     reasoning: str = ""
     error: str | None = None
+    failed_calls: int = 0
 
 
 RunOne = Callable[[BenchTask, int, Path], Awaitable[TaskOutcome]]
@@ -188,8 +189,12 @@ async def _run_job(
         solving = run_one(task, repeat, workdir)
         outcome = await (asyncio.wait_for(solving, timeout) if timeout else solving)
     except asyncio.TimeoutError:
-        outcome = TaskOutcome(
-            answer="", status="out_of_budget", stop_reason=f"task timeout ({timeout:g} s)"
+        outcome = await asyncio.to_thread(
+            outcome_from_trace,
+            workdir,
+            TaskOutcome(
+                answer="", status="out_of_budget", stop_reason=f"task timeout ({timeout:g} s)"
+            ),
         )
     except MagenticError as exc:
         outcome = TaskOutcome(answer="", status="failed", stop_reason=exc.reason, error=exc.reason)
@@ -219,7 +224,37 @@ async def _run_job(
         trace_path=_relative(outcome.trace_path, out),
         reasoning=outcome.reasoning,
         error=outcome.error,
+        failed_calls=outcome.failed_calls,
     )
+
+
+def outcome_from_trace(workdir: Path, outcome: TaskOutcome) -> TaskOutcome:
+    """What a task cut off by its time-out did: rounds, tokens and cost from the trace its
+    run left in the workdir (its last event is written even when the run is cancelled)."""
+    from magentic.trace.writer import read_trace
+
+    trace = workdir / "trace.jsonl"
+    if not trace.is_file():
+        return outcome
+    try:
+        events = read_trace(trace)
+    except (OSError, ValueError):
+        return outcome
+    outcome.trace_path = trace
+    outcome.failed_calls = sum(1 for e in events if e.kind == "model_call_failed")
+    called = [e for e in events if e.kind == "model_called"]
+    outcome.prompt_tokens = sum(getattr(e, "prompt_tokens", 0) for e in called)
+    outcome.completion_tokens = sum(getattr(e, "completion_tokens", 0) for e in called)
+    outcome.cost = sum(getattr(e, "cost", 0.0) for e in called)
+    rounds = [
+        getattr(e, "round", 0) for e in events if e.kind in ("delegated", "progress_assessed")
+    ]
+    outcome.rounds = max(rounds, default=0)
+    finished = [e for e in events if e.kind == "run_finished"]
+    if finished:
+        outcome.rounds = max(outcome.rounds, getattr(finished[-1], "rounds", 0))
+        outcome.answer = outcome.answer or getattr(finished[-1], "answer", "")
+    return outcome
 
 
 def _redacted(outcome: TaskOutcome) -> TaskOutcome:
@@ -274,7 +309,8 @@ async def bench_main(
 ) -> int:
     """`magentic bench SUITE ...`: run, then print the table and write report.md.
 
-    Exit code 0 when every task ran (right or wrong), 1 when some crashed, 130 on Ctrl-C.
+    Exit code 0 when every task ran (right or wrong), 1 when some crashed or every task
+    errored (a model endpoint that failed them all), 130 on Ctrl-C.
     Configuration mistakes raise ConfigError for the CLI to print.
     """
     console = console or _console(stderr=options.json_output)
@@ -315,6 +351,9 @@ async def bench_main(
             f"interrupted: {len(results)} results kept; continue with --resume --out {out}"
         )
         return EXIT_INTERRUPTED
+    if run.results and all(r.errored for r in run.results):
+        console.print("every task errored: nothing was measured")
+        return EXIT_TASK_ERRORS
     return EXIT_TASK_ERRORS if any(r.status == "error" for r in run.results) else EXIT_OK
 
 

@@ -26,6 +26,9 @@ from magentic.bench.suite import BenchTask
 if TYPE_CHECKING:
     from magentic.config import Config
 
+# Errors of the model endpoint (ModelError and its kinds): the task errored, it did not fail.
+ENDPOINT_ERRORS = {"ModelError", "ReplayMissError", "UnsupportedFeature", "ContextOverflow"}
+
 ANSWER_FORMAT = (
     "end your reply with one line of the form 'FINAL ANSWER: <answer>'. The answer is as "
     "short as possible: a number, a few words, or a list of numbers and/or words separated "
@@ -79,6 +82,8 @@ class TeamRunner:
             completion_tokens=result.completion_tokens,
             cost=result.cost,
             trace_path=Path(result.trace_path) if result.trace_path else None,
+            error=result.stop_reason if result.error_type in ENDPOINT_ERRORS else None,
+            failed_calls=result.failed_calls,
         )
 
     def _config_for(self, task: BenchTask) -> Config:

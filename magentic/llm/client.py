@@ -2,16 +2,17 @@
 
 Only this package imports `openai`. Any OpenAI-compatible endpoint works (OpenAI, Azure
 OpenAI, Ollama, vLLM, llama.cpp's server). The client owns everything between "here are the
-messages" and "here is a usable answer": retries with backoff (honouring Retry-After), the
-record/replay cache, token and cost accounting, and stepping down to simpler request shapes
-when an endpoint lacks tools or JSON modes. `structured` and `choose_tool` (in
-`magentic.llm.shaped`) add validation and bounded re-asks on top of `chat`.
+messages" and "here is a usable answer": fitting the request to the model's context, shaping
+it to what the endpoint accepts (its `Capabilities`, learned from refusals and remembered),
+one call at a time to a local endpoint, streaming, retries where they can help (see
+`faults.py` for which), the record/replay cache, and token and cost accounting. Every failed
+attempt is a `ModelCallFailed` event. `structured` and `choose_tool` (in `shaped.py`) add
+lenient parsing and bounded re-asks on top of `chat`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
@@ -19,67 +20,40 @@ import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel
 
-from magentic.errors import ModelError
-from magentic.events import EventBus, ModelCalled
+from magentic.errors import ContextOverflow, ModelError, ModelTimeout, UnsupportedFeature
+from magentic.events import ContextTrimmed, EventBus, ModelCalled, ModelCallFailed
+from magentic.llm import shaped
 from magentic.llm.cache import ModelCache
+from magentic.llm.capabilities import Capabilities, CapabilityMemory
+from magentic.llm.context import (
+    context_limit_in,
+    estimate_tokens,
+    fit_messages,
+    probe_context_tokens,
+    reply_reserve,
+)
+from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of
 from magentic.llm.transcribe import Transcript
-from magentic.llm.usage import UsageMeter
+from magentic.llm.transport import Transport
+from magentic.llm.usage import Usage, UsageMeter
 from magentic.llm.wire import (
     ChatResult,
-    StreamAccumulator,
     messages_to_wire,
-    parse_completion,
     request_key,
 )
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 
-_RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504, 529}
 _MAX_RETRY_AFTER_S = 60.0
-
-
-class UnsupportedFeature(ModelError):
-    """The endpoint refused a request shape (tools, a response format); step down and retry."""
-
-
-def _retry_after_seconds(response: Any) -> float | None:
-    """Seconds the server asked us to wait (Retry-After or retry-after-ms), if it said."""
-    if response is None:
-        return None
-    header = response.headers.get("retry-after-ms")
-    if header:
-        try:
-            return float(header) / 1000
-        except ValueError:
-            pass
-    header = response.headers.get("retry-after")
-    if not header:
-        return None
-    try:
-        return float(header)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(header)
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
-
-
-def _looks_unsupported(message: str) -> bool:
-    lowered = message.lower()
-    markers = (
-        "not support",
-        "unsupported",
-        "response_format",
-        "tool",
-        "json_schema",
-        "unknown parameter",
-    )
-    return any(marker in lowered for marker in markers)
+_STRUCTURED_ORDER = ("json_schema", "json_object", "text")
+# Features the client steps down from by itself; the others (response formats, tools) change
+# the request's meaning, so the shaped helpers ask again in the simpler form.
+_WIRE_FEATURES = ("list_content", "vision", "stream_usage", "stream")
 
 
 class ModelClient:
@@ -94,6 +68,7 @@ class ModelClient:
         meter: UsageMeter | None = None,
         cache: ModelCache | None = None,
         prices: dict[str, Price] | None = None,
+        memory: CapabilityMemory | None = None,
     ) -> None:
         self.settings = settings
         self.role = role
@@ -101,38 +76,81 @@ class ModelClient:
         self.meter = meter or UsageMeter()
         self.cache = cache
         self.prices = prices if prices is not None else DEFAULT_PRICES
-        # What the endpoint turned out to support; learned on the first refusal.
-        self.tools_supported = settings.tool_mode != "json"
-        self.structured_mode = (
-            "json_schema" if settings.structured_mode == "auto" else settings.structured_mode
-        )
-        self._sdk: openai.AsyncOpenAI | None = None
+        # Shared by the clients of a run: what one role learns, the others use.
+        self.memory = memory or CapabilityMemory()
+        self.capabilities = Capabilities()  # replaced by the memory's on the first call
+        self._ready_done = False
+        self.transport = Transport(settings)
 
-    # The SDK client is made on first use: no network or key lookup at construction.
-    def _client(self) -> openai.AsyncOpenAI:
-        if self._sdk is None:
-            s = self.settings
-            if s.provider == "azure":
-                self._sdk = openai.AsyncAzureOpenAI(
-                    api_key=s.resolved_key(),
-                    azure_endpoint=s.base_url or "",
-                    api_version=s.api_version or "2024-10-21",
-                    timeout=s.timeout_s,
-                    max_retries=0,
-                )
-            else:
-                self._sdk = openai.AsyncOpenAI(
-                    api_key=s.resolved_key(),
-                    base_url=s.base_url,
-                    timeout=s.timeout_s,
-                    max_retries=0,
-                )
-        return self._sdk
+    # What to send, from the settings and what the endpoint turned out to accept ----------
+    @property
+    def structured_mode(self) -> str:
+        wanted = self.settings.structured_mode
+        floor = 0 if wanted == "auto" else _STRUCTURED_ORDER.index(wanted)
+        learned = _STRUCTURED_ORDER.index(self.capabilities.structured)
+        return _STRUCTURED_ORDER[max(floor, learned)]
+
+    @property
+    def tools_supported(self) -> bool:
+        return self.settings.tool_mode != "json" and self.capabilities.tools
+
+    @property
+    def vision(self) -> bool:
+        """Images go only as list content, so an endpoint refusing lists gets none."""
+        caps = self.capabilities
+        return self.settings.vision and caps.vision and caps.list_content
+
+    @property
+    def streaming(self) -> bool:
+        s = self.settings
+        wanted = s.stream
+        if wanted is None:
+            own = s.base_url is None or "api.openai.com" in s.base_url or s.provider == "azure"
+            wanted = not own
+        return wanted and self.capabilities.stream
+
+    @property
+    def context_tokens(self) -> int | None:
+        """The setting, unless the server proved it smaller; else what the server said."""
+        known = [n for n in (self.settings.context_tokens, self.capabilities.context_tokens) if n]
+        return min(known) if known else None
 
     async def close(self) -> None:
-        if self._sdk is not None:
-            await self._sdk.close()
-            self._sdk = None
+        await self.transport.close()
+
+    async def ready(self) -> None:
+        """Take this endpoint's capabilities from the memory; learn its context size once.
+
+        Clients sharing a memory share one probe: the first starts it, the others wait."""
+        if self._ready_done:
+            return
+        s = self.settings
+        self.capabilities = caps = await self.memory.get(s.base_url, s.model)
+        replaying = self.cache is not None and self.cache.mode == "replay"
+        if (
+            s.context_tokens is None
+            and not caps.context_probed
+            and s.base_url
+            and s.provider == "openai"
+            and "api.openai.com" not in s.base_url
+            and not replaying
+        ):
+            caps.context_probed = True
+            caps.probing = asyncio.ensure_future(self._probe_context(caps))
+        if caps.probing is not None and not caps.probing.done():
+            await asyncio.shield(caps.probing)
+        self._ready_done = True
+
+    async def _probe_context(self, caps: Capabilities) -> None:
+        s = self.settings
+        assert s.base_url is not None
+        found, where = await probe_context_tokens(
+            s.base_url, s.model, api_key=s.resolved_key(), timeout_s=min(s.timeout_s, 5.0)
+        )
+        if found:
+            log.info("context of %s at %s: %d tokens (from %s)", s.model, s.base_url, found, where)
+            caps.context_tokens = found
+            await self.memory.save()
 
     # -------------------------------------------------------------------------------------
     def build_request(
@@ -146,7 +164,9 @@ class ModelClient:
         s = self.settings
         body: dict[str, Any] = {
             "model": s.model,
-            "messages": messages_to_wire(messages, vision=s.vision),
+            "messages": messages_to_wire(
+                messages, vision=self.vision, list_content=self.capabilities.list_content
+            ),
         }
         if tools:
             body["tools"] = [t.to_openai() for t in tools]
@@ -160,6 +180,46 @@ class ModelClient:
             body["max_tokens"] = s.max_tokens
         return body
 
+    def _fit(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        response_format: dict[str, Any] | None,
+    ) -> list[Message]:
+        """The messages cut to the context window (noted in the trace), or ContextOverflow."""
+        window = self.context_tokens
+        if not window:
+            return list(messages)
+        extra = len(json.dumps([t.to_openai() for t in tools])) if tools else 0
+        extra += len(json.dumps(response_format)) if response_format else 0
+        budget = window - reply_reserve(window, self.settings.max_tokens)
+        try:
+            fitted = fit_messages(messages, budget, extra_chars=extra)
+        except ContextOverflow as error:
+            self.events.emit(
+                ModelCallFailed(
+                    role=self.role,
+                    model=self.settings.model,
+                    attempt=0,
+                    reason=error.reason,
+                    next="give_up",
+                    feature="context",
+                )
+            )
+            raise
+        if fitted.changed:
+            self.events.emit(
+                ContextTrimmed(
+                    role=self.role,
+                    context_tokens=window,
+                    tokens_before=fitted.tokens_before,
+                    tokens_after=fitted.tokens_after,
+                    dropped_messages=fitted.dropped,
+                    clipped=fitted.clipped,
+                )
+            )
+        return fitted.messages
+
     async def chat(
         self,
         messages: Sequence[Message],
@@ -170,26 +230,53 @@ class ModelClient:
     ) -> ChatResult:
         """One completion, retried on passing faults, served from the cache when recorded.
 
-        Raises UnsupportedFeature when the endpoint refuses the request's shape (the
-        structured and tool helpers catch it and step down), ModelError on anything else
-        that retries did not cure.
+        A refused content shape (list content, images, streaming) or a context overflow the
+        server reports is stepped down here and asked again at once. A refused response
+        format or tools raise UnsupportedFeature (already recorded in the capabilities) for
+        the shaped helpers to ask in the simpler form; anything else retries did not cure is
+        a ModelError.
         """
-        body = self.build_request(
-            messages, tools=tools, tool_choice=tool_choice, response_format=response_format
-        )
-        key = request_key(body) if self.cache is not None else ""
+        await self.ready()
         started = time.perf_counter()
-        if self.cache is not None:
-            record = await self.cache.get(key)
-            if record is not None:
-                result = ChatResult.from_record(record)
-                self._account(result, started, attempts=0)
-                return result
-        result, attempts = await self._call_with_retries(body)
-        if self.cache is not None:
-            await self.cache.put(key, result.to_record())
-        self._account(result, started, attempts=attempts)
-        return result
+        shrinks = 0
+        while True:
+            fitted = self._fit(messages, tools, response_format)
+            body = self.build_request(
+                fitted, tools=tools, tool_choice=tool_choice, response_format=response_format
+            )
+            key = request_key(body) if self.cache is not None else ""
+            if self.cache is not None:
+                record = await self.cache.get(key)
+                if record is not None:
+                    result = ChatResult.from_record(record)
+                    self._account(result, started, attempts=0)
+                    return result
+            try:
+                result, attempts = await self._call_with_retries(body)
+            except UnsupportedFeature as refused:
+                if refused.feature in _WIRE_FEATURES:
+                    continue
+                if refused.feature == "context" and shrinks < 3:
+                    # The server knows better: take the size it names, else halve ours.
+                    shrinks += 1
+                    named = context_limit_in(refused.reason)
+                    used = estimate_tokens(fitted)
+                    window = min(self.context_tokens or used, used)
+                    self.capabilities.context_tokens = named if named else window // 2
+                    await self.memory.save()
+                    continue
+                raise
+            if not (result.usage.prompt_tokens or result.usage.completion_tokens):
+                # Some servers report no usage (llama.cpp when streaming): estimate it.
+                result.usage = Usage(
+                    prompt_tokens=estimate_tokens(fitted),
+                    completion_tokens=max(1, len(result.text) // 4),
+                )
+                result.usage_estimated = True
+            if self.cache is not None:
+                await self.cache.put(key, result.to_record())
+            self._account(result, started, attempts=attempts)
+            return result
 
     def _account(self, result: ChatResult, started: float, *, attempts: int) -> None:
         u = result.usage
@@ -217,26 +304,77 @@ class ModelClient:
                 cache_hit=result.cache_hit,
                 cost=u.cost,
                 attempts=attempts,
+                usage_estimated=result.usage_estimated,
+            )
+        )
+
+    def _failed(
+        self,
+        attempt: int,
+        error: ModelError,
+        next_step: str,
+        started: float,
+        feature: str | None = None,
+    ) -> None:
+        self.meter.failed_calls += 1
+        self.events.emit(
+            ModelCallFailed(
+                role=self.role,
+                model=self.settings.model,
+                attempt=attempt,
+                reason=error.reason,
+                status=error.status,
+                next=next_step,  # type: ignore[arg-type]
+                feature=feature,
+                latency_ms=(time.perf_counter() - started) * 1000,
             )
         )
 
     async def _call_with_retries(self, body: dict[str, Any]) -> tuple[ChatResult, int]:
         s = self.settings
+        limit = effective_limit(s.base_url, s.max_concurrency)
         attempt = 0
+        timeout_s: float | None = None
         while True:
             attempt += 1
+            started = time.perf_counter()
             try:
-                return await self._call_once(body), attempt
-            except UnsupportedFeature:
+                async with endpoint_slot(s.base_url, limit):
+                    result = await self.transport.send(
+                        body,
+                        stream=self.streaming,
+                        usage=self.capabilities.stream_usage,
+                        timeout_s=timeout_s,
+                    )
+                    return result, attempt
+            except UnsupportedFeature as refused:
+                if refused.feature == "context":
+                    self._failed(attempt, refused, "step_down", started, "context")
+                    raise
+                stepped = self.capabilities.step_down(refused.feature)
+                next_step = "step_down" if stepped else "give_up"
+                self._failed(attempt, refused, next_step, started, refused.feature)
+                if not stepped:
+                    raise ModelError(refused.reason, status=refused.status) from None
+                await self.memory.save()
                 raise
             except ModelError as error:
-                if not error.retryable or attempt > s.max_retries:
-                    if error.retryable:
+                tries = s.max_retries + 1
+                if error.max_tries is not None:
+                    tries = min(tries, error.max_tries)
+                if not error.retryable or attempt >= tries:
+                    self._failed(attempt, error, "give_up", started)
+                    if error.retryable and attempt > 1:
                         raise ModelError(
                             f"{error.reason} (gave up after {attempt} attempts)",
                             status=error.status,
                         ) from None
                     raise
+                self._failed(attempt, error, "retry", started)
+                if isinstance(error, ModelTimeout):
+                    # A local server may finish the abandoned attempt before it starts this
+                    # one: give the retry the time of both.
+                    timeout_s = 2 * s.timeout_s
                 backoff = min(s.retry_backoff_s * 2 ** (attempt - 1), 20.0) * (
                     0.75 + random.random() / 2
                 )
@@ -245,72 +383,6 @@ class ModelClient:
                     wait = min(error.retry_after, _MAX_RETRY_AFTER_S)
                 log.info("model call failed (%s); retry %d in %.2fs", error.reason, attempt, wait)
                 await asyncio.sleep(wait)
-
-    async def _call_once(self, body: dict[str, Any]) -> ChatResult:
-        """One HTTP exchange, its failures translated into our errors."""
-        s = self.settings
-        where = s.display_url()
-        try:
-            # `post` sends our body as it is: the typed `create` re-walks every message
-            # through the SDK's TypedDict transform, which costs ~10 ms a call on a long
-            # conversation. The body is already in the wire shape (see wire.py).
-            if s.stream:
-                stream = await self._client().post(
-                    "/chat/completions",
-                    body={**body, "stream": True, "stream_options": {"include_usage": True}},
-                    cast_to=ChatCompletion,
-                    stream=True,
-                    stream_cls=openai.AsyncStream[ChatCompletionChunk],
-                )
-                accumulator = StreamAccumulator()
-                async for chunk in stream:
-                    accumulator.add(chunk)
-                return accumulator.finish()
-            response = await self._client().post(
-                "/chat/completions", body=body, cast_to=ChatCompletion
-            )
-            if not isinstance(response, ChatCompletion):
-                raise ModelError(f"{where} returned a malformed response", retryable=True)
-            return parse_completion(response)
-        except openai.APIStatusError as error:
-            raise self._translate_status(error) from None
-        except openai.APITimeoutError:
-            raise ModelError(
-                f"the model at {where} did not answer within {s.timeout_s:g}s", retryable=True
-            ) from None
-        except openai.APIConnectionError as error:
-            cause = error.__cause__ or error
-            raise ModelError(
-                f"cannot reach the model endpoint at {where} ({type(cause).__name__})",
-                retryable=True,
-            ) from None
-        except (json.JSONDecodeError, openai.APIResponseValidationError, ValueError):
-            raise ModelError(f"{where} returned a malformed response", retryable=True) from None
-
-    def _translate_status(self, error: openai.APIStatusError) -> ModelError:
-        s = self.settings
-        status = error.status_code
-        detail = _error_message(error)
-        if status in (401, 403):
-            return ModelError(
-                f"the endpoint {s.display_url()} refused the API key ({status}): check "
-                f"{s.api_key_env}",
-                status=status,
-            )
-        if status == 404:
-            return ModelError(
-                f"model '{s.model}' not found at {s.display_url()} ({detail})", status=status
-            )
-        if status in (400, 422) and _looks_unsupported(detail):
-            return UnsupportedFeature(f"the endpoint refused the request: {detail}", status=status)
-        if status in _RETRYABLE_STATUS:
-            return ModelError(
-                f"{s.display_url()} answered {status}: {detail}",
-                status=status,
-                retryable=True,
-                retry_after=_retry_after_seconds(error.response),
-            )
-        return ModelError(f"{s.display_url()} answered {status}: {detail}", status=status)
 
     async def transcribe(self, audio: bytes, filename: str) -> Transcript:
         """Speech to text for one upload (at most 25 MB) through `/audio/transcriptions`."""
@@ -322,9 +394,7 @@ class ModelClient:
     async def structured(
         self, messages: Sequence[Message], schema: type[T], *, max_repairs: int | None = None
     ) -> T:
-        from magentic.llm.shaped import structured
-
-        return await structured(self, messages, schema, max_repairs=max_repairs)
+        return await shaped.structured(self, messages, schema, max_repairs=max_repairs)
 
     async def choose_tool(
         self,
@@ -334,19 +404,6 @@ class ModelClient:
         max_repairs: int | None = None,
         require_tool: bool = False,
     ) -> ToolCall | str:
-        from magentic.llm.shaped import choose_tool
-
-        return await choose_tool(
+        return await shaped.choose_tool(
             self, messages, tools, max_repairs=max_repairs, require_tool=require_tool
         )
-
-
-def _error_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    return str(error.message or error)

@@ -7,6 +7,7 @@ arguments against their JSON schema so a mistake goes back to the model, not int
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -33,7 +34,23 @@ def extract_json(text: str) -> Any:
                 return json.loads(attempt)
             except json.JSONDecodeError:
                 continue
+    for candidate in candidates:
+        found = _python_literal(candidate)
+        if isinstance(found, (dict, list)):
+            return found
     raise ValueError("no JSON object was found in the reply; answer with one JSON object only")
+
+
+def _python_literal(text: str) -> Any:
+    """A dict written the Python way ('single quotes', True, None), which small models do."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    words = {"true": "True", "false": "False", "null": "None"}
+    text = re.sub(r"\b(true|false|null)\b", lambda m: words[m.group(1)], text)
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
 
 
 def _balanced_objects(text: str) -> list[str]:

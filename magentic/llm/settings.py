@@ -60,17 +60,29 @@ class ModelSettings(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     api_key: str | None = Field(default=None, exclude=True, repr=False)
     temperature: float | None = None
+    # Cap on the reply's tokens; also the room kept free when fitting a request to the context.
     max_tokens: int | None = None
+    # False: never send images (they become a note); the endpoint may also turn it off.
     vision: bool = True
+    # Seconds without a byte from the server before an attempt is abandoned. Streamed calls
+    # count it from the last token received, so a slow but working model is never cut off.
     timeout_s: float = 120.0
+    # Further attempts after a passing fault (5xx, 429, dropped connection). A time-out gets at
+    # most one, a 5xx naming a validation or type error one, other 4xx none.
     max_retries: int = 4
     retry_backoff_s: float = 0.5  # first wait; doubles each retry (a Retry-After header wins)
-    stream: bool = False
+    # None: stream from any endpoint but OpenAI's and Azure's own (stepped down if refused).
+    stream: bool | None = None
     # What the endpoint supports; "auto" starts with the best and steps down on refusal.
     structured_mode: Literal["auto", "json_schema", "json_object", "text"] = "auto"
     tool_mode: Literal["auto", "native", "json"] = "auto"
     # How many times a reply of the wrong shape is re-asked before giving up.
     max_repairs: int = 2
+    # Calls in flight to this endpoint at once (0: no limit); None: 1 for a loopback address,
+    # else no limit.
+    max_concurrency: int | None = Field(default=None, ge=0)
+    # The model's context window in tokens; None: read it from the server where it says so.
+    context_tokens: int | None = Field(default=None, ge=256)
 
     def resolved_key(self) -> str:
         """The API key to send; a local endpoint that needs none gets a placeholder."""

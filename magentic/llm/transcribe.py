@@ -69,7 +69,7 @@ async def _once(client: ModelClient, audio: bytes, filename: str, fmt: str) -> T
     s = client.settings
     where = s.display_url()
     try:
-        response = await client._client().audio.transcriptions.create(
+        response = await client.transport._client().audio.transcriptions.create(
             model=s.model,
             file=(filename, audio),
             response_format=fmt,  # type: ignore[arg-type]
@@ -83,7 +83,12 @@ async def _once(client: ModelClient, audio: bytes, filename: str, fmt: str) -> T
             ) from None
         if error.status_code in (400, 422) and fmt != "json" and "format" in _detail(error):
             raise _FormatRefused from None
-        raise client._translate_status(error) from None
+        status = error.status_code
+        raise ModelError(
+            f"the transcription endpoint {where} answered {status}: {_detail(error)}",
+            status=status,
+            retryable=status in (408, 409, 429, 500, 502, 503, 504),
+        ) from None
     except openai.APITimeoutError:
         raise ModelError(
             f"the transcription at {where} did not answer within {s.timeout_s:g}s",

@@ -24,6 +24,7 @@ class UsageMeter:
     total: Usage = field(default_factory=Usage)
     by_role: dict[str, Usage] = field(default_factory=dict)
     calls: int = 0
+    failed_calls: int = 0  # attempts the endpoint failed (each also a ModelCallFailed event)
 
     def add(self, role: str, usage: Usage) -> None:
         self.calls += 1

@@ -26,6 +26,7 @@ class ChatResult:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     cache_hit: bool = False
+    usage_estimated: bool = False  # no counts from the server: estimated from characters
     # Arguments that were not valid JSON, kept so the caller can show the model its mistake.
     bad_tool_arguments: list[tuple[str, str]] = field(default_factory=list)
 
@@ -79,15 +80,22 @@ def _content_to_wire(content: str | list[str | ImagePart]) -> str | list[dict[st
     return parts
 
 
-def message_to_wire(message: Message, *, vision: bool = True) -> dict[str, Any]:
-    """One message in OpenAI's shape. Without vision, images become a short note."""
+def message_to_wire(
+    message: Message, *, vision: bool = True, list_content: bool = True
+) -> dict[str, Any]:
+    """One message in OpenAI's shape.
+
+    Content goes as a plain string whenever no image is sent: many local servers take only
+    strings, and a list of text parts says nothing more. Without vision (or when the endpoint
+    takes no list content) images become a short note.
+    """
     content = message.content
-    if not vision and not isinstance(content, str):
-        dropped = sum(1 for p in content if isinstance(p, ImagePart))
-        text = message.text
-        if dropped:
-            text += f"\n[{dropped} image(s) omitted: this model reads text only]"
-        content = text
+    if not isinstance(content, str):
+        images = sum(1 for p in content if isinstance(p, ImagePart))
+        if not images:
+            content = message.text
+        elif not vision or not list_content:
+            content = message.text + f"\n[{images} image(s) omitted: this model reads text only]"
     wire: dict[str, Any] = {"role": message.role, "content": _content_to_wire(content)}
     if message.name and message.role in ("user", "assistant"):
         wire["name"] = _safe_name(message.name)
@@ -112,8 +120,10 @@ def _safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name)[:64]
 
 
-def messages_to_wire(messages: Sequence[Message], *, vision: bool = True) -> list[dict[str, Any]]:
-    return [message_to_wire(m, vision=vision) for m in messages]
+def messages_to_wire(
+    messages: Sequence[Message], *, vision: bool = True, list_content: bool = True
+) -> list[dict[str, Any]]:
+    return [message_to_wire(m, vision=vision, list_content=list_content) for m in messages]
 
 
 def _hash_images(value: Any) -> Any:

@@ -110,9 +110,7 @@ def progress_schema(agent_names: list[str]) -> type[ProgressLedger]:
                     f"next_speaker.answer '{self.next_speaker.answer}' is not on the team; "
                     f"use one of: {listed}"
                 )
-            self.next_speaker.answer = name
-            if not self.instruction_or_question.answer.strip():
-                raise ValueError("instruction_or_question.answer is empty; say what to do")
+            self.next_speaker.answer = name  # an empty instruction: the plan's step is used
             return self
 
     return TeamProgressLedger

@@ -16,13 +16,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from magentic.agents.base import Agent, AgentReply, Approver, StepContext, TeamMessage
 from magentic.errors import (
     BudgetExceeded,
     MagenticError,
-    ModelError,
     ModelOutputError,
     ends_the_step,
     observation_of,
@@ -44,56 +43,29 @@ from magentic.events import (
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import Message, assistant, system, user
 from magentic.orchestrator import prompts
+from magentic.orchestrator.answers import not_an_answer
 from magentic.orchestrator.budget import BudgetGuard
-from magentic.orchestrator.ledger import (
-    Facts,
-    Plan,
-    PlanStep,
-    ProgressLedger,
-    TaskLedger,
-    progress_schema,
+from magentic.orchestrator.fallbacks import (
+    CODER,
+    TERMINAL,
+    PlanCursor,
+    code_pending,
+    default_plan,
+    match_agents,
+)
+from magentic.orchestrator.ledger import Facts, Plan, ProgressLedger, TaskLedger, progress_schema
+from magentic.orchestrator.outcomes import (
+    Delegate,
+    Finish,
+    Outcome,
+    Replan,
+    RunResult,
+    Status,
 )
 from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.orchestrator.transcript import Transcript
 
 log = logging.getLogger(__name__)
-Status = Literal["answered", "out_of_budget", "failed", "cancelled"]
-
-
-@dataclass
-class RunResult:
-    answer: str
-    status: Status
-    stop_reason: str
-    rounds: int = 0
-    replans: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    seconds: float = 0.0
-    trace_path: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Delegate:
-    agent: str
-    instruction: str
-
-
-@dataclass
-class Replan:
-    reason: str
-
-
-@dataclass
-class Finish:
-    reason: str
-
-
-Outcome = Delegate | Replan | Finish
 
 
 @dataclass
@@ -122,6 +94,9 @@ class Orchestrator:
         self.ledger = TaskLedger(task="")
         self.rounds = 0
         self.stalls = 0
+        self.cursor = PlanCursor()
+        self.instructions: list[str] = []  # given this run, to spot a copy as "answer"
+        self.answer_fault = ""  # why the final reply was not an answer, when it was not
 
     # The run ------------------------------------------------------------------------------
     async def run(self, task: str, *, config: dict[str, Any] | None = None) -> RunResult:
@@ -138,30 +113,29 @@ class Orchestrator:
         status: Status = "failed"
         reason = ""
         answer = ""
+        error_type = ""
         try:
             answer = await self._run()
             status, reason = "answered", "the task was answered"
+            if self.answer_fault:
+                status, reason = "failed", f"no real final answer: {self.answer_fault}"
         except BudgetExceeded as stop:
             status, reason = "out_of_budget", stop.reason
             answer = await self._best_answer(stop.reason)
-        except ModelOutputError as error:
-            status, reason = "failed", error.reason
-            self.events.emit(RunFailed(reason=error.reason, error_type="ModelOutputError"))
-        except ModelError as error:
-            status, reason = "failed", error.reason
-            self.events.emit(RunFailed(reason=error.reason, error_type=type(error).__name__))
-        except MagenticError as error:
-            status, reason = "failed", error.reason
-            self.events.emit(RunFailed(reason=error.reason, error_type=type(error).__name__))
+        except MagenticError as error:  # the model's output, its endpoint, or ours
+            status, reason, error_type = "failed", error.reason, type(error).__name__
+            self.events.emit(RunFailed(reason=error.reason, error_type=error_type))
         except asyncio.CancelledError:
             status, reason = "cancelled", "the run was cancelled"
             raise
         except Exception as error:  # a bug of ours: end cleanly, name it, keep the trace whole
             log.exception("the run failed unexpectedly")
             status, reason = "failed", f"internal error: {type(error).__name__}: {error}"
-            self.events.emit(RunFailed(reason=reason, error_type=type(error).__name__))
+            error_type = type(error).__name__
+            self.events.emit(RunFailed(reason=reason, error_type=error_type))
         finally:
             result = self._result(answer, status, reason)
+            result.error_type = error_type
             if answer:
                 self.events.emit(FinalAnswer(answer=answer))
             self.events.emit(
@@ -190,6 +164,7 @@ class Orchestrator:
             completion_tokens=total.completion_tokens,
             cost=total.cost,
             seconds=round(self.guard.elapsed, 3),
+            failed_calls=self.client.meter.failed_calls,
         )
 
     async def _run(self) -> str:
@@ -221,11 +196,13 @@ class Orchestrator:
         try:
             plan = await self.guard.bounded(self.client.structured(plan_messages, Plan))
         except ModelOutputError as error:
-            log.info("plan fell back to a generic one: %s", error.reason)
-            plan = self.ledger.plan or Plan(
-                steps=[PlanStep(agent=a.name, action="help as needed") for a in self.agents]
+            log.info("plan fell back to one built from the task: %s", error.reason)
+            plan = self.ledger.plan or default_plan(
+                self.ledger.task, list(self.by_name), bool(self.files)
             )
+        plan = match_agents(plan, list(self.by_name))
         self.ledger.facts, self.ledger.plan = facts, plan
+        self.cursor.reset(plan)
         self.events.emit(
             LedgerUpdated(replan=self.ledger.replans, facts=facts.render(), plan=plan.render())
         )
@@ -300,7 +277,30 @@ class Orchestrator:
         else:
             self.stalls = max(self.stalls - 1, 0)
             self._assessed(snapshot)
-        return Delegate(ledger.next_speaker.answer, ledger.instruction_or_question.answer)
+        agent = ledger.next_speaker.answer
+        instruction = ledger.instruction_or_question.answer.strip() or self._step_for(agent)
+        return self._runnable(Delegate(agent, instruction))
+
+    def _step_for(self, agent: str) -> str:
+        """An instruction for `agent` when the model gave none: its next step of the plan."""
+        steps = self.ledger.plan.steps if self.ledger.plan else []
+        later = steps[self.cursor.done :] + steps[: self.cursor.done]
+        step = next((s for s in later if s.agent == agent), None)
+        if step is not None:
+            return f"Continue with this step of the plan: {step.action}"
+        return f"Continue working on the task: {self.ledger.task}"
+
+    def _runnable(self, outcome: Delegate) -> Delegate:
+        """Never a turn for the ComputerTerminal with no code to run: the Coder writes it."""
+        if outcome.agent != TERMINAL or code_pending(self.transcript.entries):
+            return outcome
+        if CODER in self.by_name:
+            return Delegate(
+                CODER,
+                "Write the code for this step in a fenced python block, so the terminal can "
+                f"run it: {outcome.instruction}",
+            )
+        return outcome
 
     def _assessed(self, snapshot: dict[str, Any]) -> None:
         self.events.emit(
@@ -315,18 +315,21 @@ class Orchestrator:
         return self.stalls > self.settings.max_stalls
 
     def _fallback_delegate(self) -> Delegate:
-        """With no usable progress ledger, hand the next plan step on rather than idle."""
-        plan = self.ledger.plan
-        steps = plan.steps if plan else []
-        step = steps[min(self.rounds - 1, len(steps) - 1)] if steps else None
-        if step is not None and step.agent in self.by_name:
-            return Delegate(step.agent, f"Continue with this step of the plan: {step.action}")
-        first = next(iter(self.by_name))
+        """With no usable progress ledger, hand on the next plan step not yet done."""
+        team = list(self.by_name)
+        step = self.cursor.next_step(self.ledger.plan, team, code_pending(self.transcript.entries))
+        if step is not None:
+            return self._runnable(
+                Delegate(step.agent, f"Continue with this step of the plan: {step.action}")
+            )
+        first = next((name for name in team if name != TERMINAL), team[0])
         return Delegate(first, f"Continue working on the task: {self.ledger.task}")
 
     # Delegation ---------------------------------------------------------------------------
     async def _delegate(self, outcome: Delegate) -> None:
         agent = self.by_name[outcome.agent]
+        self.cursor.delegated(agent.name)
+        self.instructions.append(outcome.instruction)
         self.transcript.add(TeamMessage("orchestrator", f"(to {agent.name}) {outcome.instruction}"))
         self.events.emit(
             Delegated(round=self.rounds, agent=agent.name, instruction=outcome.instruction)
@@ -383,12 +386,24 @@ class Orchestrator:
         if note:
             question += "\n" + prompts.BUDGET_NOTE.format(reason=note)
         messages = [*self._ledger_messages(), *self.transcript.messages(), user(question)]
+        fault = ""
+        text = ""
         for _ in range(2):
             result = await self.client.chat(messages)
-            if result.text.strip():
-                return result.text.strip()
-            messages = [*messages, assistant(result.refusal or "(empty reply)"), user(question)]
-        return self._last_reply()
+            text = result.text.strip()
+            fault = not_an_answer(text, self.instructions, self.ledger.task)
+            if not fault:
+                self.answer_fault = ""
+                return text
+            log.info("the final reply is not an answer: %s", fault)
+            again = prompts.FINAL_ANSWER_AGAIN.format(reason=fault)
+            messages = [
+                *messages,
+                assistant(text or result.refusal or "(empty reply)"),
+                user(again),
+            ]
+        self.answer_fault = fault
+        return text or self._last_reply()
 
     def _last_reply(self) -> str:
         for entry in reversed(self.transcript.entries):

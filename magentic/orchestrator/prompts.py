@@ -72,6 +72,10 @@ The work on this task is over:
 From the conversation, give the final answer. If it could not be fully established, give \
 your best answer and say briefly what is uncertain.{answer_format}"""
 
+FINAL_ANSWER_AGAIN = """\
+That is not the final answer: {reason}. The work is over. Reply now with the answer to the \
+task itself (a value, a name or a short sentence), taken from the conversation."""
+
 ANSWER_FORMAT_PREFIX = "\n\nFormat of the answer: "
 
 BUDGET_NOTE = "(The run stopped early: {reason}. Answer with the best you have.)"

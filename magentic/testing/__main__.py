@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--demo", action="store_true", help="the built-in demo team script")
     source.add_argument("--script", help="a .py file defining script(request) or REPLIES")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
+    parser.add_argument(
+        "--llama-cpp-like",
+        action="store_true",
+        help="behave like llama.cpp's server with a small model (500s on JSON schema, tools "
+        "and list content; one request at a time; 8k context; small-model JSON)",
+    )
     args = parser.parse_args(argv)
     script: Any
     if args.demo:
@@ -33,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         if script is None:
             print(f"{args.script} defines neither script() nor REPLIES", file=sys.stderr)
             return 2
-    server = ScriptedLLMServer(script, port=args.port).start()
+    if args.llama_cpp_like:
+        server = ScriptedLLMServer.llama_cpp_like(script, port=args.port).start()
+    else:
+        server = ScriptedLLMServer(script, port=args.port).start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()

@@ -31,6 +31,7 @@ _PHASES: list[tuple[Phase, str]] = [
     ("plan", _opening(prompts.PLAN)),
     ("progress", _opening(prompts.PROGRESS)),
     ("final", _opening(prompts.FINAL_ANSWER)),
+    ("final", _opening(prompts.FINAL_ANSWER_AGAIN)),
 ]
 
 

@@ -12,17 +12,20 @@ and subprocesses (the CLI) can all reach it.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 from magentic.testing.replies import Reply
+from magentic.testing.styles import small_model_style
 from magentic.testing.transcription import (
     TranscribeScript,
     TranscriptionRequest,
@@ -125,7 +128,12 @@ class _Handler(BaseHTTPRequestHandler):
     # Routing -------------------------------------------------------------------------------
     def do_GET(self) -> None:
         path = self.path.split("?")[0].rstrip("/")
-        if path.endswith("/models"):
+        owner = self.server.owner
+        if path == "/props" and owner.context_tokens is not None:
+            # llama.cpp's server says its context size here.
+            settings = {"n_ctx": owner.context_tokens}
+            self._send_json(200, {"default_generation_settings": settings, "total_slots": 1})
+        elif path.endswith("/models"):
             models = self.server.owner.models or ["scripted"]
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "magentic"} for m in models
@@ -152,18 +160,20 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = owner.check_request(body, dict(self.headers))
         if refusal is not None:
             status, message, code = refusal
+            owner.refused.append((status, message, body))
             self._send_error(status, message, code)
             return
-        request = owner.record(body, dict(self.headers))
-        try:
-            reply = owner.script(request)
-        except Exception as exc:  # a broken script is the test's bug: say it loudly, as a 500
-            owner.script_errors.append(exc)
-            self._send_error(500, f"script raised {type(exc).__name__}: {exc}", "script_error")
-            return
-        if isinstance(reply, str):
-            reply = Reply.text(reply)
-        self._answer(request, reply)
+        with owner.slot():
+            request = owner.record(body, dict(self.headers))
+            try:
+                reply = owner.script(request)
+            except Exception as exc:  # a broken script is the test's bug: say it loudly
+                owner.script_errors.append(exc)
+                self._send_error(500, f"script raised {type(exc).__name__}: {exc}", "script_error")
+                return
+            if isinstance(reply, str):
+                reply = Reply.text(reply)
+            self._answer(request, owner.styled(request, reply))
 
     def _transcribe(self, raw: bytes) -> None:
         """The transcription route; a 404 like a chat-only endpoint's when none is scripted."""
@@ -223,8 +233,16 @@ class _Handler(BaseHTTPRequestHandler):
         completion = self._completion(request, reply)
         if request.stream:
             self._stream(request, completion)
-        else:
+            return
+        owner = self.server.owner
+        if owner.token_delay_s:
+            tokens = completion["usage"]["completion_tokens"]
+            if owner.wait_or_stop(owner.token_delay_s * tokens):
+                return
+        try:
             self._send_json(200, completion)
+        except OSError:  # the client gave up meanwhile; the work was done all the same
+            self.close_connection = True
 
     def _completion(self, request: ChatRequest, reply: Reply) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
@@ -271,15 +289,27 @@ class _Handler(BaseHTTPRequestHandler):
         base = {k: completion[k] for k in ("id", "created", "model")}
         base["object"] = "chat.completion.chunk"
         message = completion["choices"][0]["message"]
+        owner = self.server.owner
+        gone = False
 
         def send(delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> None:
+            nonlocal gone
+            if owner.token_delay_s and (delta.get("content") or delta.get("tool_calls")):
+                owner.wait_or_stop(owner.token_delay_s * 4)  # about 4 tokens a chunk
             chunk = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
             if usage is not None:
                 chunk = dict(base, choices=[], usage=usage)
-            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-            self.wfile.flush()
+            if gone:  # like llama.cpp, keep computing a request whose client gave up
+                return
+            try:
+                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                self.wfile.flush()
+            except OSError:
+                gone = True
 
         send({"role": "assistant", "content": ""})
+        if message.get("refusal"):
+            send({"refusal": message["refusal"]})
         content = message.get("content") or ""
         for start in range(0, len(content), 16):
             send({"content": content[start : start + 16]})
@@ -299,8 +329,12 @@ class _Handler(BaseHTTPRequestHandler):
         send({}, completion["choices"][0]["finish_reason"])
         if (request.body.get("stream_options") or {}).get("include_usage"):
             send({}, usage=completion["usage"])
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+        if not gone:
+            try:
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except OSError:
+                pass
 
     # Wire helpers --------------------------------------------------------------------------
     def _send_raw(
@@ -334,9 +368,17 @@ class ScriptedLLMServer:
     """An OpenAI-compatible endpoint whose every answer comes from `script`.
 
     Capability switches imitate weaker endpoints: with `supports_tools=False` a request that
-    offers tools gets the 400 such servers send, and likewise for JSON schema and JSON object
-    response formats. `models` (when given) makes unknown model names a 404, and `api_key`
-    (when given) makes a wrong key a 401.
+    offers tools is refused, and likewise for JSON schema and JSON object response formats
+    and (`supports_list_content=False`) message content given as a list of parts. Refusals
+    are 400s unless `refusal_status` says otherwise (llama.cpp's server sends 500s with a
+    traceback). `models` (when given) makes unknown model names a 404, and `api_key` (when
+    given) makes a wrong key a 401.
+
+    Local-server behaviour: `serial=True` computes one request at a time, and finishes a
+    request whose client gave up before taking the next; `token_delay_s` paces the reply's
+    tokens; `context_tokens` is the context size (said at `/props`, like llama.cpp), past
+    which a request gets a 400; `reply_style="small"` rewrites the script's JSON replies the
+    way small models write them (see `styles.py`). `llama_cpp_like` sets them all.
     """
 
     def __init__(
@@ -346,10 +388,17 @@ class ScriptedLLMServer:
         supports_tools: bool = True,
         supports_json_schema: bool = True,
         supports_json_object: bool = True,
+        supports_list_content: bool = True,
+        supports_stream_options: bool = True,
+        refusal_status: int = 400,
         models: Sequence[str] | None = None,
         api_key: str | None = None,
         port: int = 0,
         transcribe: TranscribeScript | None = None,
+        serial: bool = False,
+        token_delay_s: float = 0.0,
+        context_tokens: int | None = None,
+        reply_style: Literal["exact", "small"] = "exact",
     ) -> None:
         self.transcribe = transcribe  # None: no /audio/transcriptions route (a 404)
         self.transcriptions: list[TranscriptionRequest] = []
@@ -357,15 +406,44 @@ class ScriptedLLMServer:
         self.supports_tools = supports_tools
         self.supports_json_schema = supports_json_schema
         self.supports_json_object = supports_json_object
+        self.supports_list_content = supports_list_content
+        self.supports_stream_options = supports_stream_options
+        self.refusal_status = refusal_status
+        self.serial = serial
+        self.token_delay_s = token_delay_s
+        self.context_tokens = context_tokens
+        self.reply_style = reply_style
+        self.styled_replies = 0  # JSON replies rewritten in a small model's style
+        self._serial_lock = threading.Lock()
         self.models = list(models or [])
         self.api_key = api_key
         self.requests: list[ChatRequest] = []
+        # (status, message, body) of each request refused before the script saw it.
+        self.refused: list[tuple[int, str, dict[str, Any]]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it held at once (queued ones included)
         self.script_errors: list[Exception] = []
         self._port = port
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def llama_cpp_like(cls, script: Script | Sequence[Reply | str], **kw: Any) -> ScriptedLLMServer:
+        """A server that behaves like llama.cpp's with a small model and default settings."""
+        options: dict[str, Any] = {
+            "supports_json_schema": False,
+            "supports_tools": False,
+            "supports_list_content": False,
+            "refusal_status": 500,
+            "serial": True,
+            "token_delay_s": 0.0005,
+            "context_tokens": 8192,
+            "reply_style": "small",
+        }
+        options.update(kw)
+        return cls(script, **options)
 
     # Lifecycle -----------------------------------------------------------------------------
     def start(self) -> ScriptedLLMServer:
@@ -413,6 +491,35 @@ class ScriptedLLMServer:
             self.requests.append(request)
         return request
 
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """One request at a time when `serial`; any number otherwise."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if not self.serial:
+                yield
+                return
+            with self._serial_lock:
+                yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def styled(self, request: ChatRequest, reply: Reply) -> Reply:
+        """The reply as this server's model would write it."""
+        if self.reply_style != "small" or not reply.content or reply.fault != "none":
+            return reply
+        with self._lock:
+            index = self.styled_replies
+        rewritten = small_model_style(reply.content, index)
+        if rewritten != reply.content:
+            with self._lock:
+                self.styled_replies += 1
+            reply = dataclasses.replace(reply, content=rewritten)
+        return reply
+
     def wait_or_stop(self, seconds: float) -> bool:
         """Sleep for a slow reply; True when the server is stopping meanwhile."""
         return self._stopping.wait(seconds)
@@ -427,11 +534,51 @@ class ScriptedLLMServer:
                 return 401, "Incorrect API key provided.", "invalid_api_key"
         if self.models and body.get("model") not in self.models:
             return 404, f"The model `{body.get('model')}` does not exist.", "model_not_found"
+        status = self.refusal_status
+        if not self.supports_list_content and any(
+            isinstance(m.get("content"), list) for m in body.get("messages", [])
+        ):
+            return (
+                status,
+                _traceback('TypeError: can only concatenate str (not "list") to str'),
+                "server_error",
+            )
+        if "stream_options" in body and not self.supports_stream_options:
+            return 422, "stream_options: Extra inputs are not permitted", "extra_forbidden"
         if body.get("tools") and not self.supports_tools:
-            return 400, "This model does not support tools.", "tools_not_supported"
+            return status, _refusal(status, "This model does not support tools."), "unsupported"
         kind = (body.get("response_format") or {}).get("type")
         if kind == "json_schema" and not self.supports_json_schema:
-            return 400, "response_format json_schema is not supported.", "unsupported_format"
+            text = "response_format json_schema is not supported."
+            return status, _refusal(status, text), "unsupported_format"
         if kind == "json_object" and not self.supports_json_object:
-            return 400, "response_format json_object is not supported.", "unsupported_format"
+            text = "response_format json_object is not supported."
+            return status, _refusal(status, text), "unsupported_format"
+        if self.context_tokens is not None:
+            needed = sum(
+                _estimate_tokens(ChatRequest.content_text(m)) + 4 for m in body.get("messages", [])
+            )
+            if needed > self.context_tokens:
+                return (
+                    400,
+                    f"the request ({needed} tokens) exceeds the available context size "
+                    f"({self.context_tokens} tokens)",
+                    "exceed_context_size_error",
+                )
         return None
+
+
+def _traceback(last_line: str) -> str:
+    """An error body the way a Python server leaks one: a traceback ending in the error."""
+    return (
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/server.py", line 1432, in create_chat_completion\n'
+        "    prompt = format_messages(body.messages)\n"
+        '  File "/srv/app/chat_format.py", line 211, in format_messages\n'
+        "    text += message.content\n"
+        f"{last_line}"
+    )
+
+
+def _refusal(status: int, text: str) -> str:
+    return _traceback(f"ValueError: {text}") if status >= 500 else text

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from magentic.events import Event, EventBus
+from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
 
 OPEN_CLIENTS: list[ModelClient] = []
 
 
-def make_client(base_url: str, **settings: object) -> tuple[ModelClient, list[Event]]:
+def make_client(
+    base_url: str, *, memory: CapabilityMemory | None = None, **settings: object
+) -> tuple[ModelClient, list[Event]]:
     events: list[Event] = []
     bus = EventBus("test")
     bus.subscribe(events.append)
@@ -19,6 +22,6 @@ def make_client(base_url: str, **settings: object) -> tuple[ModelClient, list[Ev
         "timeout_s": 5.0,
     }
     defaults.update(settings)
-    client = ModelClient(ModelSettings(**defaults), role="tester", events=bus)  # type: ignore[arg-type]
+    client = ModelClient(ModelSettings(**defaults), role="tester", events=bus, memory=memory)  # type: ignore[arg-type]
     OPEN_CLIENTS.append(client)
     return client, events

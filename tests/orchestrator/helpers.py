@@ -5,6 +5,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from magentic.agents.base import Agent, AgentReply, BaseAgent, StepContext
 from magentic.agents.coder import Coder
@@ -69,12 +70,14 @@ async def run_team(
     settings: OrchestratorSettings | None = None,
     model: str = "gpt-4o",
     usage_meter: UsageMeter | None = None,
+    server_options: dict[str, Any] | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> Run:
     bus = EventBus("test-run")
     events: list[Event] = []
     bus.subscribe(events.append)
     meter = usage_meter or UsageMeter()
-    async with ScriptedLLMServer(script) as server:
+    async with ScriptedLLMServer(script, **(server_options or {})) as server:
         model_settings = ModelSettings(
             model=model,
             base_url=server.base_url,
@@ -82,6 +85,7 @@ async def run_team(
             retry_backoff_s=0.01,
             timeout_s=10,
             max_retries=1,
+            **(model_options or {}),
         )
 
         def client(role: str) -> ModelClient:

@@ -13,7 +13,7 @@ from .helpers import run_team
 GOOD = roles.progress("Calculator", "Evaluate 5 * 5")
 BAD_LEDGERS = {
     "unknown-speaker": (roles.progress("Wizard", "cast a spell"), "not on the team"),
-    "missing-fields": (Reply.json({"is_request_satisfied": {"answer": False}}), "Field required"),
+    "missing-fields": (Reply.json({"is_request_satisfied": {"answer": False}}), "is missing"),
     "prose": (Reply.text("I think the Calculator should go next."), "no JSON object"),
     "empty": (Reply.text(""), "empty"),
     "refusal": (Reply.refuse("I won't answer that."), "refusal"),
@@ -30,7 +30,7 @@ BAD_LEDGERS = {
                 )
             }
         ),
-        "valid boolean",
+        "must be true or false",
     ),
 }
 
@@ -82,7 +82,7 @@ async def test_bad_facts_and_plan_fall_back_and_the_run_goes_on(tmp_path: Path) 
     assert run.result.status == "answered"
     assert run.result.answer == "5 * 5 = 25"
     plan = run.of("ledger_updated")[0].plan  # type: ignore[attr-defined]
-    assert "Calculator: help as needed" in plan
+    assert "Calculator: Work on the task" in plan
 
 
 async def test_endless_garbage_ends_cleanly_with_a_reason(tmp_path: Path) -> None:
