@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import openai
 
@@ -46,7 +46,7 @@ async def transcribe(client: ModelClient, audio: bytes, filename: str) -> Transc
     """One upload's transcript, with the client's retries for transient failures."""
     s = client.settings
     attempt = 0
-    fmt = "verbose_json"
+    fmt: Literal["json", "verbose_json"] = "verbose_json"
     while True:
         attempt += 1
         try:
@@ -65,14 +65,16 @@ class _FormatRefused(Exception):
     pass
 
 
-async def _once(client: ModelClient, audio: bytes, filename: str, fmt: str) -> Transcript:
+async def _once(
+    client: ModelClient, audio: bytes, filename: str, fmt: Literal["json", "verbose_json"]
+) -> Transcript:
     s = client.settings
     where = s.display_url()
     try:
         response = await client.transport._client().audio.transcriptions.create(
             model=s.model,
             file=(filename, audio),
-            response_format=fmt,  # type: ignore[arg-type]
+            response_format=fmt,
         )
     except openai.APIStatusError as error:
         if error.status_code == 404:

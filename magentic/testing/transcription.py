@@ -53,7 +53,8 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], str
     found = False
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
         if part.get_filename() is not None:
             filename, audio, part_type, found = (
                 part.get_filename() or "",

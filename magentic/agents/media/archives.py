@@ -63,7 +63,8 @@ def _check_totals(name: str, count: int, total: int, disk: int, limits: ZipLimit
 
 def tar_listing(path: Path, limits: ZipLimits) -> str:
     """The members of a tar archive (compressed or not), checked against `limits`."""
-    rows, refused = [], []
+    rows: list[str] = []
+    refused: list[str] = []
     count = total = 0
     try:
         with tarfile.open(path, "r:*") as tar:

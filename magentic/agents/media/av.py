@@ -89,7 +89,8 @@ def frame_times(duration: float, every_s: float = 5.0, cap: int = MAX_FRAMES) ->
     if duration <= 0:
         return [0.0]
     step = max(every_s, duration / cap)
-    times, t = [], min(0.5, duration / 2)
+    times: list[float] = []
+    t = min(0.5, duration / 2)
     while t < duration and len(times) < cap:
         times.append(round(t, 2))
         t += step
