@@ -144,3 +144,23 @@ async def test_spreadsheet_colours_comments_merges_and_sheets(
     assert "Merged ranges: D1:E2" in text
     assert "B8: `=SUM(B2:B6)`" in text
     assert "'Sales', 'Notes'" in text and "Sheet 'Notes'" in text
+
+
+async def test_theme_colours_are_resolved_to_names(viewer: FileViewer, tmp_path: Path) -> None:
+    """Excel's palette picks are theme colours: named from the workbook's own theme."""
+    from openpyxl import Workbook
+    from openpyxl.styles import PatternFill
+    from openpyxl.styles.colors import Color
+
+    wb = Workbook()
+    ws = wb.active
+    for row, (theme, tint) in enumerate([(6, 0.0), (6, 0.0), (5, 0.0)], start=1):
+        ws.cell(row=row, column=1, value=row * 10).fill = PatternFill(
+            "solid", fgColor=Color(theme=theme, tint=tint)
+        )
+    wb.save(tmp_path / "themed.xlsx")  # openpyxl writes the Office theme: accent 3 is 9BBB59
+    assert (await viewer.open("themed.xlsx")).ok
+    text = viewer.document.text  # type: ignore[union-attr]
+    assert "Fill olive green (#9BBB59), theme colour 6: 2 cells, A1:A2" in text
+    assert "A1=10; A2=20" in text
+    assert "Fill brick red (#C0504D), theme colour 5: 1 cells, A3" in text

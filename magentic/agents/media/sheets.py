@@ -41,6 +41,14 @@ _NAMES = {
     "cyan": (0, 255, 255),
     "magenta": (255, 0, 255),
     "brown": (150, 75, 0),
+    "brick red": (192, 80, 77),
+    "light red": (255, 124, 128),
+    "light orange": (250, 192, 144),
+    "olive green": (155, 187, 89),
+    "teal": (75, 172, 198),
+    "navy": (31, 73, 125),
+    "lavender": (204, 192, 218),
+    "dark grey": (64, 64, 64),
 }
 
 
@@ -58,6 +66,59 @@ def colour_name(rgb_hex: str) -> str:
 _DEFAULT_FONTS = frozenset({"theme colour 1", "black (#000000)"})
 
 
+_THEME_SLOTS = (
+    "lt1",
+    "dk1",
+    "lt2",
+    "dk2",
+    *(f"accent{i}" for i in range(1, 7)),
+    "hlink",
+    "folHlink",
+)
+
+
+def theme_palette(theme_xml: bytes | None) -> list[str]:
+    """The workbook theme's colours as hex, in the order cells index them (light 1, dark 1,
+    light 2, dark 2, accents 1-6, links); empty when the file has no readable theme."""
+    if not theme_xml:
+        return []
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    try:
+        root = ET.fromstring(theme_xml)
+    except ET.ParseError:
+        return []
+    scheme = root.find(f".//{ns}clrScheme")
+    if scheme is None:
+        return []
+    palette = []
+    for slot in _THEME_SLOTS:
+        node = scheme.find(f"{ns}{slot}")
+        colour = node[0] if node is not None and len(node) else None
+        value = (
+            None
+            if colour is None
+            else (colour.get("val") if colour.tag.endswith("srgbClr") else colour.get("lastClr"))
+        )
+        palette.append(value if value and len(value) == 6 else "")
+    return palette
+
+
+def _tinted(hex6: str, tint: float) -> str:
+    """Excel's tint: lighten (tint > 0) or darken (tint < 0) in HLS lightness."""
+    import colorsys
+
+    r, g, b = (int(hex6[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    h, light, sat = colorsys.rgb_to_hls(r, g, b)
+    light = light * (1 + tint) if tint < 0 else light * (1 - tint) + tint
+    r, g, b = colorsys.hls_to_rgb(h, min(1.0, max(0.0, light)), sat)
+    return "".join(f"{round(v * 255):02X}" for v in (r, g, b))
+
+
+_PALETTE: list[str] = []  # the theme of the workbook being described (one at a time)
+
+
 def _colour(color: Any) -> str | None:
     """A described openpyxl Color, or None for none/automatic/default."""
     if color is None:
@@ -69,6 +130,11 @@ def _colour(color: Any) -> str | None:
         return colour_name(color.rgb)
     if kind == "theme" and color.theme is not None:
         tint = f", tint {color.tint:+.2f}" if color.tint else ""
+        if color.theme == 1 and not color.tint:
+            return "theme colour 1"  # the default text colour
+        if 0 <= color.theme < len(_PALETTE) and _PALETTE[color.theme]:
+            rgb = _tinted(_PALETTE[color.theme], float(color.tint or 0.0))
+            return f"{colour_name(rgb)}, theme colour {color.theme}{tint}"
         return f"theme colour {color.theme}{tint}"
     if kind == "indexed" and color.indexed is not None and color.indexed not in (64, 65):
         from openpyxl.styles.colors import COLOR_INDEX
@@ -124,6 +190,7 @@ def describe_xlsx(path: Path) -> str:
     import openpyxl
 
     formulas_wb = openpyxl.load_workbook(path, data_only=False)
+    _PALETTE[:] = theme_palette(formulas_wb.loaded_theme)
     values_wb = openpyxl.load_workbook(path, data_only=True)
     parts = [
         f"# Formatting and formulas ({len(formulas_wb.sheetnames)} sheets: "
