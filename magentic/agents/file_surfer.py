@@ -199,6 +199,7 @@ class FileSurfer(BaseAgent):
         opened_image = call.name == "open_path" and view.ok
         if opened_image:
             images = await self._open_image()
+            images += await self.media.key_frames_image(self.viewer.document)
         if view.ok and call.name in _PAGE_MOVES and self.viewer.pages:
             span = self.viewer.pages[self.viewer.page]
             images += await self.media.scanned_page_images(self.viewer.document, span)

@@ -284,3 +284,20 @@ async def test_a_vision_model_gets_the_scanned_pages_as_images(workspace: Path) 
     with Image.open(io.BytesIO(reply.images[1].data)) as im:
         assert max(im.size) <= 1600
     assert "silver ladle 907" in await ocr_bytes(reply.images[1].data)
+
+
+async def test_a_vision_model_gets_the_key_frames_on_one_sheet(workspace: Path) -> None:
+    needs("ffmpeg", "ffprobe", "tesseract")
+    from magentic.agents.media.looking import ocr_bytes
+
+    make_video(workspace, ["HARBOR LIGHTS", "COPPER BRIDGE", "NORTH TOWER"], seconds_each=6)
+    async with ScriptedLLMServer(open_script("clip.mp4"), transcribe=lambda r: "hum") as server:
+        surfer = Surfer(server, workspace)
+        surfer.client.settings = surfer.client.settings.model_copy(update={"vision": True})
+        try:
+            reply = await surfer.agent.step("watch it", surfer.ctx)
+        finally:
+            await surfer.close()
+    assert len(reply.images) == 1 and reply.images[0].mime == "image/jpeg"
+    seen = await ocr_bytes(reply.images[0].data)
+    assert sum(c in seen for c in ("HARBOR", "COPPER", "NORTH")) >= 2, seen

@@ -140,3 +140,39 @@ def zoom(data: bytes, region: str) -> tuple[bytes, str]:
         f"image, shown {scale if scale > 1 else 1:.1f}x."
     )
     return buf.getvalue(), line
+
+
+async def contact_sheet(path: Path, times: list[float], *, tile_width: int = 480) -> bytes:
+    """The frames at `times` tiled three a row, each labelled with its time, as one JPEG
+    (one image costs a vision model far fewer tokens than several)."""
+    frames = []
+    for at in times:
+        data = await frame_at(path, at)
+        if data:
+            frames.append((at, data))
+    if not frames:
+        return b""
+    return await asyncio.to_thread(_tile, frames, tile_width)
+
+
+def _tile(frames: list[tuple[float, bytes]], tile_width: int) -> bytes:
+    from PIL import Image, ImageDraw
+
+    from magentic.agents.media.av import clock
+
+    tiles = []
+    for at, data in frames:
+        with Image.open(io.BytesIO(data)) as im:
+            scale = tile_width / im.width
+            tile = im.convert("RGB").resize((tile_width, max(1, round(im.height * scale))))
+        ImageDraw.Draw(tile).text((6, 4), clock(at), fill="yellow")
+        tiles.append(tile)
+    cols = min(3, len(tiles))
+    rows = -(-len(tiles) // cols)
+    height = max(t.height for t in tiles)
+    sheet = Image.new("RGB", (cols * tile_width, rows * height), "black")
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, ((i % cols) * tile_width, (i // cols) * height))
+    buf = io.BytesIO()
+    sheet.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()

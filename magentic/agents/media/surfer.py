@@ -16,7 +16,7 @@ from pathlib import Path
 from magentic.agents.file_convert import Document
 from magentic.agents.file_zipguard import ZipLimits
 from magentic.agents.media import archives, looking
-from magentic.agents.media.av import clock
+from magentic.agents.media.av import clock, frame_times
 from magentic.agents.media.dispatch import AUDIO, IMAGES, VIDEO
 from magentic.agents.media.proc import ToolFailed, ToolMissing
 from magentic.agents.media.transcript import Transcriber
@@ -115,6 +115,20 @@ class MediaLooks:
             if png:
                 images.append(ImagePart(png, mime="image/png"))
         return images
+
+    async def key_frames_image(self, document: Document | None) -> list[ImagePart]:
+        """For a vision model that just opened a video: its key frames on one sheet."""
+        if document is None or not self.vision() or document.path.suffix.lower() not in VIDEO:
+            return []
+        if "\n- Video:" not in document.text:
+            return []
+        m = _DURATION.search(document.text)
+        times = frame_times(float(m.group(1)) if m else 0.0, cap=6)
+        try:
+            sheet = await looking.contact_sheet(document.path, times)
+        except (ToolMissing, ToolFailed, OSError):
+            return []
+        return [ImagePart(sheet, mime="image/jpeg")] if sheet else []
 
     # -- frames --------------------------------------------------------------------------
 
