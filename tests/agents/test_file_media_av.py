@@ -301,3 +301,35 @@ async def test_a_vision_model_gets_the_key_frames_on_one_sheet(workspace: Path) 
     assert len(reply.images) == 1 and reply.images[0].mime == "image/jpeg"
     seen = await ocr_bytes(reply.images[0].data)
     assert sum(c in seen for c in ("HARBOR", "COPPER", "NORTH")) >= 2, seen
+
+
+async def test_zoom_crops_a_quadrant_or_box_and_enlarges_it(workspace: Path) -> None:
+    from PIL import Image
+
+    from tests.agents.test_file_media import text_image
+
+    text_image(workspace / "sign.png", ["TOP LEFT WORDS"], size=(800, 600))
+    steps = iter(
+        [
+            Reply.tool_call("open_path", {"path": "sign.png"}),
+            Reply.tool_call("zoom", {"region": "top-left"}),
+            Reply.tool_call("zoom", {"region": "10,20,110,70"}),
+            Reply.tool_call("zoom", {"region": "the sky"}),
+        ]
+    )
+    async with ScriptedLLMServer(lambda req: next(steps)) as server:
+        surfer = Surfer(server, workspace)
+        surfer.client.settings = surfer.client.settings.model_copy(update={"vision": True})
+        try:
+            replies = [await surfer.agent.step("look", surfer.ctx) for _ in range(4)]
+        finally:
+            await surfer.close()
+    opened, quadrant, box, bad = replies
+    assert len(opened.images) == 1  # the image itself
+    assert "Zoomed on top-left: pixels (0, 0) to (400, 300) of the 800 x 600 image" in quadrant.text
+    with Image.open(io.BytesIO(quadrant.images[0].data)) as im:
+        assert im.size == (1536, 1152)  # enlarged to 1536 on its long side
+    assert "pixels (10, 20) to (110, 70)" in box.text
+    with Image.open(io.BytesIO(box.images[0].data)) as im:
+        assert im.size == (400, 200)  # at most four times
+    assert "Unknown region 'the sky'" in bad.text and not bad.images
