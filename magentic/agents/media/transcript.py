@@ -67,17 +67,25 @@ class Transcriber:
         """The Markdown transcript section; a one-line reason instead when there is none."""
         if self.client is None:
             return NOT_CONFIGURED
-        cached = await asyncio.to_thread(self.cache_path, path)
-        if cached is not None and await asyncio.to_thread(cached.is_file):
-            return await asyncio.to_thread(cached.read_text, "utf-8")
+        try:
+            cached = await asyncio.to_thread(self.cache_path, path)
+            if cached is not None and await asyncio.to_thread(cached.is_file):
+                return await asyncio.to_thread(cached.read_text, "utf-8")
+        except (OSError, UnicodeDecodeError):
+            cached = None
         try:
             text = await self._make(path, duration_s, is_video)
         except (ToolMissing, ToolFailed) as exc:
             return f"No transcript: cutting the audio failed ({exc})."
         except ModelError as exc:
             return _model_failure(exc)
+        except OSError as exc:  # the file went away or the cache folder is unwritable
+            return f"No transcript: {exc}."
         if cached is not None:
-            await asyncio.to_thread(_write, cached, text)
+            try:
+                await asyncio.to_thread(_write, cached, text)
+            except OSError:
+                pass  # a read-only workspace: the transcript is shown, not kept
         return text
 
     async def _make(self, path: Path, duration_s: float, is_video: bool) -> str:
