@@ -333,3 +333,31 @@ async def test_zoom_crops_a_quadrant_or_box_and_enlarges_it(workspace: Path) -> 
     with Image.open(io.BytesIO(box.images[0].data)) as im:
         assert im.size == (400, 200)  # at most four times
     assert "Unknown region 'the sky'" in bad.text and not bad.images
+
+
+def test_the_team_gives_the_file_surfer_a_transcriber_only_when_configured(
+    tmp_path: Path,
+) -> None:
+    from magentic.agents.base import AgentContext
+    from magentic.config import load_config
+    from magentic.team import FACTORIES
+
+    def surfer(overrides: dict[str, object]) -> FileSurfer:
+        config = load_config(overrides=overrides, environ={})
+        ctx = AgentContext(
+            config=config,
+            events=EventBus(),
+            workspace=tmp_path,
+            files=[],
+            client_for=lambda role: ModelClient(config.model_for(role), role=role),
+        )
+        agent = FACTORIES["FileSurfer"](ctx)
+        assert isinstance(agent, FileSurfer)
+        return agent
+
+    plain = surfer({"models.default.model": "chat-model"})
+    assert plain.media.transcriber.client is None
+    speech = surfer({"models.default.model": "chat-model", "models.transcribe.model": "whisper-1"})
+    client = speech.media.transcriber.client
+    assert client is not None and client.role == "transcribe"
+    assert client.settings.model == "whisper-1"
