@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+
+from pydantic import ConfigDict, Field
 
 from magentic.agents import file_prompts as prompts
 from magentic.agents.base import AgentReply, BaseAgent, StepContext
@@ -22,65 +22,54 @@ from magentic.agents.file_viewer import FileViewer, View
 from magentic.agents.file_zipguard import ZipLimits
 from magentic.agents.media.surfer import Look, MediaLooks
 from magentic.agents.media.transcript import Transcriber
+from magentic.agents.tools import (
+    BadToolArguments,
+    ToolArgs,
+    ToolRegistry,
+    UnknownTool,
+    specs_of,
+    tool,
+)
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec, assistant, system, user
 from magentic.text import escape_surrogates
 
 
-def _tool(name: str, description: str, properties: dict[str, Any] | None = None) -> ToolSpec:
-    properties = properties or {}
-    required = [key for key, spec in properties.items() if not spec.pop("optional", False)]
-    return ToolSpec(
-        name,
-        description,
-        {
-            "type": "object",
-            "properties": properties,
-            "required": required,
-            "additionalProperties": False,
-        },
-    )
+class _Args(ToolArgs):
+    model_config = ConfigDict(extra="forbid")  # the schema says so, and the model is told
 
 
-TOOLS: list[ToolSpec] = [
-    _tool(
-        "open_path",
-        prompts.OPEN_PATH,
-        {"path": {"type": "string", "description": prompts.PATH_ARG}},
-    ),
-    _tool("page_down", prompts.PAGE_DOWN),
-    _tool("page_up", prompts.PAGE_UP),
-    _tool(
-        "go_to_page",
-        prompts.GO_TO_PAGE,
-        {"page": {"type": "integer", "minimum": 1, "description": prompts.PAGE_ARG}},
-    ),
-    _tool(
-        "find_on_page",
-        prompts.FIND,
-        {"query": {"type": "string", "minLength": 1, "description": prompts.QUERY_ARG}},
-    ),
-    _tool("find_next", prompts.FIND_NEXT),
-    _tool(
-        "list_directory",
-        prompts.LIST_DIRECTORY,
-        {"path": {"type": "string", "description": prompts.FOLDER_ARG, "optional": True}},
-    ),
-    _tool(
-        "zoom",
-        prompts.ZOOM,
-        {"region": {"type": "string", "minLength": 1, "description": prompts.REGION_ARG}},
-    ),
-    _tool(
-        "view_frame",
-        prompts.VIEW_FRAME,
-        {"seconds": {"type": "number", "minimum": 0, "description": prompts.SECONDS_ARG}},
-    ),
-    _tool("next_frame", prompts.NEXT_FRAME),
-]
+class _Path(_Args):
+    path: str = Field(description=prompts.PATH_ARG)
+
+
+class _Page(_Args):
+    page: int = Field(ge=1, description=prompts.PAGE_ARG)
+
+
+class _Query(_Args):
+    query: str = Field(min_length=1, description=prompts.QUERY_ARG)
+
+
+class _Folder(_Args):
+    path: str | None = Field(default=None, description=prompts.FOLDER_ARG)
+
+
+class _None(_Args):
+    pass
+
+
+class _Region(_Args):
+    region: str = Field(min_length=1, description=prompts.REGION_ARG)
+
+
+class _Moment(_Args):
+    seconds: float = Field(ge=0, description=prompts.SECONDS_ARG)
+
 
 # After these a scanned PDF page's image goes along for a vision model.
 _PAGE_MOVES = {"open_path", "page_down", "page_up", "go_to_page", "find_on_page", "find_next"}
+
 
 _IMAGE_MIMES = {
     ".png": "image/png",
@@ -111,6 +100,7 @@ class FileSurfer(BaseAgent):
                 max_ratio=self.settings.max_zip_ratio,
             ),
         )
+        self._seen: list[ImagePart] = []  # images the last media tool produced
         s = self.settings
         self.viewer = FileViewer(
             roots,
@@ -124,27 +114,13 @@ class FileSurfer(BaseAgent):
                 max_total_bytes=int(s.max_unpacked_mb * 1024 * 1024), max_ratio=s.max_zip_ratio
             ),
         )
-        self._actions: dict[str, Callable[[dict[str, Any]], Awaitable[View]]] = {
-            "open_path": lambda a: self._open(str(a.get("path", ""))),
-            "page_down": lambda a: self._now(self.viewer.page_down()),
-            "page_up": lambda a: self._now(self.viewer.page_up()),
-            "go_to_page": lambda a: self._now(self.viewer.go_to_page(int(a.get("page", 0)))),
-            # a search scans the whole text: a big file would stall the event loop
-            "find_on_page": lambda a: asyncio.to_thread(self.viewer.find, str(a.get("query", ""))),
-            "find_next": lambda a: self._now(self.viewer.find_next()),
-            "list_directory": lambda a: self.viewer.list_directory(a.get("path")),
-        }
-        self._looks: dict[str, Callable[[dict[str, Any]], Awaitable[Look]]] = {
-            "zoom": lambda a: self.media.zoom(self.viewer.document, str(a.get("region", ""))),
-            "view_frame": lambda a: self.media.frame(
-                self.viewer.document, float(a.get("seconds", 0))
-            ),
-            "next_frame": lambda a: self.media.next_frame(self.viewer.document),
-        }
+        self.tools: ToolRegistry[View] = ToolRegistry.of(self)
 
-    async def _open(self, raw: str) -> View:
-        """Open a file; an audio or video file also gets its transcript (cached)."""
-        view = await self.viewer.open(raw)
+    # Tools: each a viewer action ---------------------------------------------------------
+    @tool("open_path", prompts.OPEN_PATH)
+    async def open_path(self, a: _Path) -> View:
+        """Open a file; audio and video also get their transcript, archives their members."""
+        view = await self.viewer.open(a.path)
         document = self.viewer.document
         if view.ok and document is not None:
             self.media.opened(document)
@@ -154,9 +130,46 @@ class FileSurfer(BaseAgent):
                 return self.viewer.show_document(extended)
         return view
 
-    @staticmethod
-    async def _now(view: View) -> View:
-        return view
+    @tool("page_down", prompts.PAGE_DOWN)
+    async def page_down(self, a: _None) -> View:
+        return self.viewer.page_down()
+
+    @tool("page_up", prompts.PAGE_UP)
+    async def page_up(self, a: _None) -> View:
+        return self.viewer.page_up()
+
+    @tool("go_to_page", prompts.GO_TO_PAGE)
+    async def go_to_page(self, a: _Page) -> View:
+        return self.viewer.go_to_page(a.page)
+
+    @tool("find_on_page", prompts.FIND)
+    async def find_on_page(self, a: _Query) -> View:
+        # a search scans the whole text: a big file would stall the event loop
+        return await asyncio.to_thread(self.viewer.find, a.query)
+
+    @tool("find_next", prompts.FIND_NEXT)
+    async def find_next(self, a: _None) -> View:
+        return self.viewer.find_next()
+
+    @tool("list_directory", prompts.LIST_DIRECTORY)
+    async def list_directory(self, a: _Folder) -> View:
+        return await self.viewer.list_directory(a.path)
+
+    @tool("zoom", prompts.ZOOM)
+    async def zoom(self, a: _Region) -> View:
+        return self._look(await self.media.zoom(self.viewer.document, a.region))
+
+    @tool("view_frame", prompts.VIEW_FRAME)
+    async def view_frame(self, a: _Moment) -> View:
+        return self._look(await self.media.frame(self.viewer.document, a.seconds))
+
+    @tool("next_frame", prompts.NEXT_FRAME)
+    async def next_frame(self, a: _None) -> View:
+        return self._look(await self.media.next_frame(self.viewer.document))
+
+    def _look(self, seen: Look) -> View:
+        self._seen = seen.images
+        return View(seen.text, ok=seen.ok)
 
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         """One viewer action chosen by the model, or the model's answer in words."""
@@ -168,7 +181,7 @@ class FileSurfer(BaseAgent):
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))
         self.viewer.converter.warm_up()  # the worker starts while the model chooses
-        choice = await self.client.choose_tool(self._messages(instruction, ctx), TOOLS)
+        choice = await self.client.choose_tool(self._messages(instruction, ctx), self.tools.specs())
         if isinstance(choice, str):
             ctx.acted(self.name, "answer", {}, choice[:500])
             return AgentReply(choice)
@@ -176,16 +189,11 @@ class FileSurfer(BaseAgent):
 
     async def _act(self, call: ToolCall, ctx: StepContext) -> AgentReply:
         started = time.perf_counter()
-        action = self._actions.get(call.name)
-        look = self._looks.get(call.name)
-        images: list[ImagePart] = []
-        if look is not None:
-            seen = await look(call.arguments)
-            view, images = View(seen.text, ok=seen.ok), seen.images
-        elif action is None:  # the client validates names; this guards a changed tool list
-            view = View(f"There is no tool {call.name!r}.", ok=False)
-        else:
-            view = await action(call.arguments)
+        self._seen = []
+        try:
+            view = await self.tools.call(call.name, call.arguments)
+        except (UnknownTool, BadToolArguments) as error:  # the handler did not run
+            view = View(f"Did not run {call.name}: {error.reason}.", ok=False)
         ctx.acted(
             self.name,
             call.name,
@@ -196,9 +204,9 @@ class FileSurfer(BaseAgent):
         )
         args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
         text = f"I called {call.name}({args}).\n\n{view.text}"
-        opened_image = call.name == "open_path" and view.ok
-        if opened_image:
-            images = await self._open_image()
+        images, self._seen = self._seen, []
+        if call.name == "open_path" and view.ok:
+            images += await self._open_image()
             images += await self.media.key_frames_image(self.viewer.document)
         if view.ok and call.name in _PAGE_MOVES and self.viewer.pages:
             span = self.viewer.pages[self.viewer.page]
@@ -257,3 +265,7 @@ class FileSurfer(BaseAgent):
     async def close(self) -> None:
         """Stop the conversion worker process."""
         await self.viewer.close()
+
+
+# The tools as the model sees them (for listings and size checks; dispatch uses the instance).
+TOOLS: list[ToolSpec] = specs_of(FileSurfer)

@@ -118,6 +118,11 @@ class Transport:
                 f"cannot reach the model endpoint at {where} ({type(cause).__name__})",
                 retryable=True,
             ) from None
+        except UnicodeEncodeError as error:  # our request, not the server's answer
+            raise ModelError(
+                f"the request to {where} could not be encoded as UTF-8 ({error.reason} at "
+                f"character {error.start}); nothing was sent"
+            ) from None
         except (json.JSONDecodeError, openai.APIResponseValidationError, ValueError):
             raise ModelError(f"{where} returned a malformed response", retryable=True) from None
 

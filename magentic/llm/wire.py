@@ -13,6 +13,7 @@ from typing import Any
 
 from magentic.llm.messages import ImagePart, Message, ToolCall
 from magentic.llm.usage import Usage
+from magentic.text import escape_surrogates
 
 
 @dataclass
@@ -68,12 +69,14 @@ class ChatResult:
 
 
 def _content_to_wire(content: str | list[str | ImagePart]) -> str | list[dict[str, Any]]:
+    """Text goes with lone surrogates (an undecodable file name that slipped through) written
+    as visible escapes: they cannot be encoded, and the request would never be sent."""
     if isinstance(content, str):
-        return content
+        return escape_surrogates(content)
     parts: list[dict[str, Any]] = []
     for part in content:
         if isinstance(part, str):
-            parts.append({"type": "text", "text": part})
+            parts.append({"type": "text", "text": escape_surrogates(part)})
         else:
             image = {"url": part.data_url(), "detail": part.detail}
             parts.append({"type": "image_url", "image_url": image})

@@ -39,7 +39,23 @@ def opener(req: ChatRequest) -> Reply:
     return Reply.tool_call("open_path", {"path": m.group(1) if m else ""})
 
 
+_EARLIER: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _workers_of_earlier_tests() -> None:
+    """A worker another test left behind (it ends with its idle time-out) is not this test's
+    to answer for; only workers this test started count."""
+    _EARLIER.clear()
+    _EARLIER.update(_all_worker_children())
+
+
 def worker_children() -> list[int]:
+    """Conversion workers of this process that the running test started."""
+    return [pid for pid in _all_worker_children() if pid not in _EARLIER]
+
+
+def _all_worker_children() -> list[int]:
     """Conversion worker processes whose parent is this test process."""
     found = []
     for entry in Path("/proc").iterdir():

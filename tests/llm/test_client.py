@@ -134,3 +134,18 @@ def test_missing_key_for_openai_is_a_config_error(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
         ModelSettings(model="gpt-4o").resolved_key()
     assert ModelSettings(base_url="http://127.0.0.1:1/v1").resolved_key() == "not-needed"
+
+
+async def test_an_undecodable_file_name_in_a_prompt_is_sent_as_an_escape() -> None:
+    """A lone surrogate (os.listdir's answer for a name that is not UTF-8) cannot be encoded;
+    whatever agent put it in a prompt, the request still goes out, with a visible escape."""
+    name = "caf\udce9.txt"  # b"caf\xe9.txt" as Python decodes it
+    async with ScriptedLLMServer([Reply.text("seen"), Reply.text("seen")]) as server:
+        client, _ = make_client(server.base_url)
+        plain = await client.chat([user(f"The workspace holds {name}.")])
+        parts = await client.chat(
+            [Message("user", [f"Open {name}", ImagePart(b"\x89PNG", mime="image/png")])]
+        )
+    assert plain.text == parts.text == "seen"
+    assert "The workspace holds caf\\xe9.txt." in server.requests[0].last_user_text()
+    assert "Open caf\\xe9.txt" in server.requests[1].last_user_text()

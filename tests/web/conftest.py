@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from tests.conftest import require
-from tests.web.site_server import serve_sites
+from tests.web.site_server import serve_two_sites
 
 
 def chromium_available() -> bool:
@@ -32,14 +32,30 @@ def chromium_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def site() -> Iterator[str]:
-    with serve_sites() as base:
-        yield base
+def two_sites() -> Iterator[tuple[str, str]]:
+    with serve_two_sites() as bases:
+        yield bases
+
+
+@pytest.fixture(scope="session")
+def site(two_sites: tuple[str, str]) -> str:
+    return two_sites[0]
+
+
+@pytest.fixture(scope="session")
+def other_site(two_sites: tuple[str, str]) -> str:
+    """The same files on another origin (localhost, another port): cross-origin frames."""
+    return two_sites[1]
 
 
 @pytest.fixture(scope="session")
 def site_host(site: str) -> str:
     return site.split("://", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def other_host(other_site: str) -> str:
+    return other_site.split("://", 1)[1]
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +74,11 @@ async def pool(has_chromium: bool) -> AsyncIterator[object]:
     await browser_pool.close()
 
 
-def web_settings(site_host: str, **overrides: object):  # -> WebSurferSettings
+def web_settings(site_host: str, *more_hosts: str, **overrides: object):  # -> WebSurferSettings
     from magentic.agents.web_surfer.settings import UrlPolicySettings, WebSurferSettings
 
     fields: dict[str, object] = {
-        "url_policy": UrlPolicySettings(allow=[site_host]),
+        "url_policy": UrlPolicySettings(allow=[site_host, *more_hosts]),
         "search_url": f"http://{site_host}/search?q={{query}}",
     }
     fields.update(overrides)
@@ -70,12 +86,14 @@ def web_settings(site_host: str, **overrides: object):  # -> WebSurferSettings
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def browsing(pool: object, site_host: str, tmp_path: Path) -> AsyncIterator[object]:
-    """A started session and its Actions, on a fresh context."""
+async def browsing(
+    pool: object, site_host: str, other_host: str, tmp_path: Path
+) -> AsyncIterator[object]:
+    """A started session and its Actions, on a fresh context (both local origins allowed)."""
     from magentic.agents.web_surfer.actions import Actions
     from magentic.agents.web_surfer.browser import BrowserSession
 
-    settings = web_settings(site_host)
+    settings = web_settings(site_host, other_host)
     session = BrowserSession(pool, settings, downloads_dir=tmp_path)  # type: ignore[arg-type]
     await session.start()
     yield Actions(session, settings, workspace=tmp_path)

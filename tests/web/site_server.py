@@ -1,8 +1,13 @@
 """The local test sites, served on 127.0.0.1 by a real HTTP server in a thread.
 
 Static pages live in `sites/`; a few routes are made here because they need a server:
-search results, a late API answer, a download, error statuses, a redirect, a slow page, an
-echo of submitted forms and an upload receiver. The benchmarks import this module too.
+search results, late API answers, a download, error statuses, a redirect, a slow page, an
+echo of submitted forms, an upload receiver and a page that refuses to be framed. The
+benchmarks import this module too.
+
+`serve_two_sites` serves the same files on a second origin (`localhost` on another port, a
+different site to Chromium, so its frames run out of process); `{{OTHER}}` in a page is
+replaced by the other origin's base URL.
 """
 
 from __future__ import annotations
@@ -38,8 +43,21 @@ REQUESTS: list[str] = []
 class SiteHandler(SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    other_origin = ""  # the base URL `{{OTHER}}` stands for in pages (set per server)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, directory=str(SITES), **kwargs)
+
+    def _templated(self, route: str) -> bool:
+        """Pages naming the other origin are served with it filled in."""
+        path = (SITES / route.lstrip("/")).resolve()
+        if not (route.endswith(".html") and path.is_file() and path.is_relative_to(SITES)):
+            return False
+        text = path.read_text("utf-8")
+        if "{{OTHER}}" not in text:
+            return False
+        self._send(200, text.replace("{{OTHER}}", self.other_origin or ""))
+        return True
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -59,7 +77,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(data)  # the browser may have given up on a slow page
 
     def _page(self, title: str, body: str) -> str:
         return (
@@ -110,6 +129,20 @@ class SiteHandler(SimpleHTTPRequestHandler):
                 f"<p><button onclick=\"window.open('{to}')\">Open it in a popup</button></p>"
             )
             self._send(200, self._page("Jump", body))
+        elif route == "/api/results":
+            time.sleep(1.0)  # results arrive about a second after the choice
+            race = query.get("race", "")
+            rows = {"spring": [["Gull", "1:02:11"], ["Petrel", "1:04:40"]],
+                    "autumn": [["Tern", "0:58:03"], ["Gannet", "1:01:27"]]}.get(race, [])  # fmt: skip
+            self._send(200, json.dumps(rows), "application/json")
+        elif route == "/no-framing":
+            self._send(
+                200,
+                self._page("Bank login", "<p>You cannot see this in a frame.</p>"),
+                headers={"X-Frame-Options": "DENY"},
+            )
+        elif self._templated(route):
+            pass
         elif route == "/secret":
             self._send(200, self._page("Secret", "<p>The secret is 8675309.</p>"))
         else:
@@ -157,15 +190,37 @@ class SiteHandler(SimpleHTTPRequestHandler):
         self._send(200, self._page(f"{q} - Local Search", body))
 
 
+def _start(handler: type[SiteHandler]) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _stop(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 @contextlib.contextmanager
 def serve_sites() -> Iterator[str]:
     """Serve the sites on a free port; yields the base URL (no trailing slash)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SiteHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with serve_two_sites() as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def serve_two_sites() -> Iterator[tuple[str, str]]:
+    """The sites on two origins: `http://127.0.0.1:P` and `http://localhost:Q`, each page's
+    `{{OTHER}}` naming the other one."""
+    first_handler = type("FirstSite", (SiteHandler,), {})
+    second_handler = type("SecondSite", (SiteHandler,), {})
+    first, second = _start(first_handler), _start(second_handler)
+    base = f"http://127.0.0.1:{first.server_address[1]}"
+    other = f"http://localhost:{second.server_address[1]}"
+    first_handler.other_origin, second_handler.other_origin = other, base
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield base, other
     finally:
-        server.shutdown()
-        server.server_close()
+        _stop(first)
+        _stop(second)

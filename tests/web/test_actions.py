@@ -239,3 +239,19 @@ async def test_sixty_element_page_fits_the_budget(browsing: Actions, site: str) 
     assert "[60]" in seen.text or f"[{in_view[-1].id}]" in seen.text  # every element listed
     assert seen.screenshot is not None
     assert seen.screenshot.width <= 1024 and seen.screenshot.mime == "image/jpeg"
+
+
+async def test_visit_url_resolves_relative_links_and_survives_a_failure(
+    browsing: Actions, site: str
+) -> None:
+    await act(browsing, "visit_url", url=f"{site}/links.html")
+    _, seen = await act(browsing, "visit_url", url="articles/beta.html")
+    assert seen.state.url == f"{site}/articles/beta.html"
+    _, seen = await act(browsing, "visit_url", url="gamma.html")  # next to beta.html
+    assert seen.state.title == "Gamma River"
+    # A host that does not exist: the navigation fails, the page and its history stay.
+    result, seen = await act(browsing, "visit_url", url="http://no-such-host.invalid/x.html")
+    assert result.error is not None and "no-such-host.invalid" in result.error, result
+    assert seen.state.url == f"{site}/articles/gamma.html"
+    _, seen = await act(browsing, "history_back")
+    assert seen.state.url == f"{site}/articles/beta.html"

@@ -91,7 +91,9 @@ MakeHarness = Callable[..., Any]
 
 
 @pytest.fixture
-async def harness(pool: BrowserPool, site_host: str, tmp_path: Path) -> AsyncIterator[MakeHarness]:
+async def harness(
+    pool: BrowserPool, site_host: str, other_host: str, tmp_path: Path
+) -> AsyncIterator[MakeHarness]:
     opened: list[tuple[Harness, ModelClient, ScriptedLLMServer]] = []
 
     async def make(script: Any, *, vision: bool = True, tools: bool = True, **settings: Any):
@@ -104,7 +106,7 @@ async def harness(pool: BrowserPool, site_host: str, tmp_path: Path) -> AsyncIte
             role="web_surfer",
             events=bus,
         )
-        surfer = WebSurfer(client, web_settings(site_host, **settings), pool=pool)
+        surfer = WebSurfer(client, web_settings(site_host, other_host, **settings), pool=pool)
         ctx = StepContext(
             task="Report facts about Alpha Peak.", conversation=[], workspace=tmp_path, events=bus
         )
@@ -319,3 +321,91 @@ async def test_reset_starts_a_fresh_browser_context(harness: MakeHarness, site: 
     assert h.surfer.session is None and first.context is None
     reply = await h.step()
     assert "Beta Lake" in reply.text and h.surfer.session is not first
+
+
+def tides_script(site: str) -> Callable[[ChatRequest], Reply]:
+    """Open the news page, accept its consent overlay, fill the form inside the cross-origin
+    tide frame, find the tide on the page, then report what the frame says."""
+
+    def script(request: ChatRequest) -> Reply:
+        text = step_text(request)
+        done = re.findall(r"^- (.*)$", text, re.MULTILINE)
+        if not done:
+            return Reply.tool_call("visit_url", {"url": f"{site}/consent.html"})
+        if "Accept all" in text and 'Frame "Tide chart"' not in text:
+            return Reply.tool_call("click", {"target_id": element_id(request, "Accept all")})
+        if "Tide for" not in text and not any("Typed" in line for line in done):
+            return Reply.tool_call(
+                "input_text", {"target_id": element_id(request, "Harbor"), "text": "Kiel"}
+            )
+        if "Tide for" not in text:
+            return Reply.tool_call("click", {"target_id": element_id(request, "Show tide")})
+        if not any(line.startswith("Found") for line in done):
+            return Reply.tool_call("find_on_page", {"text": "high tide"})
+        found = re.search(r"High tide at (\d\d:\d\d)", text)
+        result = re.search(r"Tide for Kiel on \w+: [\d.]+ m", text)
+        return Reply.text(
+            f"High tide at {found.group(1) if found else '?'}; "
+            f"{result.group(0) if result else '?'}."
+        )
+
+    return script
+
+
+@pytest.mark.parametrize("vision", [True, False], ids=["images", "text-only"])
+async def test_the_surfer_works_through_an_overlay_and_a_cross_origin_frame(
+    harness: MakeHarness, site: str, vision: bool
+) -> None:
+    h = await harness(tides_script(site), vision=vision, actions_per_step=8)
+    reply = await h.step("Find when high tide is in Kiel on the Harbor Times page.")
+    assert "High tide at 06:42; Tide for Kiel on Monday: 1.8 m." in reply.text
+    assert "match 1 of 1" in reply.text
+    images = sum(request.image_count() for request in h.server.requests)
+    assert (images > 0) if vision else (images == 0)
+    # find_next is offered only once a search is under way.
+    offered = [set(request.tool_names) for request in h.server.requests]
+    assert "find_next" not in offered[0] and "find_next" in offered[-1]
+
+
+def shop_script(site: str) -> Callable[[ChatRequest], Reply]:
+    """Three pages a person meets: a hover menu, results that arrive late after a choice,
+    and a price revealed inside a shadow root. Each action is chosen from what is shown."""
+
+    def script(request: ChatRequest) -> Reply:
+        text = step_text(request)
+        title = page_title(request)
+        if title in ("", "about:blank") or title == "(no title)":
+            return Reply.tool_call("visit_url", {"url": f"{site}/menu.html"})
+        if title == "Outfitters":
+            if re.search(r'^\[\d+\] link "Kayaks"', text, re.MULTILINE):
+                return Reply.tool_call("click", {"target_id": element_id(request, "Kayaks")})
+            return Reply.tool_call("hover", {"target_id": element_id(request, "Equipment")})
+        if title == "Beta Lake":
+            return Reply.tool_call("visit_url", {"url": "../results.html"})  # relative
+        if title == "Sailing results":
+            if "Tern" not in text:
+                target = element_id(request, "Race")
+                return Reply.tool_call(
+                    "select_option", {"target_id": target, "option": "Autumn cup"}
+                )
+            return Reply.tool_call("visit_url", {"url": "shadow.html"})
+        if "Price:" not in text:
+            return Reply.tool_call("click", {"target_id": element_id(request, "Show price")})
+        price = re.search(r"Price: (\d+ EUR)", text)
+        return Reply.text(f"The pocket lamp costs {price.group(1) if price else '?'}.")
+
+    return script
+
+
+@pytest.mark.parametrize("vision", [True, False], ids=["images", "text-only"])
+async def test_the_surfer_uses_hover_menus_late_results_and_shadow_roots(
+    harness: MakeHarness, site: str, vision: bool
+) -> None:
+    h = await harness(shop_script(site), vision=vision, actions_per_step=10)
+    reply = await h.step("Find the price of the pocket lamp.")
+    assert reply.text.strip().endswith("(Browser at: Gadget shop - " + f"{site}/shadow.html)")
+    assert "The pocket lamp costs 129 EUR." in reply.text
+    assert "Hovered over" in reply.text and "Now at: Beta Lake" in reply.text
+    assert "Selected 'Autumn cup'" in reply.text
+    images = sum(request.image_count() for request in h.server.requests)
+    assert (images > 0) if vision else (images == 0)

@@ -5,9 +5,13 @@ Where things are:
     browser.py     one Chromium per process (BrowserPool), one context per task (BrowserSession)
     proxy.py       the proxy every browser request goes through, enforcing url_policy.py
     settle.py      waiting after an action for navigations, late requests and a quiet DOM
-    observe.py     the observation (page-side collection in observe.js) and its text
+    page.js        the page-side module in every frame (window.__magentic: its contract)
+    page_module.py calling it from Python, and the element ids unique across frames
+    frames.py      walking frames (nested, cross-origin) for the observation
+    observe.py     the observation and its text
     marks.py       the set-of-marks screenshot
-    actions.py     the browser actions behind the tools (tools.py)
+    actions.py     the browser actions, each declared as a tool (argument models: tools.py)
+    address.py     what a model means by the address it gives visit_url
     reading.py     whole-page reading: markdown, and questions/summaries through the model
     locate.py      finding Chromium (`python -m magentic.agents.web_surfer.locate`)
 

@@ -10,86 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from playwright.async_api import ElementHandle, Page
+from playwright.async_api import ElementHandle, Frame, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from magentic.agents.tools import BadToolArguments, NoArgs, ToolRegistry, UnknownTool, tool
+from magentic.agents.web_surfer.address import resolve_address
 from magentic.agents.web_surfer.browser import BrowserSession, first_line
-from magentic.agents.web_surfer.marks import CLEAR_MARKS_JS
+from magentic.agents.web_surfer.frames import FRAME_TIMEOUT_S, MAX_FRAMES
+from magentic.agents.web_surfer.page_module import call, call_on, ids_of, resolve
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.settle import ActionWatch, settle
+from magentic.agents.web_surfer.tool_args import (
+    Choose,
+    Find,
+    Keys,
+    Query,
+    Scroll,
+    Tab,
+    Target,
+    TypeText,
+    Upload,
+    Url,
+    Wait,
+)
 
-RESOLVE_JS = """([id, control]) => {
-  const mg = window.__magentic;
-  if (!mg) return null;
-  const ref = (control && mg.control && mg.control.get(id)) || mg.byId.get(id);
-  const el = ref && ref.deref();
-  return el && el.isConnected ? el : null;
-}"""
-
-SCROLL_JS = """([target, direction]) => {
-  const el = target || document.scrollingElement || document.documentElement;
-  const before = el.scrollTop;
-  const step = (target ? el.clientHeight : window.innerHeight) * 0.8;
-  el.scrollBy({top: direction * step, behavior: 'instant'});
-  return Math.round(el.scrollTop - before);
-}"""
-
-
-# Where to click an element: its center, scrolled into view, if nothing covers it there.
-# Clicking there with the mouse is a real click and skips Playwright's wait for two stable
-# animation frames; anything unusual (covered, moving, zero size) takes Playwright's
-# careful path instead, which retries and explains what is in the way.
-POINT_JS = """(el) => {
-  if (el.disabled || el.getAttribute('aria-disabled') === 'true') return {disabled: true};
-  let r = el.getBoundingClientRect();
-  if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) {
-    el.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
-    r = el.getBoundingClientRect();
-  }
-  if (r.width < 1 || r.height < 1) return null;
-  const x = Math.min(Math.max(r.left + r.width / 2, 0), innerWidth - 1);
-  const y = Math.min(Math.max(r.top + r.height / 2, 0), innerHeight - 1);
-  let hit = document.elementFromPoint(x, y);
-  while (hit && hit.shadowRoot) {
-    const inner = hit.shadowRoot.elementFromPoint(x, y);
-    if (!inner || inner === hit) break;
-    hit = inner;
-  }
-  const labels = el.labels ? Array.from(el.labels) : [];
-  const ok = hit && (el === hit || el.contains(hit) || labels.some((l) => l.contains(hit)));
-  return ok ? {x, y} : null;
-}"""
-
-
-# Focus a text field and select its content, so typed text replaces it. False for fields
-# that take no typed text (dates, colors, read-only): Playwright's fill handles those.
-FOCUS_TEXT_JS = """(el) => {
-  const typed = ['text', 'search', 'email', 'url', 'tel', 'password', 'number', ''];
-  const tag = el.tagName;
-  const field = (tag === 'INPUT' && typed.includes((el.getAttribute('type') || '').toLowerCase()))
-    || tag === 'TEXTAREA';
-  if (!(field || el.isContentEditable) || el.disabled || el.readOnly) return false;
-  const r = el.getBoundingClientRect();
-  if (r.top < 0 || r.bottom > innerHeight) el.scrollIntoView({block: 'center', behavior: 'instant'});
-  el.focus();
-  if (field) {
-    el.select();
-  } else {
-    const range = document.createRange();
-    range.selectNodeContents(el);
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
-  }
-  const active = el.getRootNode().activeElement || document.activeElement;
-  return active === el || el.contains(active);
-}"""
+log = logging.getLogger(__name__)
 
 
 class ActionProblem(Exception):
@@ -121,24 +73,21 @@ class Actions:
         self.settings = settings
         self.workspace = Path(workspace)
         self.files = list(files or [])
+        self.tools: ToolRegistry[ActionResult] = ToolRegistry.of(self)
+        self.page: Page | None = None  # the active page while an action runs
+        self._finding: tuple[str, int] | None = None  # find_on_page's text and match
 
-    async def run(self, name: str, args: dict[str, Any]) -> ActionResult:
-        handler = getattr(self, f"do_{name}", None)
-        if handler is None:
-            return ActionResult(f"Did not run {name}.", error=f"there is no action named {name}")
-        accepted = inspect.signature(handler).parameters
-        args = {k: v for k, v in args.items() if k in accepted}  # ignore extra arguments
-        missing = [
-            p.name
-            for p in accepted.values()
-            if p.default is inspect.Parameter.empty and p.name != "page" and p.name not in args
-        ]
-        if missing:
-            return ActionResult(f"Did not run {name}.", error=f"{name} needs: {', '.join(missing)}")
+    async def run(self, name: str, args: dict[str, Any] | None = None) -> ActionResult:
+        """Run the tool `name`: validated arguments, then the action, then settling."""
+        try:
+            action = self.tools.get(name)
+            parsed = action.parse(args)
+        except (UnknownTool, BadToolArguments) as error:
+            return ActionResult(f"Did not run {name}.", error=error.reason)
         page = await self.session.ready_page()
         if self.settings.draw_marks_on_page():
             with contextlib.suppress(PlaywrightError):
-                await page.evaluate(CLEAR_MARKS_JS)
+                await call(page.main_frame, "clearMarks")
         downloads_before = len(self.session.downloaded)
         cdp = None
         with contextlib.suppress(PlaywrightError):
@@ -146,11 +95,10 @@ class Actions:
         opens, popups = self.session.window_opens, self.session.popups
         with ActionWatch(page, cdp, self.session.main_frame_id(page)) as watch:
             try:
-                result: ActionResult = await handler(page, **args)
+                self.page = page
+                result: ActionResult = await action.handler(parsed)
             except ActionProblem as problem:
                 result = ActionResult(f"Could not {_verb(name)}.", error=str(problem))
-            except (TypeError, ValueError) as error:  # arguments of the wrong kind
-                result = ActionResult(f"Could not {_verb(name)}.", error=f"bad arguments: {error}")
             except PlaywrightTimeout as error:
                 result = ActionResult(f"Could not {_verb(name)}.", error=_timeout_text(error))
             except PlaywrightError as error:
@@ -158,6 +106,12 @@ class Actions:
                     result = ActionResult(f"Could not {_verb(name)}.", error="the page crashed")
                 else:
                     result = ActionResult(f"Could not {_verb(name)}.", error=first_line(error))
+            except Exception as error:  # a fault of the tool itself, not of its arguments
+                log.exception("the %s action failed", name)
+                result = ActionResult(
+                    f"Could not {_verb(name)}.",
+                    error=f"the {name} tool failed ({type(error).__name__}: {first_line(error)})",
+                )
             if not self.session.crashed(page):
                 await settle(
                     page,
@@ -211,139 +165,196 @@ class Actions:
         return notes
 
     # Elements ----------------------------------------------------------------------------
-    async def element(self, page: Page, target_id: Any, *, control: bool = False) -> ElementHandle:
-        try:
-            number = int(target_id)
-        except (TypeError, ValueError):
-            raise ActionProblem(f"{target_id!r} is not an element id (a number)") from None
-        handle = await page.evaluate_handle(RESOLVE_JS, [number, control])
-        element = handle.as_element()
+    async def element(self, page: Page, target_id: int, *, control: bool = False) -> ElementHandle:
+        """The element the model means by `target_id`, in whichever frame it lives."""
+        handle = None
+        place = ids_of(page).place(int(target_id))
+        if place is not None:
+            frame, local_id = place
+            with contextlib.suppress(PlaywrightError):
+                handle = await resolve(frame, local_id, control=control)
+        element = handle.as_element() if handle is not None else None
         if element is None:
-            await handle.dispose()
+            if handle is not None:
+                await handle.dispose()
             raise ActionProblem(
-                f"there is no element [{number}] on the page now; use an id from the latest list"
+                f"there is no element [{target_id}] on the page now; use an id from the latest list"
             )
         return element
 
     # Navigation --------------------------------------------------------------------------
-    async def do_visit_url(self, page: Page, url: str) -> ActionResult:
-        url = url.strip()
-        if "://" not in url and not url.startswith(("about:", "file:")):
-            if " " in url or "." not in url:
-                raise ActionProblem(f"{url!r} is not a web address; use web_search to search")
-            url = "https://" + url
+    def _page(self) -> Page:
+        assert self.page is not None, "actions run through Actions.run"
+        return self.page
+
+    @tool("visit_url", "Open a web address.")
+    async def visit_url(self, a: Url) -> ActionResult:
+        page = self._page()
+        url = self._address(a.url, page.url)
         await self._goto(page, url)
         return ActionResult(f"Opened {url}.")
 
-    async def do_web_search(self, page: Page, query: str) -> ActionResult:
-        url = self.settings.search_url.format(query=quote_plus(query))
-        await self._goto(page, url)
-        return ActionResult(f"Searched the web for {query!r}.")
+    def _address(self, url: str, current: str) -> str:
+        resolved = resolve_address(url, current)
+        if resolved is None:
+            raise ActionProblem(f"{url.strip()!r} is not a web address; use web_search to search")
+        return resolved
+
+    @tool("web_search", "Search the web.")
+    async def web_search(self, a: Query) -> ActionResult:
+        url = self.settings.search_url.format(query=quote_plus(a.query))
+        await self._goto(self._page(), url)
+        return ActionResult(f"Searched the web for {a.query!r}.")
 
     async def _goto(self, page: Page, url: str) -> None:
+        """Open `url`; a failure leaves the previous page (and its history) as it was."""
         reason = self.session.policy.check_url(url)
         if reason:
             raise ActionProblem(f"{url} was not opened: blocked by the URL policy ({reason})")
+        before = page.url
         try:
-            await page.goto(url, wait_until="commit")
+            response = await page.goto(url, wait_until="commit")
         except PlaywrightError as error:
             text = first_line(error)
             if "interrupted by another navigation" in text:
                 return  # a redirect by script or an error page: settle follows it
+            await self._back_from_error(page, before)
             raise ActionProblem(
                 self.session.explain(url) or f"{url} did not load: {text}"
             ) from None
+        if response is not None and response.status in (502, 504):
+            reason = self.session.explain(url)  # our proxy could not reach the server
+            if reason:
+                await self._back_from_error(page, before, proxy_page=True)
+                raise ActionProblem(reason)
 
-    async def do_history_back(self, page: Page) -> ActionResult:
+    async def _back_from_error(self, page: Page, before: str, *, proxy_page: bool = False) -> None:
+        """An error page was committed in place of the page we were on: step back to it."""
+        failed = proxy_page or page.url.startswith("chrome-error:")
+        if failed and before not in ("", "about:blank") and page.url != before:
+            with contextlib.suppress(PlaywrightError):
+                await page.go_back(wait_until="commit")
+
+    @tool("history_back", "Go back a page.")
+    async def history_back(self, a: NoArgs) -> ActionResult:
+        page = self._page()
         before = page.url
         response = await page.go_back(wait_until="commit")
         if response is None and page.url == before:
             raise ActionProblem("there is no earlier page in this tab")
         return ActionResult("Went back to the previous page.")
 
-    async def do_refresh(self, page: Page) -> ActionResult:
-        await page.reload(wait_until="commit")
+    @tool("refresh", "Reload.")
+    async def refresh(self, a: NoArgs) -> ActionResult:
+        await self._page().reload(wait_until="commit")
         return ActionResult("Reloaded the page.")
 
     # Element actions ---------------------------------------------------------------------
-    async def _point(self, element: ElementHandle, target_id: int) -> tuple[float, float] | None:
-        point = await element.evaluate(POINT_JS)
+    async def _point(
+        self, page: Page, element: ElementHandle, target_id: int
+    ) -> tuple[float, float] | None:
+        """Where to use the mouse, in the page's coordinates (through the frames the element
+        is in); None: let Playwright find the place (when something is in the way)."""
+        point = await call_on(element, "point")
         if point and point.get("disabled"):
             raise ActionProblem(f"[{target_id}] is disabled")
-        return (point["x"], point["y"]) if point else None
+        if not point:
+            return None
+        x, y = point["x"], point["y"]
+        frame = await element.owner_frame()
+        while frame is not None and frame.parent_frame is not None:
+            holder = await frame.frame_element()
+            try:
+                outer = await call_on(holder, "framePoint", x, y)
+            finally:
+                await holder.dispose()
+            if not outer.get("ok"):
+                return None  # the frame is covered there, or out of reach
+            x, y, frame = outer["x"], outer["y"], frame.parent_frame
+        return (x, y)
 
-    async def do_click(self, page: Page, target_id: int) -> ActionResult:
-        element = await self.element(page, target_id)
-        point = await self._point(element, target_id)
+    @tool("click", "Click an element.")
+    async def click(self, a: Target) -> ActionResult:
+        page = self._page()
+        element = await self.element(page, a.target_id)
+        point = await self._point(page, element, a.target_id)
         if point:
             await page.mouse.click(*point)
         else:
             await element.click()
-        return ActionResult(f"Clicked [{target_id}].")
+        return ActionResult(f"Clicked [{a.target_id}].")
 
-    async def do_input_text(
-        self, page: Page, target_id: int, text: str, submit: bool = False
-    ) -> ActionResult:
-        element = await self.element(page, target_id, control=True)
+    @tool("input_text", "Replace an input's text; submit=true presses Enter.")
+    async def input_text(self, a: TypeText) -> ActionResult:
+        page = self._page()
+        element = await self.element(page, a.target_id, control=True)
         tag = await element.evaluate("el => el.tagName.toLowerCase()")
         if tag == "select":
-            raise ActionProblem(f"[{target_id}] is a drop-down list; use select_option")
-        if await element.evaluate(FOCUS_TEXT_JS):
+            raise ActionProblem(f"[{a.target_id}] is a drop-down list; use select_option")
+        if await call_on(element, "focusText"):
             # Typed like a paste: real input events, no waiting for animation frames.
-            if text:
-                await page.keyboard.insert_text(text)
+            if a.text:
+                await page.keyboard.insert_text(a.text)
             else:
                 await page.keyboard.press("Delete")
         else:
-            await element.fill(text)
+            await element.fill(a.text)
             await element.focus()
-        if submit:
+        if a.submit:
             await page.keyboard.press("Enter")
-        done = "Typed" + (" and submitted" if submit else "")
-        return ActionResult(f"{done} {text[:80]!r} into [{target_id}].")
+        done = "Typed" + (" and submitted" if a.submit else "")
+        return ActionResult(f"{done} {a.text[:80]!r} into [{a.target_id}].")
 
-    async def do_select_option(self, page: Page, target_id: int, option: str) -> ActionResult:
-        element = await self.element(page, target_id, control=True)
+    @tool("select_option", "Choose a drop-down option by its text.")
+    async def select_option(self, a: Choose) -> ActionResult:
+        element = await self.element(self._page(), a.target_id, control=True)
         options = await element.evaluate(
             "el => el.options ? Array.from(el.options).map(o => [o.text.trim(), o.value]) : null"
         )
         if options is None:
-            raise ActionProblem(f"[{target_id}] is not a drop-down list; click it to open it")
-        index = _pick(options, option.strip())
+            raise ActionProblem(f"[{a.target_id}] is not a drop-down list; click it to open it")
+        index = _pick(options, a.option.strip())
         if index is None:
             names = ", ".join(text for text, _ in options[:20])
-            raise ActionProblem(f"[{target_id}] has no option {option!r}; its options: {names}")
+            raise ActionProblem(f"[{a.target_id}] has no option {a.option!r}; its options: {names}")
         await element.select_option(index=index)
-        return ActionResult(f"Selected {options[index][0]!r} in [{target_id}].")
+        return ActionResult(f"Selected {options[index][0]!r} in [{a.target_id}].")
 
-    async def do_hover(self, page: Page, target_id: int) -> ActionResult:
-        element = await self.element(page, target_id)
-        point = await self._point(element, target_id)
+    @tool("press_key", "Press keys: Enter, Escape, Control+A...")
+    async def press_key(self, a: Keys) -> ActionResult:
+        await self._page().keyboard.press(a.keys.strip())
+        return ActionResult(f"Pressed {a.keys.strip()}.")
+
+    @tool("hover", "Hover over an element.")
+    async def hover(self, a: Target) -> ActionResult:
+        page = self._page()
+        element = await self.element(page, a.target_id)
+        point = await self._point(page, element, a.target_id)
         if point:
             await page.mouse.move(*point)
         else:
             await element.hover()
-        return ActionResult(f"Hovered over [{target_id}].")
+        return ActionResult(f"Hovered over [{a.target_id}].")
 
-    async def do_press_key(self, page: Page, keys: str) -> ActionResult:
-        await page.keyboard.press(keys.strip())
-        return ActionResult(f"Pressed {keys.strip()}.")
-
-    async def do_scroll(
-        self, page: Page, direction: str, target_id: int | None = None
-    ) -> ActionResult:
-        sign = -1 if direction == "up" else 1
-        target = await self.element(page, target_id) if target_id is not None else None
-        moved = await page.evaluate(SCROLL_JS, [target, sign])
-        where = f"[{target_id}]" if target_id is not None else "the page"
+    @tool("scroll", "Scroll the page, or the scrollable area target_id.")
+    async def scroll(self, a: Scroll) -> ActionResult:
+        page = self._page()
+        sign = -1 if a.direction == "up" else 1
+        if a.target_id is not None:
+            moved = await call_on(await self.element(page, a.target_id), "scroll", sign)
+        else:
+            moved = await call(page.main_frame, "scroll", None, sign)
+        where = f"[{a.target_id}]" if a.target_id is not None else "the page"
         if moved == 0:
             edge = "top" if sign < 0 else "bottom"
             return ActionResult(f"Did not scroll {where}: it is already at the {edge}.")
-        return ActionResult(f"Scrolled {where} {direction}.")
+        return ActionResult(f"Scrolled {where} {a.direction}.")
 
-    async def do_upload_file(self, page: Page, target_id: int, path: str) -> ActionResult:
-        file = self._task_file(path)
-        element = await self.element(page, target_id, control=True)
+    @tool("upload_file", "Upload a workspace file.")
+    async def upload_file(self, a: Upload) -> ActionResult:
+        page = self._page()
+        file = self._task_file(a.path)
+        element = await self.element(page, a.target_id, control=True)
         is_file_input = await element.evaluate("el => el.tagName === 'INPUT' && el.type === 'file'")
         if is_file_input:
             await element.set_input_files(file)
@@ -351,38 +362,84 @@ class Actions:
             async with page.expect_file_chooser() as chooser:
                 await element.click()
             await (await chooser.value).set_files(file)
-        return ActionResult(f"Chose {file.name} for upload in [{target_id}].")
+        return ActionResult(f"Chose {file.name} for upload in [{a.target_id}].")
 
-    async def do_download(self, page: Page, target_id: int) -> ActionResult:
-        element = await self.element(page, target_id)
+    @tool("download", "Click to download a file.")
+    async def download(self, a: Target) -> ActionResult:
+        page = self._page()
+        element = await self.element(page, a.target_id)
         timeout = self.settings.navigation_timeout_s * 1000
         try:
             async with page.expect_download(timeout=timeout):
                 await element.click()
         except PlaywrightTimeout:
-            raise ActionProblem(f"clicking [{target_id}] did not start a download") from None
-        return ActionResult(f"Downloaded the file behind [{target_id}].")
+            raise ActionProblem(f"clicking [{a.target_id}] did not start a download") from None
+        return ActionResult(f"Downloaded the file behind [{a.target_id}].")
 
     # Tabs --------------------------------------------------------------------------------
-    async def do_tab(
-        self, page: Page, action: str, number: int | None = None, url: str | None = None
-    ) -> ActionResult:
+    @tool("tab", "Open (at url), switch to or close a tab.")
+    async def tab(self, a: Tab) -> ActionResult:
         session = self.session
-        if action == "open":
+        if a.action == "open":
+            current = self._page().url
             new = await session.new_page()
-            if url:
-                await self.do_visit_url(new, url)
+            if a.url:
+                await self._goto(new, self._address(a.url, current))
             return ActionResult(f"Opened tab {session.tab_index(new)}.")
+        number = a.number
         if number is None or not 1 <= number <= len(session.tabs):
             raise ActionProblem(f"there is no tab {number}; the tabs are 1 to {len(session.tabs)}")
-        if action == "switch":
+        if a.action == "switch":
             await session.switch_tab(number)
             return ActionResult(f"Switched to tab {number}.")
         await session.close_tab(number)
         return ActionResult(f"Closed tab {number}.")
 
-    async def do_sleep(self, page: Page, seconds: float = 2.0) -> ActionResult:
-        seconds = max(0.0, min(float(seconds), self.settings.max_sleep_s))
+    # Find on page ------------------------------------------------------------------------
+    @tool("find_on_page", "Find text on the page.")
+    async def find_on_page(self, a: Find) -> ActionResult:
+        self._finding = (a.text, 0)
+        return await self._find(a.text, 0)
+
+    @tool("find_next", "Next match of find_on_page.")
+    async def find_next(self, a: NoArgs) -> ActionResult:
+        if self._finding is None:
+            raise ActionProblem("there is no search yet: use find_on_page first")
+        text, k = self._finding
+        self._finding = (text, k + 1)
+        return await self._find(text, k + 1)
+
+    @property
+    def finding(self) -> bool:
+        """A find_on_page is under way (find_next has something to go on with)."""
+        return self._finding is not None
+
+    async def _find(self, text: str, k: int) -> ActionResult:
+        """The k-th match (wrapping) over the top document and its frames, in that order."""
+        page = self._page()
+        frames = [page.main_frame] + [f for f in page.frames[1 : MAX_FRAMES + 1]]
+        counts = await asyncio.gather(*(_count(f, text) for f in frames))
+        total = sum(counts)
+        if total == 0:
+            return ActionResult(f"Did not find {text!r}: it is not on the page.")
+        k %= total
+        index = k
+        frame = frames[0]
+        for frame, count in zip(frames, counts, strict=True):  # noqa: B007 (the one found)
+            if index < count:
+                break
+            index -= count
+        found = await call(frame, "find", text, index)
+        if frame is not page.main_frame:
+            await _reveal(frame)
+        line = str(found.get("line", ""))
+        line = ("…" if found.get("before") else "") + line + ("…" if found.get("after") else "")
+        where = "" if frame is page.main_frame else f" (in frame {frame.name or frame.url})"
+        return ActionResult(f'Found {text!r}, match {k + 1} of {total}{where}: "{line}"')
+
+    @tool("sleep", "Wait for the page (seconds).")
+    async def sleep(self, a: Wait) -> ActionResult:
+        seconds = max(0.0, min(float(a.seconds), self.settings.max_sleep_s))
         await asyncio.sleep(seconds)  # the model asked to wait: the one deliberate sleep
         return ActionResult(f"Waited {seconds:g} seconds.")
 
@@ -402,6 +459,28 @@ class Actions:
         raise ActionProblem(
             f"{path} is not a file of this task; the workspace has: {names or 'no files'}"
         )
+
+
+async def _count(frame: Frame, text: str) -> int:
+    try:
+        found = await asyncio.wait_for(call(frame, "find", text, None), FRAME_TIMEOUT_S)
+    except (PlaywrightError, asyncio.TimeoutError, TimeoutError):
+        return 0  # a frame that does not answer has no match we can show
+    return int(found.get("n", 0)) if isinstance(found, dict) else 0
+
+
+async def _reveal(frame: Frame) -> None:
+    """Scroll each iframe on the way down into its parent's view."""
+    chain = []
+    while frame.parent_frame is not None:
+        chain.append(frame)
+        frame = frame.parent_frame
+    for inner in reversed(chain):
+        with contextlib.suppress(PlaywrightError):
+            holder = await inner.frame_element()
+            await holder.evaluate(
+                "el => el.scrollIntoView({block: 'nearest', behavior: 'instant'})"
+            )
 
 
 def _pick(options: list[list[str]], wanted: str) -> int | None:

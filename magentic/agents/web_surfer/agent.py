@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from magentic.agents.base import AgentContext, AgentReply, BaseAgent, StepContext
+from magentic.agents.tools import BadToolArguments
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.actions import ActionResult, Actions
-from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession, first_line
+from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession
 from magentic.agents.web_surfer.observe import Observation, observe, render
-from magentic.agents.web_surfer.reading import ask_about_page, page_markdown
+from magentic.agents.web_surfer.reading import PageReader
 from magentic.agents.web_surfer.settings import WebSurferSettings
-from magentic.agents.web_surfer.tools import READING_TOOLS, tool_specs
-from magentic.errors import ends_the_step
+from magentic.agents.web_surfer.tools import tool_specs
 from magentic.events import ApprovalGiven, ApprovalRequested, Attachment
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import (
@@ -60,6 +60,7 @@ class WebSurfer(BaseAgent):
         self.tools = tool_specs()
         self.session: BrowserSession | None = None
         self.actions: Actions | None = None
+        self.reader: PageReader | None = None
 
     @classmethod
     def from_context(cls, ctx: AgentContext) -> WebSurfer:
@@ -74,7 +75,7 @@ class WebSurfer(BaseAgent):
 
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
-        session, actions = await self._session(ctx)
+        session, _ = await self._session(ctx)
         # A person approves each action when the run brought an approver (a face's, e.g.
         # the console's for --step); the core never asks a terminal itself.
         approver = ctx.approver
@@ -111,10 +112,8 @@ class WebSurfer(BaseAgent):
             started = time.perf_counter()
             if skipped:
                 result = ActionResult(f"Skipped ({detail}): the person watching said no.")
-            elif call.name in READING_TOOLS:
-                result = await self._read(call)
             else:
-                result = await actions.run(call.name, call.arguments)
+                result = await self._run(call)
             page = await session.ready_page()
             seen = await observe(
                 session,
@@ -136,6 +135,7 @@ class WebSurfer(BaseAgent):
             await self.session.close()
         self.session = None
         self.actions = None
+        self.reader = None
 
     async def close(self) -> None:
         await self.reset()
@@ -151,36 +151,29 @@ class WebSurfer(BaseAgent):
             self.actions = Actions(
                 session, self.settings, workspace=ctx.workspace, files=list(ctx.files)
             )
+            self.reader = PageReader(session, self.settings, self.client)
         return self.session, self.actions
 
     def _tools(self, ctx: StepContext) -> list[ToolSpec]:
-        """The tools worth their schema tokens now: upload_file only when there are files."""
-        has_files = bool(ctx.files) or any(p.is_file() for p in ctx.workspace.iterdir())
-        return self.tools if has_files else [t for t in self.tools if t.name != "upload_file"]
+        """The tools worth their schema tokens now: upload_file only when there are files,
+        find_next only after a find_on_page."""
+        skip = set()
+        if not (bool(ctx.files) or any(p.is_file() for p in ctx.workspace.iterdir())):
+            skip.add("upload_file")
+        if self.actions is None or not self.actions.finding:
+            skip.add("find_next")
+        return [t for t in self.tools if t.name not in skip]
 
-    async def _read(self, call: ToolCall) -> ActionResult:
-        assert self.session is not None
-        page = await self.session.ready_page()
-        try:
-            if call.name == "read_page":
-                text = await page_markdown(page)
-                limit = self.settings.read_page_chars
-                if len(text) > limit:
-                    text = (
-                        text[:limit]
-                        + f"\n... ({len(text) - limit} more characters; ask answer_question)"
-                    )
-                return ActionResult("Read the whole page.", content=text or "(no text)")
-            question = call.arguments.get("question") if call.name == "answer_question" else None
-            answer = await ask_about_page(self.client, page, self.settings, question=question)
-            what = f"Answered {question!r} from the page" if question else "Summarized the page"
-            return ActionResult(f"{what}.", content=answer)
-        except Exception as error:  # the page went away under us: an observation, not a crash
-            if ends_the_step(error):  # e.g. the model endpoint failing, as at every call site
-                raise
-            return ActionResult(
-                f"Could not {call.name.replace('_', ' ')}.", error=first_line(error)
-            )
+    async def _run(self, call: ToolCall) -> ActionResult:
+        """Dispatch through the tools' registries: reading tools look, actions act and settle."""
+        assert self.actions is not None and self.reader is not None
+        reading = self.reader.tools
+        if call.name in reading:
+            try:
+                return await reading.call(call.name, call.arguments)
+            except BadToolArguments as error:
+                return ActionResult(f"Did not run {call.name}.", error=error.reason)
+        return await self.actions.run(call.name, call.arguments)
 
     def _messages(
         self, instruction: str, ctx: StepContext, seen: Observation, log: list[str]

@@ -4,7 +4,7 @@ what it wants to click by its id.
 The screenshot is scaled down to `max_width` before drawing (labels stay legible, and the
 image costs fewer tokens: 1024x576 is 4 tiles under OpenAI's formula where 1280x720 is 6),
 then encoded as JPEG or WebP. In headed mode the same marks are also drawn into the page
-itself for the person watching (`SHOW_MARKS_JS`), in an overlay that takes no clicks.
+itself for the person watching (page.js `showMarks`), in an overlay that takes no clicks.
 """
 
 from __future__ import annotations
@@ -102,34 +102,6 @@ def _draw(image: Image.Image, boxes: Sequence[Box], scale: float) -> None:
         ly = y0 - th if y0 - th >= 0 else max(y0, 0)  # above the box when there is room
         draw.rectangle((lx, ly, lx + tw, ly + th), fill=color)
         draw.text((lx + 3 - left, ly + 2 - top), label, fill=(255, 255, 255), font=font)
-
-
-# Headed mode: the same marks in the page, for the person watching. Pointer events pass
-# through, and the settle wait ignores mutations inside it.
-SHOW_MARKS_JS = """(boxes) => {
-  let host = document.getElementById('__magentic_marks');
-  if (host) host.remove();
-  host = document.createElement('div');
-  host.id = '__magentic_marks';
-  host.style.cssText = 'position:fixed;inset:0;pointer-events:none;z-index:2147483647;';
-  const root = host.attachShadow({mode: 'open'});
-  for (const b of boxes) {
-    const d = document.createElement('div');
-    d.style.cssText = `position:absolute;left:${b.x}px;top:${b.y}px;width:${b.w}px;` +
-      `height:${b.h}px;border:2px solid ${b.color};box-sizing:border-box;`;
-    const l = document.createElement('span');
-    l.textContent = b.id;
-    l.style.cssText = `position:absolute;left:-2px;top:${b.y >= 16 ? -16 : 0}px;` +
-      `background:${b.color};color:#fff;font:bold 11px/14px sans-serif;padding:0 3px;`;
-    d.appendChild(l);
-    root.appendChild(d);
-  }
-  (document.body || document.documentElement).appendChild(host);
-}"""
-
-CLEAR_MARKS_JS = (
-    """() => { const h = document.getElementById('__magentic_marks'); if (h) h.remove(); }"""
-)
 
 
 def page_marks(boxes: Sequence[Box]) -> list[dict[str, object]]:

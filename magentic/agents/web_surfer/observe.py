@@ -1,9 +1,10 @@
 """The observation after each action: what the page is, where we are on it, what can be
 done there, and (for a vision model) a set-of-marks screenshot.
 
-The page side is one `evaluate` of observe.js; the screenshot is one CDP capture, scaled,
-marked and compressed in a thread. The text is kept within a character budget: header and
-notes first, then the elements in view, then as much of the viewport's text as fits.
+The page side is one call of page.js's `observe` per frame (frames.py walks them); the
+screenshot is one CDP capture, scaled, marked and compressed in a thread. The text is kept
+within a character budget: header and notes first, then the elements in view, then as much
+of the viewport's text as fits, each frame's under a line naming it.
 """
 
 from __future__ import annotations
@@ -13,28 +14,16 @@ import base64
 import contextlib
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from magentic.agents.web_surfer.browser import BrowserSession
-from magentic.agents.web_surfer.marks import (
-    CLEAR_MARKS_JS,
-    SHOW_MARKS_JS,
-    Box,
-    Screenshot,
-    page_marks,
-    render_screenshot,
-)
+from magentic.agents.web_surfer.frames import FrameRead, read_frames
+from magentic.agents.web_surfer.marks import Box, Screenshot, page_marks, render_screenshot
+from magentic.agents.web_surfer.page_module import call, ids_of
 from magentic.agents.web_surfer.settings import WebSurferSettings
-
-
-@lru_cache(maxsize=1)
-def observe_js() -> str:
-    return resources.files("magentic.agents.web_surfer").joinpath("observe.js").read_text("utf-8")
 
 
 @dataclass
@@ -46,6 +35,7 @@ class Element:
     box: Box
     in_view: bool
     covered: bool = False
+    clipped: bool = False  # inside a scrollable area, scrolled out of its view
 
     def describe(self) -> str:
         out = f"[{self.id}] {self.role}"
@@ -80,22 +70,17 @@ class PageState:
     text: str
     text_truncated: bool
     elements: list[Element] = field(default_factory=list)
+    frames: list[FrameText] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what could not be read, and why
 
     @classmethod
-    def from_js(cls, raw: dict[str, Any]) -> PageState:
+    def from_js(
+        cls, raw: dict[str, Any], number: Any = int, offset: tuple[float, float] = (0, 0)
+    ) -> PageState:
+        """The page-side report; `number` turns local ids into the model's, `offset` moves
+        boxes from the frame's viewport to the page's."""
         scroll = raw.get("scroll") or {}
-        elements = [
-            Element(
-                id=int(e["id"]),
-                role=str(e.get("role", "")),
-                name=str(e.get("name", "")),
-                state=dict(e.get("state") or {}),
-                box=Box(int(e["id"]), e["x"], e["y"], e["w"], e["h"]),
-                in_view=bool(e.get("inView")),
-                covered=bool(e.get("covered")),
-            )
-            for e in raw.get("elements", [])
-        ]
+        elements = [_element(e, number, offset) for e in raw.get("elements", [])]
         return cls(
             title=str(raw.get("title", "")),
             url=str(raw.get("url", "")),
@@ -107,6 +92,7 @@ class PageState:
             text=str(raw.get("text", "")),
             text_truncated=bool(raw.get("textTruncated")),
             elements=elements,
+            notes=[str(n) for n in raw.get("notes") or []],
         )
 
     @classmethod
@@ -129,6 +115,32 @@ class PageState:
         return f"{where} ({above:.1f} screens above, {below:.1f} below)"
 
 
+def _element(e: dict[str, Any], number: Any, offset: tuple[float, float]) -> Element:
+    gid = int(number(int(e["id"])))
+    x, y = e["x"] + offset[0], e["y"] + offset[1]
+    return Element(
+        id=gid,
+        role=str(e.get("role", "")),
+        name=str(e.get("name", "")),
+        state=dict(e.get("state") or {}),
+        box=Box(gid, x, y, e["w"], e["h"]),
+        in_view=bool(e.get("inView")),
+        covered=bool(e.get("covered")),
+        clipped=bool(e.get("clipped")),
+    )
+
+
+@dataclass
+class FrameText:
+    """A frame's line in the observation: which frame, and the text of it in view."""
+
+    label: str
+    url: str
+    text: str
+    in_view: bool
+    truncated: bool = False
+
+
 @dataclass
 class Observation:
     state: PageState
@@ -138,8 +150,33 @@ class Observation:
 
 
 async def read_state(page: Page, settings: WebSurferSettings) -> PageState:
-    raw = await page.evaluate(observe_js(), {"maxText": settings.observation_chars, "maxName": 60})
-    return PageState.from_js(raw)
+    """The page as the model sees it: the top document, then every frame in it."""
+    args = {"maxText": settings.observation_chars, "maxName": 60, "clip": None}
+    main = page.main_frame
+    ids = ids_of(page)
+    raw = await call(main, "observe", args)
+    state = PageState.from_js(raw, lambda local: ids.number(main, local))
+    if main.child_frames:
+        reads, notes = await read_frames(page, args)
+        state.notes += notes
+        for read in reads:
+            _merge(state, read, ids)
+    return state
+
+
+def _merge(state: PageState, read: FrameRead, ids: Any) -> None:
+    frame = read.frame
+    if read.raw is None:
+        return
+    part = PageState.from_js(read.raw, lambda local: ids.number(frame, local), read.offset)
+    if read.why in ("covered", "clipped"):  # the whole frame is under an overlay, or cut off
+        for e in part.elements:
+            e.covered, e.clipped = read.why == "covered", read.why == "clipped"
+    state.elements += part.elements
+    state.notes += [f"In frame {read.label}: {note}" for note in part.notes]
+    state.frames.append(
+        FrameText(read.label, read.url or part.url, part.text, read.in_view, part.text_truncated)
+    )
 
 
 def render(
@@ -162,16 +199,48 @@ def render(
     lines.append(f"Scroll: {state.scroll_summary()}")
     if notes:
         lines.append("Happened: " + " ".join(notes))
+    if state.notes:
+        lines.append("Not shown: " + "; ".join(n.rstrip(".") for n in state.notes[:6])[:400] + ".")
     if elements:
         lines += _element_lines(state, max_elements)
     head = "\n".join(lines)
     room = budget - len(head) - len("\nText in view:\n")
-    text = state.text.strip()
-    if not text:
+    sections = _text_sections(state)
+    if not any(text for _, text, _ in sections):
         return head + "\nNo text in view."
-    if len(text) > room or state.text_truncated:
-        text = text[: max(room - 40, 200)].rstrip() + " ... (more text: scroll or read_page)"
-    return head + "\nText in view:\n" + text
+    return head + "\nText in view:\n" + _fit(sections, room)
+
+
+def _text_sections(state: PageState) -> list[tuple[str, str, bool]]:
+    """(heading, text, cut short) for the top document and each frame in view."""
+    out = [("", state.text.strip(), state.text_truncated)]
+    for frame in state.frames:
+        if frame.in_view and frame.text.strip():  # empty ones (trackers, ads) cost words only
+            heading = f"Frame {frame.label} ({frame.url[:120]}):"
+            out.append((heading, frame.text.strip(), frame.truncated))
+    return out
+
+
+def _fit(sections: list[tuple[str, str, bool]], room: int) -> str:
+    """The sections within `room` characters; a long one gives way to the others, and
+    sections that no longer fit are counted, not shown."""
+    more = " ... (more text: scroll or read_page)"
+    total = sum(len(h) + len(t) + 2 for h, t, _ in sections)
+    parts: list[str] = []
+    left = room
+    for n, (heading, text, cut) in enumerate(sections):
+        size = len(heading) + len(text) + 2
+        if heading and left < len(heading) + 60:
+            parts.append(f"({len(sections) - n} more frames have text: read_page shows them.)")
+            break
+        share = size if total <= room else max(min(size, 160), room * size // total)
+        share = min(share, left) - len(heading) - 2
+        if len(text) > share or cut:
+            text = text[: max(share - len(more), 40)].rstrip() + more
+        part = f"{heading}\n{text}" if heading else text
+        parts.append(part)
+        left -= len(part) + 1
+    return "\n".join(p for p in parts if p)
 
 
 def _element_lines(state: PageState, max_elements: int) -> list[str]:
@@ -184,12 +253,16 @@ def _element_lines(state: PageState, max_elements: int) -> list[str]:
             lines.append(f"... {len(visible) - max_elements} more in view.")
     else:
         lines.append("No interactive elements in view.")
-    above = sum(1 for e in state.elements if not e.in_view and not e.covered and e.box.y < 0)
-    below = sum(1 for e in state.elements if not e.in_view and not e.covered and e.box.y >= 0)
+    out_of_view = [e for e in state.elements if not e.in_view and not e.covered and not e.clipped]
+    above = sum(1 for e in out_of_view if e.box.y < 0)
+    below = len(out_of_view) - above
     covered = sum(1 for e in state.elements if e.covered)
+    clipped = sum(1 for e in state.elements if e.clipped)
     hidden = []
     if above or below:
         hidden.append(f"{above} more elements above and {below} below the viewport")
+    if clipped:
+        hidden.append(f"{clipped} scrolled out of view inside scrollable areas")
     if covered:
         hidden.append(f"{covered} covered by an overlay")
     if hidden:
@@ -236,7 +309,7 @@ async def observe(
     marks_on_page = settings.draw_marks_on_page()
     if marks_on_page:  # the person's overlay must not end up in the model's screenshot
         with contextlib.suppress(PlaywrightError):
-            await page.evaluate(CLEAR_MARKS_JS)
+            await call(page.main_frame, "clearMarks")
     shot = asyncio.ensure_future(capture(page, session, settings)) if screenshot else None
     try:
         state = await read_state(page, settings)
@@ -270,12 +343,12 @@ async def observe(
         )
     if marks_on_page:
         with contextlib.suppress(PlaywrightError):
-            await page.evaluate(SHOW_MARKS_JS, page_marks(boxes))
+            await call(page.main_frame, "showMarks", page_marks(boxes))
     return Observation(state, text, image, (time.perf_counter() - started) * 1000)
 
 
 async def _title(page: Page) -> str:
     try:
         return await asyncio.wait_for(page.title(), 2)
-    except (PlaywrightError, TimeoutError):
+    except (PlaywrightError, asyncio.TimeoutError, TimeoutError):
         return ""

@@ -3,8 +3,8 @@
 An action may start a navigation (a link, a submit, a script), fetch content late, or just
 change the DOM. `ActionWatch` listens to the page while the action runs; `settle` then waits
 for exactly what happened: the navigation to commit and load, the requests the action
-started to finish, and the DOM to be quiet for a short window (a MutationObserver in the
-page, installed in every document by `CLOCK_INIT_SCRIPT`). Each wait is bounded, so an
+started to finish (in any frame), and the DOM to be quiet for a short window (the clock of
+the page-side module, page.js, in every document). Each wait is bounded, so an
 animated or chatty page costs at most `settle_max_ms`.
 """
 
@@ -18,55 +18,12 @@ from typing import Any
 from playwright.async_api import CDPSession, Download, Frame, Page, Request, Response
 from playwright.async_api import Error as PlaywrightError
 
-# A clock of the last content change, kept by every document from its start (an init
-# script), so the quiet wait knows how long the page has already been quiet and does not
-# wait a whole window after a page that stopped changing while it loaded. Content changes
-# only: style and class churn (carousels, spinners) is ignored, and so is our overlay.
-_INSTALL_CLOCK = """() => {
-  if (window.__magenticMutatedAt !== undefined) return;
-  window.__magenticMutatedAt = performance.now();
-  new MutationObserver((records) => {
-    if (document.getElementById('__magentic_marks')) {
-      const ours = records.every((r) => {
-        const t = r.target.nodeType === 1 ? r.target : r.target.parentElement;
-        return (t && t.closest && t.closest('#__magentic_marks')) ||
-          Array.from(r.addedNodes).concat(Array.from(r.removedNodes))
-            .some((n) => n.id === '__magentic_marks');
-      });
-      if (ours) return;
-    }
-    window.__magenticMutatedAt = performance.now();
-  }).observe(document, {subtree: true, childList: true, characterData: true,
-    attributes: true, attributeFilter: ['hidden', 'open', 'disabled', 'value', 'checked',
-    'src', 'href', 'aria-hidden', 'aria-expanded', 'aria-busy', 'aria-selected']});
-}"""
+from magentic.agents.web_surfer.page_module import call, page_script
 
-CLOCK_INIT_SCRIPT = f"({_INSTALL_CLOCK})();"
-
-QUIET_JS = (
-    """([quietMs, maxMs, sinceMs]) => new Promise((resolve) => {
-  // Quiet is counted from the last change, and never from before the action ended: what
-  // the action set off (a timer, a request) gets the whole window to show itself.
-  const start = performance.now();
-  const floor = start - sinceMs;
-  if (window.__magenticMutatedAt === undefined) {
-    ("""
-    + _INSTALL_CLOCK
-    + """)();
-    window.__magenticMutatedAt = start;
-  }
-  const tick = () => {
-    const now = performance.now();
-    const quietFor = now - Math.max(window.__magenticMutatedAt, floor);
-    if (quietFor >= quietMs || now - start >= maxMs) {
-      resolve({ms: Math.round(now - start)});
-    } else {
-      setTimeout(tick, Math.max(1, Math.min(quietMs - quietFor, maxMs - (now - start))));
-    }
-  };
-  tick();
-})"""
-)
+# The page-side module (page.js) keeps a clock of the last content change in every
+# document from its start, so the quiet wait knows how long the page has already been quiet.
+# browser.py registers it as the context's init script under this name.
+CLOCK_INIT_SCRIPT = page_script()
 
 _ANNOUNCED_WAIT_S = 1.0
 
@@ -94,9 +51,11 @@ class ActionWatch:
         self.navigation_urls: list[str] = []  # main-frame requests, redirect hops included
         self.status: int | None = None  # HTTP status of the last main-frame document
         self.inflight: set[Request] = set()
+        self.started = 0.0  # when the action began (the event loop's clock)
         self._changed = asyncio.Event()  # set on every event; waits re-check their condition
 
     def __enter__(self) -> ActionWatch:
+        self.started = asyncio.get_running_loop().time()
         self.page.on("request", self._on_request)
         self.page.on("requestfinished", self._on_done)
         self.page.on("requestfailed", self._on_failed)
@@ -200,7 +159,7 @@ class ActionWatch:
             if left <= 0:
                 return False
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
 
 
@@ -239,7 +198,8 @@ async def settle(
             return
         try:
             since_ms = int((loop.time() - settle_started) * 1000)
-            await page.evaluate(QUIET_JS, [quiet_ms, left_ms, since_ms])
+            action_ms = int((loop.time() - watch.started) * 1000)
+            await _quiet(page, quiet_ms, left_ms, since_ms, action_ms)
         except PlaywrightError as error:
             text = str(error).lower()
             if "destroyed" in text or "navigat" in text:
@@ -252,3 +212,29 @@ async def settle(
         if not await watch.wait_for("idle", deadline - loop.time()):
             return
         # The late requests finished: give their content one more quiet window.
+
+
+# Frames whose quiet is waited for too (a click inside a frame changes that frame).
+_QUIET_FRAMES = 10
+
+
+async def _quiet(page: Page, quiet_ms: int, left_ms: int, since_ms: int, action_ms: int) -> None:
+    """The top document quiet (its errors are the caller's), and with it the first frames;
+    a frame that fails or hangs is not waited for."""
+    args = (quiet_ms, left_ms, since_ms, action_ms)
+    frames = [f for f in page.frames[1 : _QUIET_FRAMES + 1] if not f.is_detached()]
+    if not frames:
+        await call(page.main_frame, "quiet", *args)
+        return
+    results = await asyncio.gather(
+        call(page.main_frame, "quiet", *args),
+        *(_frame_quiet(f, args, left_ms / 1000 + 0.5) for f in frames),
+        return_exceptions=True,
+    )
+    if isinstance(results[0], BaseException):
+        raise results[0]
+
+
+async def _frame_quiet(frame: Frame, args: tuple[int, ...], limit_s: float) -> None:
+    with contextlib.suppress(PlaywrightError, asyncio.TimeoutError, TimeoutError):
+        await asyncio.wait_for(call(frame, "quiet", *args), limit_s)
