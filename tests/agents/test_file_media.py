@@ -164,3 +164,35 @@ async def test_theme_colours_are_resolved_to_names(viewer: FileViewer, tmp_path:
     assert "Fill olive green (#9BBB59), theme colour 6: 2 cells, A1:A2" in text
     assert "A1=10; A2=20" in text
     assert "Fill brick red (#C0504D), theme colour 5: 1 cells, A3" in text
+
+
+async def test_a_picture_without_text_reads_as_none(viewer: FileViewer, tmp_path: Path) -> None:
+    """Texture that Tesseract half-reads as letters is below its confidence and dropped."""
+    needs_tesseract()
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(7)
+    image = Image.new("RGB", (600, 400))
+    image.putdata(
+        [(rng.randrange(256), (x * y) % 256, (x + y) % 256) for y in range(400) for x in range(600)]
+    )
+    image.save(tmp_path / "noise.png")
+    view = await viewer.open("noise.png")
+    assert view.ok, view.text
+    assert "Text in the image (read by OCR)\n\n(no text found)" in view.text
+
+
+def test_ocr_keeps_the_words_tesseract_is_sure_of() -> None:
+    from magentic.agents.media.ocr import from_tsv
+
+    head = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tl\tt\tw\th\tconf\ttext"
+    rows = [
+        "5\t1\t1\t1\t1\t1\t0\t0\t9\t9\t96.1\tInvoice",
+        "5\t1\t1\t1\t1\t2\t0\t0\t9\t9\t91.0\t4729",
+        "5\t1\t1\t1\t1\t3\t0\t0\t9\t9\t12.5\t|ee—",  # texture read as letters
+        "5\t1\t2\t1\t1\t1\t0\t0\t9\t9\t88.0\tPaid",
+        "5\t1\t3\t1\t1\t1\t0\t0\t9\t9\t3.0\t~~",  # a line of noise only
+    ]
+    assert from_tsv("\n".join([head, *rows])) == "Invoice 4729\n\nPaid"

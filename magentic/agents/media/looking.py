@@ -71,15 +71,15 @@ async def render_pdf_page(path: Path, number: int) -> bytes:
 
 async def ocr_bytes(data: bytes) -> str:
     """Tesseract's reading of an image given as bytes."""
-    from magentic.agents.media.ocr import tidy
+    from magentic.agents.media.ocr import from_tsv
 
     png = await asyncio.to_thread(_ocr_ready_png, data)
     out = await run_tool(
-        ["tesseract", "stdin", "stdout", "-l", "eng", "--psm", "3"],
+        ["tesseract", "stdin", "stdout", "-l", "eng", "--psm", "3", "tsv"],
         timeout_s=60.0,
         input_bytes=png,
     )
-    return tidy(out.decode("utf-8", "replace"))
+    return from_tsv(out.decode("utf-8", "replace"))
 
 
 def _ocr_ready_png(data: bytes) -> bytes:

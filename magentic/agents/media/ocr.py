@@ -36,16 +36,47 @@ def prepare(image: Image) -> Image:
     return grey
 
 
+MIN_CONFIDENCE = 45.0  # Tesseract's per-word confidence (0-100); below it is mostly noise
+
+
 def ocr_image(image: Image, *, timeout_s: float = 60.0, lang: str = "eng") -> str:
     """The text Tesseract reads in `image` (page segmentation: automatic), tidied."""
     buf = io.BytesIO()
     prepare(image).save(buf, format="PNG")
     out = run(
-        ["tesseract", "stdin", "stdout", "-l", lang, "--psm", "3"],
+        ["tesseract", "stdin", "stdout", "-l", lang, "--psm", "3", "tsv"],
         timeout_s=timeout_s,
         input_bytes=buf.getvalue(),
     )
-    return tidy(out.decode("utf-8", "replace"))
+    return from_tsv(out.decode("utf-8", "replace"))
+
+
+def from_tsv(tsv: str) -> str:
+    """Lines of the words Tesseract is fairly sure of: a photo's texture read as letters
+    comes with low confidence and is dropped, so a picture without text reads as none."""
+    lines: dict[tuple[str, str, str, str], list[str]] = {}
+    for row in tsv.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5" or not cols[11].strip():
+            continue
+        try:
+            confidence = float(cols[10])
+        except ValueError:
+            continue
+        key = (cols[1], cols[2], cols[3], cols[4])  # page, block, paragraph, line
+        words = lines.setdefault(key, [])
+        if confidence >= MIN_CONFIDENCE:
+            words.append(cols[11].strip())
+    out: list[str] = []
+    last_block: tuple[str, str] | None = None
+    for (page, block, _par, _line), words in lines.items():
+        if not words:
+            continue
+        if last_block is not None and (page, block) != last_block:
+            out.append("")
+        out.append(" ".join(words))
+        last_block = (page, block)
+    return tidy("\n".join(out))
 
 
 def tidy(text: str) -> str:
