@@ -241,7 +241,7 @@ class FileSurfer(BaseAgent):
             if entry.source == self.name:
                 messages.append(assistant(text))
             else:
-                messages.append(user(f"{entry.source}: {text}"))
+                messages.append(user(entry.for_prompt(text)))  # relayed text fenced as data
         files = ", ".join(str(f) for f in ctx.files)
         messages.append(
             user(

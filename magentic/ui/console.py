@@ -11,10 +11,12 @@ from typing import TextIO
 from magentic.events import (
     AgentActed,
     AgentReplied,
+    ContextTrimmed,
     Delegated,
     Event,
     FinalAnswer,
     LedgerUpdated,
+    ModelCallFailed,
     ModelOutputRejected,
     ProgressAssessed,
     Replanned,
@@ -73,6 +75,21 @@ class ConsolePrinter:
                 f"  ({event.role} model output rejected: {_short(event.error, 100)})"
                 if self.verbose
                 else None
+            )
+        if isinstance(event, ModelCallFailed):  # a retry or step-down is no silent pause
+            then = {
+                "retry": "retrying",
+                "step_down": f"asking again without {event.feature or 'that feature'}",
+                "give_up": "giving up",
+            }[event.next]
+            return (
+                f"  ({event.role} model, attempt {event.attempt}: {_short(event.reason, 120)}; "
+                f"{then})"
+            )
+        if isinstance(event, ContextTrimmed):
+            return (
+                f"  ({event.role} request cut to fit {event.context_tokens} tokens: "
+                f"{event.tokens_before} -> {event.tokens_after})"
             )
         if isinstance(event, RunFailed):
             return f"✗ {event.reason}"

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.web import hostile_routes
+
 SITES = Path(__file__).parent / "sites"
 
 SEARCH_INDEX = [
@@ -145,6 +147,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
             pass
         elif route == "/secret":
             self._send(200, self._page("Secret", "<p>The secret is 8675309.</p>"))
+        elif hostile_routes.handle(self, route, query):
+            pass
         else:
             super().do_GET()
 
@@ -222,5 +226,6 @@ def serve_two_sites() -> Iterator[tuple[str, str]]:
     try:
         yield base, other
     finally:
+        hostile_routes.RELEASE.set()  # never-answering requests end with the server
         _stop(first)
         _stop(second)

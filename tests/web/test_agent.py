@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from magentic.agents.base import Approval, StepContext
 from magentic.agents.web_surfer import prompts
@@ -90,7 +91,7 @@ class Harness:
 MakeHarness = Callable[..., Any]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")  # the tests' loop: sessions close where they ran
 async def harness(
     pool: BrowserPool, site_host: str, other_host: str, tmp_path: Path
 ) -> AsyncIterator[MakeHarness]:

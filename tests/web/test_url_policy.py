@@ -4,6 +4,7 @@ resolves to a local address)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import Error as PlaywrightError
 
 from magentic.agents.web_surfer.actions import Actions
 from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession
@@ -182,3 +184,31 @@ async def test_allow_private_opens_what_the_default_blocks(open_policy: Actions,
     target = f"http://localhost:{_port(site)}/secret"
     _, seen = await act(open_policy, "visit_url", url=f"{site}/redirect?to={target}")
     assert SECRET in seen.text
+
+
+@pytest.mark.browser
+@pytest.mark.asyncio(loop_scope="module")
+async def test_webrtc_sends_no_udp_past_the_proxy(browsing: Actions, site: str) -> None:
+    """A page's STUN/TURN setup would send UDP straight to the address it names (the proxy
+    carries only HTTP); Chromium's WebRTC policy must keep every packet in."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.setblocking(False)
+    try:
+        port = listener.getsockname()[1]
+        await act(browsing, "visit_url", url=f"{site}/hostile-webrtc.html?port={port}")
+        page = await browsing.session.ready_page()
+        # ICE gathering ends at once when no UDP may go out; were it sending, it would keep
+        # retrying its STUN requests for many seconds, and this wait would end first.
+        with contextlib.suppress(PlaywrightError):
+            await page.wait_for_function(
+                "document.getElementById('state').textContent === 'gathered'", timeout=5000
+            )
+        assert await page.text_content("#state") == "gathered"
+        received = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                received.append(listener.recvfrom(4096))
+        assert received == []
+    finally:
+        listener.close()

@@ -14,6 +14,10 @@ Where things are:
     address.py     what a model means by the address it gives visit_url
     reading.py     whole-page reading: markdown, and questions/summaries through the model
     locate.py      finding Chromium (`python -m magentic.agents.web_surfer.locate`)
+    guard.py       the per-action deadline: a runaway page's tab is stopped and replaced
+    limits.py      dialogs and popups one action may cause
+    downloads.py   downloads: size cap, saved in the workspace, read, announced
+    sandbox_user.py  Chromium under root runs as an unprivileged user, keeping its sandbox
 
 Names are imported lazily, so `python -m ...locate` does not pay for Playwright and pillow.
 """

@@ -216,8 +216,10 @@ class Actions:
             response = await page.goto(url, wait_until="commit")
         except PlaywrightError as error:
             text = first_line(error)
-            if "interrupted by another navigation" in text:
-                return  # a redirect by script or an error page: settle follows it
+            if "interrupted by another navigation" in text or "Download is starting" in text:
+                return  # a redirect by script, an error page or a download: settle follows it
+            if isinstance(error, PlaywrightTimeout):
+                await self.session.stop_loading(page)  # else Chromium keeps waiting (guard.py)
             await self._back_from_error(page, before)
             raise ActionProblem(
                 self.session.explain(url) or f"{url} did not load: {text}"
@@ -354,14 +356,15 @@ class Actions:
     async def upload_file(self, a: Upload) -> ActionResult:
         page = self._page()
         file = self._task_file(a.path)
+        upload = await asyncio.to_thread(self.session.pool.shared_copy, file)  # sandbox_user.py
         element = await self.element(page, a.target_id, control=True)
         is_file_input = await element.evaluate("el => el.tagName === 'INPUT' && el.type === 'file'")
         if is_file_input:
-            await element.set_input_files(file)
+            await element.set_input_files(upload)
         else:
             async with page.expect_file_chooser() as chooser:
                 await element.click()
-            await (await chooser.value).set_files(file)
+            await (await chooser.value).set_files(upload)
         return ActionResult(f"Chose {file.name} for upload in [{a.target_id}].")
 
     @tool("download", "Click to download a file.")

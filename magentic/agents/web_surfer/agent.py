@@ -19,7 +19,8 @@ from magentic.agents.tools import BadToolArguments
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.actions import ActionResult, Actions
 from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession
-from magentic.agents.web_surfer.observe import Observation, observe, render
+from magentic.agents.web_surfer.guard import PageGuard
+from magentic.agents.web_surfer.observe import Observation, render
 from magentic.agents.web_surfer.reading import PageReader
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.tools import tool_specs
@@ -61,6 +62,7 @@ class WebSurfer(BaseAgent):
         self.session: BrowserSession | None = None
         self.actions: Actions | None = None
         self.reader: PageReader | None = None
+        self.guard: PageGuard | None = None
 
     @classmethod
     def from_context(cls, ctx: AgentContext) -> WebSurfer:
@@ -79,10 +81,8 @@ class WebSurfer(BaseAgent):
         # A person approves each action when the run brought an approver (a face's, e.g.
         # the console's for --step); the core never asks a terminal itself.
         approver = ctx.approver
-        page = await session.ready_page()
-        seen = await observe(
-            session, page, self.settings, screenshot=self.vision, notes=session.take_notes()
-        )
+        guard = self._guard(session)
+        seen = await guard.observe(screenshot=self.vision, notes=[])
         log: list[str] = []
         files: list[Path] = []
         content: list[str] = []
@@ -113,15 +113,9 @@ class WebSurfer(BaseAgent):
             if skipped:
                 result = ActionResult(f"Skipped ({detail}): the person watching said no.")
             else:
-                result = await self._run(call)
-            page = await session.ready_page()
-            seen = await observe(
-                session,
-                page,
-                self.settings,
-                screenshot=True,  # the trace keeps every step's screenshot, vision or not
-                notes=result.notes + session.take_notes(),
-            )
+                result = await guard.act(self._run(call), _verb(call), budget_s=self._budget(call))
+            # The trace keeps every step's screenshot, vision or not.
+            seen = await guard.observe(screenshot=True, notes=result.notes)
             self._record(ctx, call, result, seen, (time.perf_counter() - started) * 1000)
             log.append(_log_line(result, seen))
             files += result.files
@@ -136,6 +130,7 @@ class WebSurfer(BaseAgent):
         self.session = None
         self.actions = None
         self.reader = None
+        self.guard = None
 
     async def close(self) -> None:
         await self.reset()
@@ -154,6 +149,11 @@ class WebSurfer(BaseAgent):
             self.reader = PageReader(session, self.settings, self.client)
         return self.session, self.actions
 
+    def _guard(self, session: BrowserSession) -> PageGuard:
+        if self.guard is None or self.guard.session is not session:
+            self.guard = PageGuard(session, self.settings)
+        return self.guard
+
     def _tools(self, ctx: StepContext) -> list[ToolSpec]:
         """The tools worth their schema tokens now: upload_file only when there are files,
         find_next only after a find_on_page."""
@@ -163,6 +163,13 @@ class WebSurfer(BaseAgent):
         if self.actions is None or not self.actions.finding:
             skip.add("find_next")
         return [t for t in self.tools if t.name not in skip]
+
+    def _budget(self, call: ToolCall) -> float | None:
+        """Answers about a page need model calls, one per chunk: a longer deadline."""
+        if self.reader is None or call.name not in self.reader.tools:
+            return None  # the plain per-action deadline
+        chunks = 0 if call.name == "read_page" else self.settings.max_chunks
+        return self.settings.action_deadline_s * (1 + chunks)
 
     async def _run(self, call: ToolCall) -> ActionResult:
         """Dispatch through the tools' registries: reading tools look, actions act and settle."""
@@ -240,7 +247,7 @@ class WebSurfer(BaseAgent):
             page = render(
                 seen.state,
                 tabs=[],
-                notes=[],
+                notes=self.guard.notes if self.guard else [],  # dialogs, downloads, stops
                 budget=self.settings.observation_chars,
                 max_elements=0,
                 elements=False,
@@ -265,6 +272,10 @@ def describe(call: ToolCall, seen: Observation) -> str:
     if rest:
         what += " (" + ", ".join(f"{k}={str(v)[:80]!r}" for k, v in rest.items()) + ")"
     return what
+
+
+def _verb(call: ToolCall) -> str:
+    return call.name.replace("_", " ")
 
 
 def _log_line(result: ActionResult, seen: Observation) -> str:

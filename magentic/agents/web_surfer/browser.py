@@ -15,6 +15,8 @@ import contextlib
 import logging
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +33,11 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from magentic.agents.web_surfer.downloads import Downloads
+from magentic.agents.web_surfer.limits import ActionLimits
 from magentic.agents.web_surfer.locate import find_chromium
 from magentic.agents.web_surfer.proxy import PolicyProxy
+from magentic.agents.web_surfer.sandbox_user import SandboxPlan, prepare
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.settle import CLOCK_INIT_SCRIPT
 from magentic.agents.web_surfer.url_policy import DEFAULT_PORTS, UrlPolicy
@@ -57,7 +62,14 @@ LAUNCH_ARGS = [
     "OptimizationGuideModelDownloading,DialMediaRouteProvider",
     "--disable-dev-shm-usage",
     "--password-store=basic",
+    # WebRTC may send UDP only through a proxy, and ours carries none: no STUN or TURN
+    # packets slip past the URL policy.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
+# Playwright turns Chromium's popup blocker off; we keep it, so a page can open a popup only
+# from a click (one per click), never in a loop on its own.
+KEEP_DEFAULTS_OFF = ["--disable-popup-blocking"]
 
 
 def first_line(error: BaseException) -> str:
@@ -77,6 +89,15 @@ class BrowserPool:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._lock = asyncio.Lock()
+        # Chromium's working folder: the sandbox wrapper and Playwright's in-flight downloads.
+        self.workdir: Path | None = None
+        self.sandbox = "not started"  # "on", or "off: <why>" (for doctor and the log)
+        self.plan: SandboxPlan | None = None
+
+    @property
+    def downloads_path(self) -> Path | None:
+        """Where Chromium writes downloads while they stream (before they are saved)."""
+        return self.workdir / "downloads" if self.workdir is not None else None
 
     async def browser(self) -> Browser:
         """The running browser, launched (again, after a crash) when needed."""
@@ -92,23 +113,59 @@ class BrowserPool:
                 self._playwright = await async_playwright().start()
             managed = self._playwright.chromium.executable_path
             self.executable = find_chromium(s.executable_path, managed=managed)
-            args = list(LAUNCH_ARGS)
-            if hasattr(os, "geteuid") and os.geteuid() == 0:
-                args.append("--no-sandbox")  # Chromium refuses to start as root otherwise
+            if self.workdir is None:
+                self.workdir = Path(tempfile.mkdtemp(prefix="magentic-chromium-"))
+            downloads = self.workdir / "downloads"
+            downloads.mkdir(exist_ok=True)
+            plan = prepare(self.executable, s.sandbox_user, self.workdir, headless=s.headless)
+            plan.hand_over(downloads)
             try:
-                self._browser = await self._playwright.chromium.launch(
-                    executable_path=self.executable,
-                    headless=s.headless,
-                    slow_mo=s.slow_mo_ms or None,
-                    args=args,
-                    timeout=60_000,
-                )
-            except PlaywrightError as error:
-                raise BrowserError(
-                    f"Chromium at {self.executable} did not start: {first_line(error)}"
-                ) from None
+                self._browser = await self._launch(plan, downloads)
+            except BrowserError as error:
+                if plan.no_sandbox:
+                    raise
+                plan = SandboxPlan(self.executable, True, f"it did not start with it: {error}")
+                self._browser = await self._launch(plan, downloads)
+            if plan.no_sandbox and not self.sandbox.startswith("off"):
+                log.warning("Chromium runs without its sandbox: %s", plan.reason)
+            self.sandbox = f"off: {plan.reason}" if plan.no_sandbox else "on"
+            self.plan = plan
             self.launches += 1
             return self._browser
+
+    async def _launch(self, plan: SandboxPlan, downloads: Path) -> Browser:
+        assert self._playwright is not None
+        s = self.settings
+        args = list(LAUNCH_ARGS)
+        if plan.no_sandbox:
+            args.append("--no-sandbox")  # Chromium refuses to start as root otherwise
+        try:
+            return await self._playwright.chromium.launch(
+                executable_path=plan.executable,
+                headless=s.headless,
+                slow_mo=s.slow_mo_ms or None,
+                args=args,
+                ignore_default_args=KEEP_DEFAULTS_OFF,
+                chromium_sandbox=not plan.no_sandbox,  # Playwright's default is no sandbox
+                downloads_path=downloads,
+                timeout=60_000,
+            )
+        except PlaywrightError as error:
+            raise BrowserError(
+                f"Chromium at {self.executable} did not start: {first_line(error)}"
+            ) from None
+
+    def shared_copy(self, file: Path) -> Path:
+        """A copy of `file` that Chromium may read when it runs as another user (an upload);
+        `file` itself otherwise. Blocking: call it in a thread."""
+        if self.plan is None or self.plan.uid is None or self.workdir is None:
+            return file
+        folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.workdir))
+        copy = folder / file.name
+        shutil.copyfile(file, copy)
+        self.plan.hand_over(folder)
+        self.plan.hand_over(copy)
+        return copy
 
     async def new_context(self, **options: Any) -> BrowserContext:
         browser = await self.browser()
@@ -132,6 +189,9 @@ class BrowserPool:
                 with contextlib.suppress(Exception):
                     await self._playwright.stop()
                 self._playwright = None
+            if self.workdir is not None:
+                await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+                self.workdir = None
 
 
 class BrowserSession:
@@ -156,6 +216,7 @@ class BrowserSession:
         self.notes: list[str] = []
         self.downloaded: list[Path] = []
         self._cdp: dict[Page, CDPSession] = {}
+        self._cdp_opening: dict[Page, asyncio.Future[CDPSession]] = {}
         self._main_frames: dict[Page, str] = {}
         self._crashed: set[Page] = set()
         self._own_pages = 0  # pages we are opening ourselves (not popups)
@@ -165,6 +226,8 @@ class BrowserSession:
         self.window_opens = 0
         self.popups = 0
         self._popup_arrived = asyncio.Event()
+        self.limits = ActionLimits(settings.max_dialogs_per_action, settings.max_popups_per_action)
+        self.downloads = Downloads(self, settings)
 
     # Lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -204,6 +267,7 @@ class BrowserSession:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.context.close(), 10)
             self.context = None
+        await self.downloads.close()
         await self.proxy.close()
 
     # Pages and tabs ----------------------------------------------------------------------
@@ -222,6 +286,11 @@ class BrowserSession:
 
     def _on_page(self, page: Page) -> None:
         popup = self._own_pages == 0 and page not in self.tabs
+        if popup and not self.limits.popup():  # past this action's allowance: closed at once
+            self.popups += 1
+            self._popup_arrived.set()
+            _close_soon(page)
+            return
         self._adopt(page)
         if popup:
             self.popups += 1
@@ -239,6 +308,10 @@ class BrowserSession:
         page.on("download", self._on_download)
         page.on("crash", lambda p: self._crashed.add(p))
         page.on("close", self._on_close)
+        page.on("response", self.downloads.on_response)
+        if self._own_pages == 0:  # a popup: watch its downloads (the size cap) from the start
+            opening = asyncio.ensure_future(self.cdp(page))
+            opening.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _on_close(self, page: Page) -> None:
         if page in self.tabs:
@@ -266,23 +339,38 @@ class BrowserSession:
             await self.new_page()
 
     async def cdp(self, page: Page) -> CDPSession:
+        """The tab's own CDP session (one per tab, opened once, however many ask at once)."""
         session = self._cdp.get(page)
-        if session is None:
-            if self.context is None:
-                raise BrowserError("the browser session is not started")
-            session = self._cdp[page] = await self.context.new_cdp_session(page)
-            # Page.windowOpen says a popup is coming before Playwright has a Page for it.
-            session.on("Page.windowOpen", self._on_window_open)
-            await session.send("Page.enable")
-            tree = await session.send("Page.getFrameTree")
-            self._main_frames[page] = tree["frameTree"]["frame"]["id"]
+        if session is not None:
+            return session
+        opening = self._cdp_opening.get(page)
+        if opening is None:
+            opening = self._cdp_opening[page] = asyncio.ensure_future(self._open_cdp(page))
+            opening.add_done_callback(lambda _: self._cdp_opening.pop(page, None))
+        return await asyncio.shield(opening)
+
+    async def _open_cdp(self, page: Page) -> CDPSession:
+        if self.context is None:
+            raise BrowserError("the browser session is not started")
+        session = await self.context.new_cdp_session(page)
+        # Page.windowOpen says a popup is coming before Playwright has a Page for it.
+        session.on("Page.windowOpen", self._on_window_open)
+        self.downloads.watch(session)
+        await session.send("Page.enable")
+        tree = await session.send("Page.getFrameTree")
+        self._main_frames[page] = tree["frameTree"]["frame"]["id"]
+        self._cdp[page] = session
         return session
 
     def main_frame_id(self, page: Page) -> str | None:
         return self._main_frames.get(page)
 
-    def _on_window_open(self, _: object) -> None:
-        self.window_opens += 1
+    def _on_window_open(self, params: dict[str, Any]) -> None:
+        # Without a click Chromium's popup blocker stops it: nothing will arrive to wait for.
+        if params.get("userGesture"):
+            self.window_opens += 1
+        else:
+            self.limits.blocked_popup()
 
     async def wait_popups(self, count: int, timeout_s: float) -> bool:
         """Wait (bounded) until `count` popups have arrived in all."""
@@ -293,12 +381,13 @@ class BrowserSession:
             if left <= 0:
                 return False
             self._popup_arrived.clear()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._popup_arrived.wait(), left)
         return True
 
     # Events ------------------------------------------------------------------------------
     async def _on_dialog(self, dialog: Dialog) -> None:
+        report = self.limits.dialog()
         accept = self.settings.dialogs == "accept" or dialog.type == "beforeunload"
         try:
             if accept:
@@ -308,34 +397,22 @@ class BrowserSession:
         except PlaywrightError:
             return
         what = "accepted" if accept else "dismissed"
-        self.notes.append(f"A {dialog.type} dialog said {dialog.message[:300]!r}; it was {what}.")
+        if report:  # the same dialog again and again is reported once
+            self._note(f"A {dialog.type} dialog said {dialog.message[:300]!r}; it was {what}.")
 
     def _on_download(self, download: Download) -> None:
-        task = asyncio.ensure_future(self._save_download(download))
+        task = asyncio.ensure_future(self.downloads.save(download))
         self._downloads.add(task)
         task.add_done_callback(self._downloads.discard)
-
-    async def _save_download(self, download: Download) -> None:
-        name = _safe_name(download.suggested_filename or "download")
-        self.downloads_dir.mkdir(parents=True, exist_ok=True)
-        target = _unique(self.downloads_dir / name)
-        try:
-            await download.save_as(target)
-        except PlaywrightError as error:
-            self.notes.append(f"A download of {name} failed: {first_line(error)}")
-            return
-        failure = await download.failure()
-        if failure:
-            self.notes.append(f"A download of {name} failed: {failure}")
-            return
-        self.downloaded.append(target)
-        size = target.stat().st_size
-        self.notes.append(f"Downloaded {target.name} ({size} bytes) into the workspace.")
 
     async def wait_downloads(self, timeout_s: float) -> None:
         """Let downloads that started during an action finish (bounded) before reporting."""
         if self._downloads:
             await asyncio.wait(list(self._downloads), timeout=timeout_s)
+
+    def _note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
 
     def take_notes(self) -> list[str]:
         """What happened since the last observation: dialogs, popups, downloads, recoveries."""
@@ -371,25 +448,36 @@ class BrowserSession:
             await self._open_context(urls or ["about:blank"], index)
             self.notes.append("The browser had crashed; it was restarted and the tabs reloaded.")
         elif self.active is not None and self.active in self._crashed:
-            crashed = self.active
-            index = self.tabs.index(crashed)
-            url = _resumable(crashed.url)
-            self._crashed.discard(crashed)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(crashed.close(), 3)
-            self._on_close(crashed)
-            page = await self.new_page()
-            self.tabs.remove(page)
-            self.tabs.insert(index, page)
-            if url != "about:blank":
-                with contextlib.suppress(PlaywrightError):
-                    await page.goto(url, wait_until="domcontentloaded")
+            url = _resumable(self.active.url)
+            await self.replace_tab(self.active, url)
             self.notes.append(f"The page had crashed; it was reopened at {url}.")
         if self.active is None:
             await self.new_page()
         assert self.active is not None
         self.remember()
         return self.active
+
+    async def replace_tab(self, old: Page, url: str = "about:blank") -> Page:
+        """Close `old` (bounded: it may hang) and open a fresh tab at its place, at `url`."""
+        index = self.tabs.index(old) if old in self.tabs else len(self.tabs)
+        self._crashed.discard(old)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.close(run_before_unload=False), 3)
+        self._on_close(old)
+        page = await self.new_page()
+        self.tabs.remove(page)
+        self.tabs.insert(min(index, len(self.tabs)), page)
+        if url != "about:blank":
+            with contextlib.suppress(PlaywrightError):
+                await page.goto(url, wait_until="domcontentloaded")
+        return page
+
+    async def stop_loading(self, page: Page) -> None:
+        """Cancel a navigation that outlived its timeout (Playwright gives up; Chromium would
+        keep waiting for the server), so the tab stays on the page it was showing."""
+        with contextlib.suppress(Exception):
+            cdp = await asyncio.wait_for(self.cdp(page), 2)
+            await asyncio.wait_for(cdp.send("Page.stopLoading"), 2)
 
     def remember(self) -> None:
         """Note the open tabs, to reopen them if the browser dies."""
@@ -404,17 +492,7 @@ def _resumable(url: str) -> str:
     return "about:blank" if not url or url.startswith(("chrome-error:", "chrome:")) else url
 
 
-def _safe_name(name: str) -> str:
-    name = Path(name.replace("\\", "/")).name
-    name = re.sub(r"[^\w.\- ()]+", "_", name).strip(" .")
-    return name[:120] or "download"
-
-
-def _unique(path: Path) -> Path:
-    if not path.exists():
-        return path
-    for n in range(2, 1000):
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    return path
+def _close_soon(page: Page) -> None:
+    """Close a page we will not use, without waiting for it (a flood may bring thousands)."""
+    task = asyncio.ensure_future(page.close(run_before_unload=False))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())

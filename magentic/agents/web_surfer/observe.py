@@ -311,6 +311,8 @@ async def observe(
         with contextlib.suppress(PlaywrightError):
             await call(page.main_frame, "clearMarks")
     shot = asyncio.ensure_future(capture(page, session, settings)) if screenshot else None
+    if shot is not None:  # if the guard cancels us (guard.py), its error is not news
+        shot.add_done_callback(lambda t: t.cancelled() or t.exception())
     try:
         state = await read_state(page, settings)
     except PlaywrightError:

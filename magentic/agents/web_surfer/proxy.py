@@ -69,6 +69,10 @@ class PolicyProxy:
             self._server = None
 
     # ------------------------------------------------------------------------------------
+    def open_connections(self) -> int:
+        """Browser connections being served now (a stuck one would stay counted)."""
+        return len(self._writers)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
@@ -79,7 +83,13 @@ class PolicyProxy:
                 await self._tunnel(target, reader, writer)
             else:
                 await self._forward(method, target, version, header_lines, reader, writer)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            asyncio.TimeoutError,
+            ValueError,
+        ):
             pass
         except (ConnectionError, OSError):
             pass
@@ -115,7 +125,7 @@ class PolicyProxy:
                 return await asyncio.wait_for(
                     asyncio.open_connection(ip, port, limit=_HEAD_LIMIT), self.connect_timeout_s
                 )
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):
                 last = f"connecting to {host}:{port} timed out"
             except OSError as error:
                 last = f"connecting to {host}:{port} failed ({error.strerror or error})"
@@ -184,8 +194,14 @@ class PolicyProxy:
         )
         await up_writer.drain()
         body = asyncio.ensure_future(_pipe(reader, up_writer, half_close=False))
+        head = asyncio.ensure_future(up_reader.readuntil(b"\r\n\r\n"))
         try:
-            response_head = await up_reader.readuntil(b"\r\n\r\n")
+            # The browser ends its side only when it gives up (a timeout, a stopped load):
+            # then stop waiting for a server that may never answer.
+            await asyncio.wait({head, body}, return_when=asyncio.FIRST_COMPLETED)
+            if not head.done():
+                return
+            response_head = head.result()
             if not upgrade:
                 status_line, *lines = response_head.decode("latin-1").split("\r\n")
                 lines = [
@@ -201,6 +217,7 @@ class PolicyProxy:
             await writer.drain()
             await _pipe(up_reader, writer, half_close=False)
         finally:
+            head.cancel()
             body.cancel()
             up_writer.close()
 

@@ -79,6 +79,23 @@ class WebSurferSettings(BaseModel):
     # ...and waiting for it (and for late requests) never takes longer than this.
     settle_max_ms: int = Field(default=2500, ge=0)
 
+    # Hostile pages (guard.py, downloads.py, sandbox_user.py) ----------------------------
+    # One action and the observation after it must finish within this; past it the tab is
+    # stopped (its renderer killed if it hangs) and replaced by a blank one, and the model
+    # is told. Keep it above navigation_timeout_s, which a slow page may use in full.
+    action_deadline_s: float = Field(default=40.0, gt=0)
+    # Dialogs one action may raise; past this the page counts as runaway and is replaced.
+    max_dialogs_per_action: int = Field(default=20, ge=1)
+    # Popups one action may open (0: none); any more are closed as they arrive, with a note.
+    max_popups_per_action: int = Field(default=3, ge=0)
+    # A download past this size is cancelled and its partial file removed.
+    max_download_mb: float = Field(default=200.0, gt=0)
+    # Characters of a downloaded document's text shown in the observation (its first page).
+    download_page_chars: int = Field(default=3000, ge=500)
+    # Run Chromium as this unprivileged user when we run as root, so it keeps its sandbox
+    # (scripts/install creates it); empty: never, and as root Chromium runs unsandboxed.
+    sandbox_user: str = "magentic-browser"
+
     @field_validator("search_url")
     @classmethod
     def _has_query(cls, value: str) -> str:
