@@ -70,13 +70,13 @@ async def _first_look(folder: Path, name: str) -> dict[str, float]:
         per_request = time.perf_counter() - t0
         before = len(server.transcriptions)
         started = time.perf_counter()
-        view = await agent._open(name)
+        view = await agent.tools.call("open_path", {"path": name})
         total = time.perf_counter() - started
         requests = len(server.transcriptions) - before
         assert view.ok, view.text
         text = agent.viewer.document.text if agent.viewer.document else ""
         started = time.perf_counter()
-        await agent._open(name)
+        await agent.tools.call("open_path", {"path": name})
         again = time.perf_counter() - started
         await agent.close()
         await client.close()
@@ -161,7 +161,7 @@ async def _hostile(folder: Path) -> dict[str, Any]:
             proc = await agent.viewer.converter._worker()
             idle = peak_rss_kb(proc.pid) or 0
             started = time.perf_counter()
-            view = await agent._open(path.name)
+            view = await agent.tools.call("open_path", {"path": path.name})
             seconds = time.perf_counter() - started
             peak = peak_rss_kb(proc.pid) if proc.returncode is None else None
             peak = peak or agent.viewer.converter.worker_peak_rss_kb or idle
