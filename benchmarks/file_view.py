@@ -7,6 +7,7 @@
 - `open_ms.<kind>`: median ms to resolve, convert and show the first page of each document
   type the tests use, with an empty cache (a fresh viewer each time, on the running worker).
 - `reopen_cached_ms`: opening an unchanged file again (the cache hit path).
+- `media`: audio, video, OCR and hostile-file numbers (see benchmarks/media_view.py).
 - `page_turn_ms`, `find_ms`, `find_next_ms`: on a large document (`big_doc_chars` of Markdown,
   `big_doc_pages` pages of 1,500 tokens); `paginate_ms`: splitting it into pages.
 """
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 from harness import ameasure, emit, measure, median, peak_rss_mb
+from media_view import media_numbers
 
 from magentic.agents.file_viewer import FileViewer, paginate
 
@@ -113,6 +115,7 @@ async def main(repeat: int) -> dict[str, object]:
         "find_next_ms": round(median(find_next) * 1000, 3),
         "paginate_ms": round(median(paginate_s) * 1000, 1),
         "peak_rss_mb": peak_rss_mb(),
+        "media": await media_numbers(),
     }
 
 

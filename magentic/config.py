@@ -34,7 +34,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ROLES = ("orchestrator", "web_surfer", "file_surfer", "coder")
+# `transcribe` is the speech-to-text model (e.g. whisper-1) the FileSurfer sends audio to;
+# audio is transcribed only when a [models.transcribe] table is given.
+ROLES = ("orchestrator", "web_surfer", "file_surfer", "coder", "transcribe")
 DEFAULT_AGENTS = ["WebSurfer", "FileSurfer", "Coder", "ComputerTerminal"]
 
 

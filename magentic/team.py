@@ -93,7 +93,9 @@ def _file_surfer(ctx: AgentContext) -> Agent:
     from magentic.agents.file_surfer import FileSurfer
 
     roots = [ctx.workspace, *ctx.files]
-    return FileSurfer(ctx.client_for("file_surfer"), roots, ctx.config.file_surfer)
+    # Audio is transcribed only through a configured [models.transcribe] (its own model).
+    speech = ctx.client_for("transcribe") if "transcribe" in ctx.config.models else None
+    return FileSurfer(ctx.client_for("file_surfer"), roots, ctx.config.file_surfer, speech)
 
 
 # Imports happen inside the factories: a part whose extra is not installed (Playwright,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from magentic.agents.file_zipguard import ZIP_CONTAINERS, ZipLimits, ZipRejected, check_zip
+from magentic.agents.media import dispatch as media_dispatch
 from magentic.text import unescape_bytes
 
 _KINDS = {
@@ -46,13 +47,33 @@ _KINDS = {
     ".mp3": "MP3 audio",
     ".m4a": "M4A audio",
     ".mp4": "MP4 video",
+    ".flac": "FLAC audio",
+    ".ogg": "Ogg audio",
+    ".mov": "QuickTime video",
+    ".mkv": "Matroska video",
+    ".webm": "WebM media",
+    ".tar": "tar archive",
+    ".gz": "gzip file",
+    ".tgz": "tar archive (gzip)",
+    ".yaml": "YAML file",
+    ".yml": "YAML file",
+    ".toml": "TOML file",
+    ".py": "Python source",
+    ".pdb": "PDB file",
+    ".jsonld": "JSON-LD file",
+    ".tsv": "TSV table",
+    ".srt": "SRT subtitles",
+    ".vtt": "WebVTT subtitles",
 }
 _IMAGES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 _AUDIO = {".wav", ".mp3", ".m4a", ".mp4"}
 # A converted text longer than this is cut (with a note): 16 M characters is over 10,000
 # pages, more than a model can page through, and it bounds the memory a reply takes.
 MAX_TEXT_CHARS = 16 * 1024 * 1024
-READABLE = "PDF, Word, Excel, PowerPoint, CSV, HTML, JSON, XML, text, ZIP, EPUB, notebooks, images"
+READABLE = (
+    "PDF (scanned ones by OCR), Word, Excel, PowerPoint, CSV, HTML, JSON, XML, text, ZIP, "
+    "EPUB, notebooks, images (with OCR), audio and video"
+)
 
 
 def kind_of(path: Path) -> str:
@@ -110,7 +131,12 @@ def convert_file(
     parts: list[str] = []
     if ext in _IMAGES:
         parts.append(_image_metadata(path))
-    unpack = True
+    try:
+        media = media_dispatch.convert(path, ext, zip_limits)  # OCR, audio/video, sheet formatting
+    except media_dispatch.MediaRefused as exc:
+        raise Refused(str(exc)) from None
+    parts.extend(media.before)
+    unpack = media.markitdown
     if ext == ".zip":
         listing, unpack = _zip_listing(path, max_bytes)
         parts.append(listing)
@@ -126,6 +152,7 @@ def convert_file(
             failure = _failure_reason(exc)
             if failure.startswith("MemoryError"):
                 raise MemoryError(failure) from None  # the worker's limit: said as such
+    parts.extend(media.after)
     text = "\n\n".join(p for p in parts if p.strip()).strip()
     if len(text) > max_text_chars:
         text = text[:max_text_chars] + (
@@ -141,9 +168,8 @@ def convert_file(
         )
     if not text and ext in _AUDIO:
         raise Refused(
-            f"{path.name} is {kind}; no transcript or metadata could be extracted here "
-            "(transcription needs markitdown's audio extra and a speech service; metadata "
-            "needs exiftool)."
+            f"{path.name} is {kind}; no metadata could be extracted here (ffprobe found "
+            "no streams)."
         )
     if not text:
         raise Refused(

@@ -9,10 +9,13 @@ from __future__ import annotations
 DESCRIPTION = (
     "Reads local files: the task's attached files and everything in the run's workspace "
     "(including files the ComputerTerminal wrote). It opens PDF, Word (DOCX), Excel (XLSX, "
-    "XLS), PowerPoint (PPTX), CSV, HTML, JSON, XML, text, ZIP archives, EPUB, notebooks, and "
-    "images (their metadata), shows them one page at a time, pages up and down, jumps to a "
-    "page, finds text and says on which page each match is, and lists folders. It cannot "
-    "change files, run code, or open web pages."
+    "XLS, with cell colours, comments and formulas), PowerPoint (PPTX), CSV, HTML, JSON, XML, "
+    "YAML, code and other text, ZIP and tar archives, EPUB, notebooks, scanned PDFs and images "
+    "(text read by OCR), audio (transcribed when a transcription model is configured) and "
+    "video (transcript, key frames, a frame at any time). It shows them one page at a time, "
+    "pages up and down, jumps to a page, finds text and says on which page each match is, "
+    "zooms into images, and lists folders. It cannot change files, run code, or open web "
+    "pages."
 )
 
 SYSTEM = """\
@@ -26,7 +29,9 @@ best moves the instruction forward by calling one tool:
 - find_on_page to look for a word or phrase in the whole open file, then find_next for \
 the next match;
 - page_down, page_up or go_to_page to move through the open file;
-- list_directory to see which files exist.
+- list_directory to see which files exist;
+- zoom to look closer at part of the open image or video frame;
+- view_frame and next_frame to look at a video's frame at a time.
 Prefer find_on_page over paging when you are looking for something specific.
 
 If what the viewer shows already answers the instruction, or the instruction cannot be \
@@ -69,3 +74,14 @@ LIST_DIRECTORY = (
     "workspace and the task's files."
 )
 FOLDER_ARG = "The folder to list; leave out for the workspace and the task's files."
+ZOOM = (
+    "Crop part of the open image (or of the last video frame shown) and enlarge it, to read "
+    "small text or see detail. Without vision you get the OCR text of that part."
+)
+REGION_ARG = (
+    "top-left, top-right, bottom-left, bottom-right, top, bottom, left, right, center, or a "
+    "pixel box 'x0,y0,x1,y1'."
+)
+VIEW_FRAME = "Show the open video's frame at a time (as an image, or its OCR text without vision)."
+SECONDS_ARG = "Seconds from the video's start."
+NEXT_FRAME = "Show the open video's frame a few seconds after the last one shown."

@@ -20,6 +20,8 @@ from magentic.agents.base import AgentReply, BaseAgent, StepContext
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.file_viewer import FileViewer, View
 from magentic.agents.file_zipguard import ZipLimits
+from magentic.agents.media.surfer import Look, MediaLooks
+from magentic.agents.media.transcript import Transcriber
 from magentic.agents.tools import (
     BadToolArguments,
     ToolArgs,
@@ -57,6 +59,18 @@ class _None(_Args):
     pass
 
 
+class _Region(_Args):
+    region: str = Field(min_length=1, description=prompts.REGION_ARG)
+
+
+class _Moment(_Args):
+    seconds: float = Field(ge=0, description=prompts.SECONDS_ARG)
+
+
+# After these a scanned PDF page's image goes along for a vision model.
+_PAGE_MOVES = {"open_path", "page_down", "page_up", "go_to_page", "find_on_page", "find_next"}
+
+
 _IMAGE_MIMES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -74,9 +88,19 @@ class FileSurfer(BaseAgent):
         client: ModelClient,
         roots: list[Path] | tuple[Path, ...] = (),
         settings: FileSurferSettings | None = None,
+        transcribe_client: ModelClient | None = None,
     ) -> None:
         self.client = client
         self.settings = settings or FileSurferSettings()
+        self.media = MediaLooks(
+            Transcriber(transcribe_client),
+            vision=lambda: self.client.settings.vision,
+            archive_limits=ZipLimits(
+                max_total_bytes=int(self.settings.max_unpacked_mb * 1024 * 1024),
+                max_ratio=self.settings.max_zip_ratio,
+            ),
+        )
+        self._seen: list[ImagePart] = []  # images the last media tool produced
         s = self.settings
         self.viewer = FileViewer(
             roots,
@@ -95,7 +119,16 @@ class FileSurfer(BaseAgent):
     # Tools: each a viewer action ---------------------------------------------------------
     @tool("open_path", prompts.OPEN_PATH)
     async def open_path(self, a: _Path) -> View:
-        return await self.viewer.open(a.path)
+        """Open a file; audio and video also get their transcript, archives their members."""
+        view = await self.viewer.open(a.path)
+        document = self.viewer.document
+        if view.ok and document is not None:
+            self.media.opened(document)
+            extended = await self.media.with_transcript(document)
+            extended = extended or await self.media.with_members(document)
+            if extended is not None:
+                return self.viewer.show_document(extended)
+        return view
 
     @tool("page_down", prompts.PAGE_DOWN)
     async def page_down(self, a: _None) -> View:
@@ -122,10 +155,28 @@ class FileSurfer(BaseAgent):
     async def list_directory(self, a: _Folder) -> View:
         return await self.viewer.list_directory(a.path)
 
+    @tool("zoom", prompts.ZOOM)
+    async def zoom(self, a: _Region) -> View:
+        return self._look(await self.media.zoom(self.viewer.document, a.region))
+
+    @tool("view_frame", prompts.VIEW_FRAME)
+    async def view_frame(self, a: _Moment) -> View:
+        return self._look(await self.media.frame(self.viewer.document, a.seconds))
+
+    @tool("next_frame", prompts.NEXT_FRAME)
+    async def next_frame(self, a: _None) -> View:
+        return self._look(await self.media.next_frame(self.viewer.document))
+
+    def _look(self, seen: Look) -> View:
+        self._seen = seen.images
+        return View(seen.text, ok=seen.ok)
+
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         """One viewer action chosen by the model, or the model's answer in words."""
         # The run's workspace and the task's files are readable whatever the constructor got.
         self.viewer.roots.add([ctx.workspace, *ctx.files])
+        self.media.transcriber.cache_dir = ctx.workspace / ".magentic-media"
+        self.media.extract_root = ctx.workspace / ".magentic-media" / "unpacked"
         left = ctx.seconds_left()
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))
@@ -138,6 +189,7 @@ class FileSurfer(BaseAgent):
 
     async def _act(self, call: ToolCall, ctx: StepContext) -> AgentReply:
         started = time.perf_counter()
+        self._seen = []
         try:
             view = await self.tools.call(call.name, call.arguments)
         except (UnknownTool, BadToolArguments) as error:  # the handler did not run
@@ -152,8 +204,14 @@ class FileSurfer(BaseAgent):
         )
         args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
         text = f"I called {call.name}({args}).\n\n{view.text}"
-        opened_image = call.name == "open_path" and view.ok
-        return AgentReply(text, images=await self._open_image() if opened_image else [])
+        images, self._seen = self._seen, []
+        if call.name == "open_path" and view.ok:
+            images += await self._open_image()
+            images += await self.media.key_frames_image(self.viewer.document)
+        if view.ok and call.name in _PAGE_MOVES and self.viewer.pages:
+            span = self.viewer.pages[self.viewer.page]
+            images += await self.media.scanned_page_images(self.viewer.document, span)
+        return AgentReply(text, images=images)
 
     async def _open_image(self) -> list[ImagePart]:
         """The image file just opened, so a vision model down the line can look at it."""

@@ -263,6 +263,10 @@ class FileViewer:
 
     # -- paging ------------------------------------------------------------------------
 
+    def show_document(self, document: Document) -> View:
+        """Show a document made outside the converter (a media file with its transcript)."""
+        return self._show(document)
+
     def _show(self, document: Document) -> View:
         self.document = document
         self.pages = self._prepare(document).pages[self.page_tokens]  # prepared already

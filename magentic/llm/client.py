@@ -37,6 +37,7 @@ from magentic.llm.context import (
 from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of
+from magentic.llm.transcribe import Transcript
 from magentic.llm.transport import Transport
 from magentic.llm.usage import Usage, UsageMeter
 from magentic.llm.wire import (
@@ -382,6 +383,12 @@ class ModelClient:
                     wait = min(error.retry_after, _MAX_RETRY_AFTER_S)
                 log.info("model call failed (%s); retry %d in %.2fs", error.reason, attempt, wait)
                 await asyncio.sleep(wait)
+
+    async def transcribe(self, audio: bytes, filename: str) -> Transcript:
+        """Speech to text for one upload (at most 25 MB) through `/audio/transcriptions`."""
+        from magentic.llm.transcribe import transcribe
+
+        return await transcribe(self, audio, filename)
 
     # Shaped answers (validated, re-asked) live in shaped.py; these keep call sites short.
     async def structured(

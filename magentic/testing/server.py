@@ -26,6 +26,12 @@ from typing import Any, Literal
 
 from magentic.testing.replies import Reply
 from magentic.testing.styles import small_model_style
+from magentic.testing.transcription import (
+    TranscribeScript,
+    TranscriptionRequest,
+    parse_multipart,
+    reply_body,
+)
 
 Script = Callable[["ChatRequest"], "Reply | str"]
 
@@ -139,6 +145,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path.split("?")[0].rstrip("/").endswith("/audio/transcriptions"):
+            self._transcribe(raw)
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send_error(404, f"no route {self.path}", "not_found")
             return
@@ -165,6 +174,41 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(reply, str):
                 reply = Reply.text(reply)
             self._answer(request, owner.styled(request, reply))
+
+    def _transcribe(self, raw: bytes) -> None:
+        """The transcription route; a 404 like a chat-only endpoint's when none is scripted."""
+        owner = self.server.owner
+        if owner.transcribe is None:
+            self._send_error(404, f"no route {self.path}", "not_found")
+            return
+        try:
+            fields, filename, audio, part_type = parse_multipart(
+                self.headers.get("Content-Type", ""), raw
+            )
+        except ValueError as exc:
+            self._send_error(400, str(exc), "invalid_request_error")
+            return
+        with owner._lock:
+            request = TranscriptionRequest(
+                len(owner.transcriptions),
+                fields,
+                filename,
+                audio,
+                part_type,
+                {k.lower(): v for k, v in self.headers.items()},
+            )
+            owner.transcriptions.append(request)
+        try:
+            answer = owner.transcribe(request)
+        except Exception as exc:  # the test's bug: loudly, as a 500
+            owner.script_errors.append(exc)
+            self._send_error(500, f"script raised {type(exc).__name__}: {exc}", "script_error")
+            return
+        body = reply_body(request, answer)
+        if isinstance(body, str):
+            self._send_raw(200, body.encode(), "text/plain; charset=utf-8")
+        else:
+            self._send_json(200, body)
 
     # Answers -------------------------------------------------------------------------------
     def _answer(self, request: ChatRequest, reply: Reply) -> None:
@@ -350,11 +394,14 @@ class ScriptedLLMServer:
         models: Sequence[str] | None = None,
         api_key: str | None = None,
         port: int = 0,
+        transcribe: TranscribeScript | None = None,
         serial: bool = False,
         token_delay_s: float = 0.0,
         context_tokens: int | None = None,
         reply_style: Literal["exact", "small"] = "exact",
     ) -> None:
+        self.transcribe = transcribe  # None: no /audio/transcriptions route (a 404)
+        self.transcriptions: list[TranscriptionRequest] = []
         self.script: Script = script if callable(script) else sequence(*script)
         self.supports_tools = supports_tools
         self.supports_json_schema = supports_json_schema

@@ -112,6 +112,9 @@ def test_both_surfers_declare_through_the_registry() -> None:
         "find_on_page",
         "find_next",
         "list_directory",
+        "zoom",  # the media tools (issue 12)
+        "view_frame",
+        "next_frame",
     }
 
 
