@@ -108,8 +108,15 @@ async def test_popups_of_one_click_are_capped(surfer: MakeSurfer, site: str) -> 
 
 
 async def test_fifty_megabyte_page(surfer: MakeSurfer, site: str) -> None:
+    """Either the page loads in time and its observation is cut at the walk budget, or its
+    loading outlasts the deadline and the tab is replaced; which one depends on the machine's
+    speed, and each is checked for what it must say."""
     reply, _, _ = await hostile_step(surfer, site, "/hostile/bigdom?mb=50")
-    assert "Huge page" in reply.text or "was stopped because" in reply.text
+    if "was stopped because" in reply.text:
+        assert f"did not respond within {DEADLINE_S:g} s; its tab was closed" in reply.text
+    else:
+        assert "Huge page" in reply.text
+        assert "the page is too large to read in full" in reply.text
 
 
 async def test_server_that_never_answers(surfer: MakeSurfer, site: str) -> None:
