@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -235,7 +236,7 @@ def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
     from magentic.team import check_agent_names, run_task
-    from magentic.ui.console import ConsolePrinter
+    from magentic.ui.live import LiveConsole
 
     task = escape_surrogates(args.task).strip()
     if not task:
@@ -248,7 +249,8 @@ def _run(args: argparse.Namespace) -> int:
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
-    subscribers: list[Any] = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
+    watcher = _watcher(args, step_mode=config.web.step_mode)
+    subscribers: list[Any] = [watcher] if watcher is not None else []
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
     approver = None
@@ -257,9 +259,10 @@ def _run(args: argparse.Namespace) -> int:
 
         approver = ConsoleApprover()
     try:
-        result = run_async(
-            run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
-        )
+        with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+            result = run_async(
+                run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
+            )
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
             print(json.dumps(last or {"status": "cancelled", "stop_reason": "interrupted"}))
@@ -269,6 +272,20 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
     return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _watcher(args: argparse.Namespace, *, step_mode: bool) -> Any:
+    """Who shows the run on stderr: nothing with --quiet; the live console on a terminal;
+    plain lines to a pipe, with --json, or when the console must ask before each action."""
+    if args.quiet:
+        return None
+    if args.json or step_mode or not sys.stderr.isatty():
+        from magentic.ui.console import ConsolePrinter
+
+        return ConsolePrinter(verbose=args.verbose)
+    from magentic.ui.live import LiveConsole
+
+    return LiveConsole(verbose=args.verbose)
 
 
 def _keep_outcome(last: dict[str, Any], event: Any, trace_dir: Path) -> None:
