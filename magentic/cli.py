@@ -112,7 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print one JSON object instead of the answer"
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--ui", action="store_true", help="watch the run in a local web view")
+    run.add_argument("--ui-port", type=int, default=0, help="the web view's port (default: any)")
     _add_model_flags(run)
+
+    ui = commands.add_parser("ui", help="a local web view of runs and benches, live as they go")
+    ui.add_argument(
+        "dirs", nargs="*", type=Path, metavar="DIR", help="run or bench folders (default: runs/)"
+    )
+    ui.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: 8765)")
 
     bench = commands.add_parser(
         "bench",
@@ -193,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "bench": _bench,
         "doctor": _doctor,
+        "ui": _ui,
         "sandbox": _sandbox_run,
     }
     with redacted_stdio():  # every line printed or logged from here on is redacted
@@ -258,11 +267,12 @@ def _run(args: argparse.Namespace) -> int:
         from magentic.ui.console_approver import ConsoleApprover
 
         approver = ConsoleApprover()
+    work = run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
+    if args.ui:
+        work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers)
     try:
         with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
-            result = run_async(
-                run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
-            )
+            result = run_async(work)
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
             print(json.dumps(last or {"status": "cancelled", "stop_reason": "interrupted"}))
@@ -286,6 +296,52 @@ def _watcher(args: argparse.Namespace, *, step_mode: bool) -> Any:
     from magentic.ui.live import LiveConsole
 
     return LiveConsole(verbose=args.verbose)
+
+
+def _web_view(dirs: list[Path], port: int) -> Any:
+    try:
+        from magentic.ui.web.app import WebView
+    except ImportError as error:
+        raise ConfigError(
+            f"the web view needs the `ui` extra ({error.name} is missing): "
+            "pip install 'magentic[ui]'"
+        ) from None
+    return WebView(dirs, port)
+
+
+async def _with_web_view(
+    work: Coroutine[Any, Any, T], trace_dir: Path, port: int, subscribers: list[Any]
+) -> T:
+    """Run `work` with the web view serving its trace folder; the run's page is announced on
+    stderr when the run starts. The view closes with the run."""
+    view = _web_view([Path(trace_dir)], port)
+    url = await view.start()
+
+    def announce(event: Any) -> None:
+        if event.kind == "run_started":
+            print(f"magentic: watch this run at {url}run/0/{event.run_id}", file=sys.stderr)
+
+    subscribers.insert(0, announce)
+    try:
+        return await work
+    finally:
+        await view.stop()
+
+
+def _ui(args: argparse.Namespace) -> int:
+    dirs = list(args.dirs) or [Path("runs")]
+    for folder in dirs:
+        if not folder.is_dir():
+            print(f"magentic ui: {folder} is not a folder yet; it is shown once it is")
+    view = _web_view(dirs, args.port)
+
+    async def serve() -> int:
+        url = await view.start()
+        print(f"magentic ui: serving {', '.join(str(d) for d in dirs)} at {url}", flush=True)
+        await view.serve_until_stopped()
+        return EXIT_OK
+
+    return run_async(serve())
 
 
 def _keep_outcome(last: dict[str, Any], event: Any, trace_dir: Path) -> None:
