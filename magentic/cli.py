@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
     bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")
+    bench.add_argument("--ui", action="store_true", help="watch the bench in a local web view")
     _add_model_flags(bench)
 
     doctor = commands.add_parser(
@@ -328,6 +329,18 @@ async def _with_web_view(
         await view.stop()
 
 
+async def _with_bench_view(work: Coroutine[Any, Any, T], folder: Path) -> T:
+    """Run a bench with the web view serving its results folder (or the folder its new
+    results folder goes in); the view closes when the bench ends."""
+    view = _web_view([folder], 0)
+    url = await view.start()
+    print(f"magentic: watch this bench at {url}", file=sys.stderr, flush=True)
+    try:
+        return await work
+    finally:
+        await view.stop()
+
+
 def _ui(args: argparse.Namespace) -> int:
     dirs = list(args.dirs) or [Path("runs")]
     for folder in dirs:
@@ -379,6 +392,8 @@ def _bench(args: argparse.Namespace) -> int:
         async with TeamRunner(config) as run_one:
             return await bench_main(options, run_one)
 
+    if args.ui:
+        return run_async(_with_bench_view(bench(), args.out or Path("bench-runs")))
     return run_async(bench())
 
 

@@ -318,3 +318,25 @@ def test_run_with_ui_says_where_to_watch(tmp_path: Path) -> None:
     assert line.split(" at ", 1)[1].startswith("http://127.0.0.1:")
     assert line.endswith(f"/run/0/{run_dir.name}")
     assert "watch" not in done.stdout
+
+
+def test_bench_with_ui_says_where_to_watch(tmp_path: Path) -> None:
+    from ..test_cli import _answer_at_once
+
+    suite = Path(__file__).resolve().parents[2] / "benchmarks" / "suites" / "local"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    with ScriptedLLMServer(_answer_at_once) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "magentic.cli", "bench", str(suite), "--limit", "2",
+             "--agents", "Coder", "--base-url", server.base_url, "--model", "scripted",
+             "--out", str(tmp_path / "out"), "--json", "--ui"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=env,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [line] = [ln for ln in done.stderr.splitlines() if "watch this bench at" in ln]
+    assert line.split(" at ", 1)[1].startswith("http://127.0.0.1:")
+    assert json.loads(done.stdout.strip().splitlines()[-1])  # stdout keeps its JSON line
