@@ -323,6 +323,7 @@ async def _with_web_view(
             print(f"magentic: watch this run at {url}run/0/{event.run_id}", file=sys.stderr)
 
     subscribers.insert(0, announce)
+    subscribers.append(view.streams.push)  # the model's text as it streams, to the page
     try:
         return await work
     finally:

@@ -26,6 +26,7 @@ from magentic.events import (
     EventBus,
     FinalAnswer,
     LedgerUpdated,
+    ModelDelta,
     RunFinished,
     RunStarted,
 )
@@ -191,6 +192,9 @@ async def test_a_live_trace_is_caught_up_then_followed_to_its_end(tmp_path: Path
             with trace.open("a") as handle:
                 handle.write(line(Delegated(round=1, agent="Coder", instruction="write <b>it</b>")))
             seen.append(await asyncio.wait_for(stream.__anext__(), 10))
+            # streamed text of a run in this process reaches the page, though never the trace
+            view.streams.push(ModelDelta(run_id="live", role="coder", text="<b>par", chars=6))
+            delta = await asyncio.wait_for(stream.__anext__(), 10)
             reply = line(AgentReplied(round=1, agent="Coder", text="done and dusted"))
             with trace.open("a") as handle:  # half a line first: it waits to be whole
                 handle.write(reply[:20])
@@ -209,6 +213,8 @@ async def test_a_live_trace_is_caught_up_then_followed_to_its_end(tmp_path: Path
     assert html.count("done and dusted") == 1 and "unknown" not in html
     assert "1. Coder: write it" not in html  # what the page showed is not sent again
     assert seen[-1][0] == "end" and "answered" in seen[-2][1]["status"]
+    assert delta == ("delta", {"role": "coder", "text": "<b>par", "chars": 6})
+    assert "<b>par" not in trace.read_text()
 
 
 def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:

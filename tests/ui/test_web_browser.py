@@ -11,7 +11,15 @@ import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
-from magentic.events import AgentReplied, Delegated, Event, LedgerUpdated, RunFinished, RunStarted
+from magentic.events import (
+    AgentReplied,
+    Delegated,
+    Event,
+    LedgerUpdated,
+    ModelDelta,
+    RunFinished,
+    RunStarted,
+)
 from magentic.ui.web.app import WebView
 
 from ..conftest import require
@@ -55,6 +63,9 @@ async def test_a_run_page_updates_as_the_trace_grows(page: Page, tmp_path: Path)
     try:
         await page.goto(f"{url}run/0/live")
         assert "1. Coder: write it" in await page.inner_text("#events")
+        # Streamed text first (shown until the next trace line replaces it), then the trace.
+        view.streams.push(ModelDelta(run_id="live", role="coder", text="<i>typing", chars=9))
+        await page.wait_for_selector("#streaming:has-text('coder: <i>typing')", timeout=15000)
         with trace.open("a") as handle:
             handle.write(line(Delegated(round=1, agent="Coder", instruction="write it now")))
             handle.write(
@@ -66,10 +77,13 @@ async def test_a_run_page_updates_as_the_trace_grows(page: Page, tmp_path: Path)
             handle.write(line(RunFinished(status="answered", stop_reason="done", rounds=1)))
         await page.wait_for_selector("body[data-ended='1']", timeout=15000)
         status = await page.inner_text("#status")
-        images = await page.locator("#events img").count()
+        images = await page.locator("#events img, #streaming i").count()
+        streaming_after = await page.inner_text("#streaming")
         await page.screenshot(path=str(tmp_path / "run-page.png"), full_page=True)
     finally:
         await view.stop()
     assert "answered" in status and "1 rounds" in status
-    assert images == 0 and not errors  # the hostile reply stayed text; no script error
+    assert (
+        images == 0 and streaming_after == "" and not errors
+    )  # the hostile reply stayed text; no script error
     assert (tmp_path / "run-page.png").stat().st_size > 1000

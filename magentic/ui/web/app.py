@@ -54,8 +54,39 @@ def _sse(name: str, data: dict[str, Any], offset: int) -> str:
     return f"id: {offset}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-def build_app(library: Library, *, poll_s: float = POLL_S) -> Starlette:
+class Streams:
+    """Streamed model text of runs in this process (`run --ui`), which the trace never holds:
+    `push` takes a run's `ModelDelta` events, and each follower of that run gets them."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, list[asyncio.Queue[dict[str, Any]]]] = {}
+
+    def push(self, event: Any) -> None:
+        """A bus subscriber; only model deltas are taken."""
+        if event.kind != "model_delta":
+            return
+        for queue in self._queues.get(event.run_id, []):
+            if queue.qsize() < 1000:  # a reader that stopped reading loses text, not memory
+                queue.put_nowait({"role": event.role, "text": event.text, "chars": event.chars})
+
+    def open(self, run_id: str) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._queues.setdefault(run_id, []).append(queue)
+        return queue
+
+    def close(self, run_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        queues = self._queues.get(run_id, [])
+        if queue in queues:
+            queues.remove(queue)
+        if not queues:
+            self._queues.pop(run_id, None)
+
+
+def build_app(
+    library: Library, *, poll_s: float = POLL_S, streams: Streams | None = None
+) -> Starlette:
     """The ASGI app serving `library`'s runs and benches."""
+    streams = streams or Streams()
 
     async def index(request: Request) -> Response:
         runs = []
@@ -106,7 +137,7 @@ def build_app(library: Library, *, poll_s: float = POLL_S) -> Starlette:
         if folder is None or what not in ("run", "bench"):
             return _missing(f"the {what} {ref}")
         stream = (
-            _follow_run(ref, folder, offset, poll_s)
+            _follow_run(ref, folder, offset, poll_s, streams)
             if what == "run"
             else _follow_bench(library, folder, offset, poll_s)
         )
@@ -137,7 +168,18 @@ def _run_ref(library: Library, folder: Path, record: dict[str, Any]) -> str | No
     return library.ref_of(path.parent) if path.is_file() else None
 
 
-async def _follow_run(ref: str, folder: Path, offset: int, poll_s: float) -> Any:
+async def _follow_run(ref: str, folder: Path, offset: int, poll_s: float, streams: Streams) -> Any:
+    queue = streams.open(folder.name)  # the run folder is named by its run id
+    try:
+        async for message in _follow_trace(ref, folder, offset, poll_s, queue):
+            yield message
+    finally:
+        streams.close(folder.name, queue)
+
+
+async def _follow_trace(
+    ref: str, folder: Path, offset: int, poll_s: float, queue: asyncio.Queue[dict[str, Any]]
+) -> Any:
     path = folder / TRACE
     # What the page already shows, for the status line; what follows is sent below.
     before = (await asyncio.to_thread(read_events, path, 0, offset)).items
@@ -156,7 +198,11 @@ async def _follow_run(ref: str, folder: Path, offset: int, poll_s: float) -> Any
         ):
             yield _sse("end", {}, offset)
             return
-        await asyncio.sleep(poll_s)
+        try:  # streamed text, when this process runs the run; else a pause between reads
+            delta = await asyncio.wait_for(queue.get(), poll_s)
+            yield _sse("delta", delta, offset)
+        except asyncio.TimeoutError:
+            pass
         idle += poll_s
         if idle >= _HEARTBEAT_S:  # a comment line: finds a reader that went away
             yield ": still here\n\n"
@@ -213,10 +259,11 @@ class WebView:
                 return contextlib.nullcontext()
 
         self.library = Library(roots)
+        self.streams = Streams()  # subscribe `streams.push` to a run's bus to show its text
         self.socket = bind(port)
         self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(
-            build_app(self.library, poll_s=poll_s),
+            build_app(self.library, poll_s=poll_s, streams=self.streams),
             log_level="error",
             lifespan="off",
             access_log=False,

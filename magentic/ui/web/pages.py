@@ -109,7 +109,10 @@ def run_page(
         )
     rows = "".join(event_html(ref, item) for item in items)
     follow = f"/follow/run/{quote(ref)}?offset={offset}" if summary.status == "running" else ""
-    body = f'{run_head(summary)}{notes}<div id="events">{rows}</div>'
+    body = (
+        f'{run_head(summary)}{notes}<div id="events">{rows}</div>'
+        '<pre id="streaming" class="dim" hidden></pre>'
+    )
     return page(f"run: {_clip(summary.task, 60)}", body, follow=follow)
 
 
@@ -259,6 +262,17 @@ FOLLOW_JS = """\
     if (data.status) document.getElementById("status").outerHTML = data.status;
     if (data.accuracy) document.getElementById("accuracy").innerHTML = data.accuracy;
     document.body.dataset.seen = String(Number(document.body.dataset.seen || 0) + 1);
+    var streaming = document.getElementById("streaming");
+    if (streaming) { streaming.textContent = ""; streaming.hidden = true; }
+  });
+  // A model's reply as it streams: plain text, never markup.
+  source.addEventListener("delta", function (message) {
+    var data = JSON.parse(message.data);
+    var streaming = document.getElementById("streaming");
+    if (!streaming) return;
+    if (data.chars === data.text.length) streaming.textContent = data.role + ": ";
+    streaming.textContent += data.text;
+    streaming.hidden = false;
   });
   source.addEventListener("end", function () { source.close(); document.body.dataset.ended = "1"; });
 })();
