@@ -268,6 +268,11 @@ def _run(args: argparse.Namespace) -> int:
         from magentic.ui.console_approver import ConsoleApprover
 
         approver = ConsoleApprover()
+    from magentic.ui.telemetry import telemetry_from_env
+
+    telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
+    if telemetry is not None:
+        subscribers.append(telemetry)
     work = run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
     if args.ui:
         work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers)
@@ -278,6 +283,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.json:  # the partial result: what the run did before it was stopped
             print(json.dumps(last or {"status": "cancelled", "stop_reason": "interrupted"}))
         raise
+    finally:
+        if telemetry is not None:
+            telemetry.close()
     if args.json:
         print(json.dumps(result.to_json()))
     else:
