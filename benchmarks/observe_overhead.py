@@ -4,8 +4,8 @@ how fast the web view serves the page of a long run.
 The scripted demo run (orchestrator + Coder against ScriptedLLMServer, streamed replies) is
 timed bare, with the live console drawing to an in-memory terminal, and with the web view
 serving its folder (started once, as `magentic ui` would be) while a client follows the
-run's event stream. Then a synthetic trace of
-200 rounds is written and its run page fetched. OpenTelemetry is not built yet.
+run's event stream, and with OpenTelemetry exporting to a real OTLP/HTTP receiver on
+127.0.0.1. Then a synthetic trace of 200 rounds is written and its run page fetched.
 
     .venv/bin/python benchmarks/observe_overhead.py [--repeat 5]
 """
@@ -17,12 +17,16 @@ import asyncio
 import io
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import httpx
 from harness import ameasure, emit, median
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from rich.console import Console
 
 from magentic.config import load_config
@@ -41,6 +45,7 @@ from magentic.team import run_task
 from magentic.testing import ScriptedLLMServer
 from magentic.testing.demo import DEMO_TASK, demo_script
 from magentic.ui.live import LiveConsole
+from magentic.ui.telemetry import Telemetry
 from magentic.ui.web.app import WebView
 
 
@@ -82,6 +87,43 @@ async def _with_view(server: ScriptedLLMServer, runs: Path, url: str) -> None:
     finally:
         for task in followers:
             task.cancel()
+
+
+class _Receiver:
+    """A real OTLP/HTTP endpoint that counts the spans it is sent."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        owner = self
+        self.spans = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.spans += sum(
+                    len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans
+                )
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def _long_trace(folder: Path, rounds: int) -> None:
@@ -142,9 +184,28 @@ async def main() -> None:
         async def web() -> None:
             await _with_view(server, tmp / "web", url)
 
-        bare_s = median(await ameasure(bare, repeat=args.repeat, warmup=1))
-        live_s = median(await ameasure(live, repeat=args.repeat, warmup=1))
-        web_s = median(await ameasure(web, repeat=args.repeat, warmup=1))
+        receiver = _Receiver()
+
+        async def otel() -> None:
+            provider = TracerProvider()
+            exporter = OTLPSpanExporter(endpoint=receiver.url, timeout=2)
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+            telemetry = Telemetry(provider)
+            await _run(server, tmp / "otel", [telemetry])
+            await asyncio.to_thread(telemetry.close)  # at the process's end, as the CLI does
+
+        # Interleaved, so a busy machine's slow moments fall on every variant alike.
+        samples: dict[str, list[float]] = {name: [] for name in ("bare", "live", "web", "otel")}
+        variants = {"bare": bare, "live": live, "web": web, "otel": otel}
+        for round_no in range(args.repeat + 1):
+            for name, variant in variants.items():
+                t = time.perf_counter()
+                await variant()
+                if round_no:  # the first round warms up
+                    samples[name].append(time.perf_counter() - t)
+        receiver.stop()
+        bare_s, live_s = median(samples["bare"]), median(samples["live"])
+        web_s, otel_s = median(samples["web"]), median(samples["otel"])
         await view.stop()
 
     _long_trace(tmp / "long" / "r200", 200)
@@ -167,7 +228,9 @@ async def main() -> None:
             "live_console_overhead_pct": round(100 * (live_s / bare_s - 1), 1),
             "web_view_overhead_pct": round(100 * (web_s / bare_s - 1), 1),
             "page_200_rounds_ms": round(page_s * 1000, 1),
-            "telemetry": "not built",
+            "run_telemetry_s": round(otel_s, 4),
+            "telemetry_overhead_pct": round(100 * (otel_s / bare_s - 1), 1),
+            "spans_received": receiver.spans,
             "repeat": args.repeat,
         }
     )
