@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -111,7 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print one JSON object instead of the answer"
     )
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--ui", action="store_true", help="watch the run in a local web view")
+    run.add_argument("--ui-port", type=int, default=0, help="the web view's port (default: any)")
     _add_model_flags(run)
+
+    ui = commands.add_parser("ui", help="a local web view of runs and benches, live as they go")
+    ui.add_argument(
+        "dirs", nargs="*", type=Path, metavar="DIR", help="run or bench folders (default: runs/)"
+    )
+    ui.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: 8765)")
 
     bench = commands.add_parser(
         "bench",
@@ -132,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
     bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")
+    bench.add_argument("--ui", action="store_true", help="watch the bench in a local web view")
     _add_model_flags(bench)
 
     doctor = commands.add_parser(
@@ -192,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "bench": _bench,
         "doctor": _doctor,
+        "ui": _ui,
         "sandbox": _sandbox_run,
     }
     with redacted_stdio():  # every line printed or logged from here on is redacted
@@ -235,7 +246,7 @@ def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
     from magentic.team import check_agent_names, run_task
-    from magentic.ui.console import ConsolePrinter
+    from magentic.ui.live import LiveConsole
 
     task = escape_surrogates(args.task).strip()
     if not task:
@@ -248,7 +259,8 @@ def _run(args: argparse.Namespace) -> int:
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
-    subscribers: list[Any] = [] if args.quiet else [ConsolePrinter(verbose=args.verbose)]
+    watcher = _watcher(args, step_mode=config.web.step_mode)
+    subscribers: list[Any] = [watcher] if watcher is not None else []
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
     approver = None
@@ -256,19 +268,102 @@ def _run(args: argparse.Namespace) -> int:
         from magentic.ui.console_approver import ConsoleApprover
 
         approver = ConsoleApprover()
+    from magentic.ui.telemetry import telemetry_from_env
+
+    telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
+    if telemetry is not None:
+        subscribers.append(telemetry)
+    work = run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
+    if args.ui:
+        work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers)
     try:
-        result = run_async(
-            run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
-        )
+        with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+            result = run_async(work)
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
             print(json.dumps(last or {"status": "cancelled", "stop_reason": "interrupted"}))
         raise
+    finally:
+        if telemetry is not None:
+            telemetry.close()
     if args.json:
         print(json.dumps(result.to_json()))
     else:
         print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
     return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _watcher(args: argparse.Namespace, *, step_mode: bool) -> Any:
+    """Who shows the run on stderr: nothing with --quiet; the live console on a terminal;
+    plain lines to a pipe, with --json, or when the console must ask before each action."""
+    if args.quiet:
+        return None
+    if args.json or step_mode or not sys.stderr.isatty():
+        from magentic.ui.console import ConsolePrinter
+
+        return ConsolePrinter(verbose=args.verbose)
+    from magentic.ui.live import LiveConsole
+
+    return LiveConsole(verbose=args.verbose)
+
+
+def _web_view(dirs: list[Path], port: int) -> Any:
+    try:
+        from magentic.ui.web.app import WebView
+    except ImportError as error:
+        raise ConfigError(
+            f"the web view needs the `ui` extra ({error.name} is missing): "
+            "pip install 'magentic[ui]'"
+        ) from None
+    return WebView(dirs, port)
+
+
+async def _with_web_view(
+    work: Coroutine[Any, Any, T], trace_dir: Path, port: int, subscribers: list[Any]
+) -> T:
+    """Run `work` with the web view serving its trace folder; the run's page is announced on
+    stderr when the run starts. The view closes with the run."""
+    view = _web_view([Path(trace_dir)], port)
+    url = await view.start()
+
+    def announce(event: Any) -> None:
+        if event.kind == "run_started":
+            print(f"magentic: watch this run at {url}run/0/{event.run_id}", file=sys.stderr)
+
+    subscribers.insert(0, announce)
+    subscribers.append(view.streams.push)  # the model's text as it streams, to the page
+    try:
+        return await work
+    finally:
+        await view.stop()
+
+
+async def _with_bench_view(work: Coroutine[Any, Any, T], folder: Path) -> T:
+    """Run a bench with the web view serving its results folder (or the folder its new
+    results folder goes in); the view closes when the bench ends."""
+    view = _web_view([folder], 0)
+    url = await view.start()
+    print(f"magentic: watch this bench at {url}", file=sys.stderr, flush=True)
+    try:
+        return await work
+    finally:
+        await view.stop()
+
+
+def _ui(args: argparse.Namespace) -> int:
+    dirs = list(args.dirs) or [Path("runs")]
+    for folder in dirs:
+        if not folder.is_dir():
+            print(f"magentic ui: {folder} is not a folder yet; it is shown once it is")
+    view = _web_view(dirs, args.port)
+
+    async def serve() -> int:
+        url = await view.start()
+        print(f"magentic ui: serving {', '.join(str(d) for d in dirs)} at {url}", flush=True)
+        await view.serve_until_stopped()
+        return EXIT_OK
+
+    return run_async(serve())
 
 
 def _keep_outcome(last: dict[str, Any], event: Any, trace_dir: Path) -> None:
@@ -306,6 +401,8 @@ def _bench(args: argparse.Namespace) -> int:
         async with TeamRunner(config) as run_one:
             return await bench_main(options, run_one)
 
+    if args.ui:
+        return run_async(_with_bench_view(bench(), args.out or Path("bench-runs")))
     return run_async(bench())
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -32,6 +32,9 @@ class Attachment(BaseModel):
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # Ephemeral events (streamed model text) are for watchers only: they take no number of
+    # their own and the trace writer skips them, so traces stay small and gap-free.
+    ephemeral: ClassVar[bool] = False
     kind: str
     run_id: str = ""
     seq: int = 0
@@ -101,6 +104,19 @@ class ModelCalled(Event):
     cost: float = 0.0
     attempts: int = 1
     usage_estimated: bool = False  # the server reported no token counts; ours from characters
+
+
+class ModelDelta(Event):
+    """Text a model has streamed so far in a call, coalesced (see `magentic.llm.deltas`).
+
+    Ephemeral: shown live, never written to the trace. A failed attempt's text is superseded
+    by the retry's; `ModelCalled` ends the stream of a call."""
+
+    ephemeral: ClassVar[bool] = True
+    kind: Literal["model_delta"] = "model_delta"
+    role: str
+    text: str
+    chars: int = 0  # characters of this call's reply so far, this delta included
 
 
 class ModelCallFailed(Event):
@@ -200,6 +216,7 @@ AnyEvent = Annotated[
     | AgentActed
     | AgentReplied
     | ModelCalled
+    | ModelDelta
     | ModelCallFailed
     | ContextTrimmed
     | ModelOutputRejected
@@ -241,7 +258,8 @@ class EventBus:
         self._subscribers.append(subscriber)
 
     def emit(self, event: Event) -> None:
-        self._seq += 1
+        if not event.ephemeral:
+            self._seq += 1
         event.seq = self._seq
         if not event.run_id:
             event.run_id = self.run_id

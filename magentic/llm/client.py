@@ -34,6 +34,7 @@ from magentic.llm.context import (
     probe_context_tokens,
     reply_reserve,
 )
+from magentic.llm.deltas import DeltaCoalescer
 from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of
@@ -338,14 +339,21 @@ class ModelClient:
         while True:
             attempt += 1
             started = time.perf_counter()
+            streaming = self.streaming
+            deltas = DeltaCoalescer(self.events, self.role) if streaming else None
             try:
                 async with endpoint_slot(s.base_url, limit):
-                    result = await self.transport.send(
-                        body,
-                        stream=self.streaming,
-                        usage=self.capabilities.stream_usage,
-                        timeout_s=timeout_s,
-                    )
+                    try:
+                        result = await self.transport.send(
+                            body,
+                            stream=streaming,
+                            usage=self.capabilities.stream_usage,
+                            timeout_s=timeout_s,
+                            on_text=deltas.add if deltas is not None else None,
+                        )
+                    finally:
+                        if deltas is not None:
+                            deltas.flush()
                     return result, attempt
             except UnsupportedFeature as refused:
                 if refused.feature == "context":

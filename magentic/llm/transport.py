@@ -8,6 +8,7 @@ error this module raises (see `faults.py` for what each answer means).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -58,10 +59,12 @@ class Transport:
         stream: bool,
         usage: bool = True,
         timeout_s: float | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> ChatResult:
         """One HTTP exchange, its failures translated into our errors. A stream asks for
         usage counts at its end unless `usage` is False (a server that refuses the option);
-        `timeout_s` replaces the settings' time-out for this exchange."""
+        `timeout_s` replaces the settings' time-out for this exchange; `on_text` is handed
+        each piece of streamed reply text as it arrives (the result is the same without it)."""
         s = self.settings
         wait = timeout_s or s.timeout_s
         sdk = self._client() if timeout_s is None else self._client().with_options(timeout=wait)
@@ -85,6 +88,10 @@ class Transport:
                 async for chunk in chunks_in:
                     accumulator.add(chunk)
                     chunks += 1
+                    if on_text is not None:
+                        for choice in chunk.choices or []:
+                            if choice.delta.content:
+                                on_text(choice.delta.content)
                 if not chunks:
                     raise ModelError(f"{where} sent an empty or malformed stream", retryable=True)
                 return accumulator.finish()

@@ -54,6 +54,8 @@ class TraceWriter:
         return secrets.redact(text)
 
     def __call__(self, event: Event) -> None:
+        if event.ephemeral:  # streamed text: the ModelCalled and reply that follow hold it
+            return
         files: list[tuple[Path, bytes]] = []
         for attachment in event.attachments:
             name = f"{event.seq:05d}-{_safe(attachment.name)}"

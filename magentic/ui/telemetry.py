@@ -1,0 +1,148 @@
+"""OpenTelemetry export of a run, in the GenAI semantic conventions (the `otel` extra).
+
+One more subscriber to the run's events, like the trace writer: a root span for the run,
+`invoke_agent {agent}` per delegation, `chat {model}` per model call (and per failed
+attempt, with `error.type`), `execute_tool {action}` per agent action, and `plan`/`replan`
+spans. Spans are built from the events' own times (a call's start is its end less its
+latency), so nothing is timed twice. Prompt and completion content is left out unless
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, as the conventions ask.
+
+It is on when the standard variables name an endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). Export is batched on the SDK's thread with a short
+time-out: a collector that is down or slow costs the run nothing; its spans are dropped
+with the SDK's one warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from magentic.events import Event
+
+log = logging.getLogger(__name__)
+_NS = 1_000_000_000
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * _NS)
+
+
+def telemetry_from_env(environ: Mapping[str, str] | None = None) -> Telemetry | None:
+    """A Telemetry exporting over OTLP/HTTP when the environment names an endpoint; None
+    when it does not, or when the `otel` extra is not installed (said once in the log)."""
+    env = os.environ if environ is None else environ
+    if not (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        return None
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but the `otel` extra is not installed")
+        return None
+    provider = TracerProvider(resource=Resource.create({"service.name": "magentic"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=2)))
+    capture = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower() == "true"
+    return Telemetry(provider, capture_content=capture)
+
+
+class Telemetry:
+    """Turns a run's events into spans on `provider` (an SDK TracerProvider)."""
+
+    def __init__(
+        self,
+        provider: Any,
+        *,
+        capture_content: bool = False,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        from opentelemetry import trace
+
+        self._trace = trace
+        self.provider = provider
+        self.tracer = provider.get_tracer("magentic")
+        self.capture_content = capture_content
+        self.attributes = dict(attributes or {})  # e.g. a bench's suite and task id
+        self._root: Any = None
+        self._agent: Any = None
+
+    def _context(self, span: Any) -> Any:
+        return self._trace.set_span_in_context(span) if span is not None else None
+
+    def _span(self, name: str, start: float, end: float, parent: Any, attrs: dict[str, Any]) -> Any:
+        span = self.tracer.start_span(
+            name, context=self._context(parent), start_time=_ns(start), attributes=attrs
+        )
+        span.end(end_time=_ns(max(end, start)))
+        return span
+
+    def __call__(self, event: Event) -> None:
+        e: Any = event
+        kind = event.kind
+        if kind == "run_started":
+            attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "magentic",
+                     "magentic.run_id": e.run_id, **self.attributes}  # fmt: skip
+            if self.capture_content:
+                attrs["magentic.task"] = e.task
+            self._root = self.tracer.start_span(
+                "invoke_agent magentic", start_time=_ns(e.t), attributes=attrs
+            )
+        elif self._root is None:
+            return
+        elif kind == "ledger_updated":
+            name = "plan" if e.replan == 0 else "replan"
+            self._span(name, e.t, e.t, self._root, {"magentic.replan": e.replan})
+        elif kind == "delegated":
+            self._end_agent(e.t)
+            self._agent = self.tracer.start_span(
+                f"invoke_agent {e.agent}",
+                context=self._context(self._root),
+                start_time=_ns(e.t),
+                attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": e.agent,
+                            "magentic.round": e.round},
+            )  # fmt: skip
+        elif kind == "agent_acted":
+            attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": e.action}
+            if e.error:
+                attrs["error.type"] = "ToolError"
+            parent = self._agent or self._root
+            self._span(f"execute_tool {e.action}", e.t - e.duration_ms / 1000, e.t, parent, attrs)
+        elif kind in ("model_called", "model_call_failed"):
+            attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": e.model,
+                     "gen_ai.provider.name": "openai", "magentic.role": e.role}  # fmt: skip
+            if kind == "model_called":
+                attrs["gen_ai.usage.input_tokens"] = e.prompt_tokens
+                attrs["gen_ai.usage.output_tokens"] = e.completion_tokens
+            else:
+                attrs["error.type"] = str(e.status) if e.status else "ModelError"
+            parent = self._root if e.role == "orchestrator" else (self._agent or self._root)
+            self._span(f"chat {e.model}", e.t - e.latency_ms / 1000, e.t, parent, attrs)
+        elif kind == "agent_replied":
+            self._end_agent(e.t)
+        elif kind == "run_finished":
+            self._end_agent(e.t)
+            self._root.set_attribute("magentic.status", e.status)
+            self._root.set_attribute("magentic.rounds", e.rounds)
+            if e.status != "answered":
+                self._root.set_attribute("error.type", e.status)
+            self._root.end(end_time=_ns(e.t))
+            self._root = None
+
+    def _end_agent(self, t: float) -> None:
+        if self._agent is not None:
+            self._agent.end(end_time=_ns(t))
+            self._agent = None
+
+    def close(self, timeout_s: float = 3.0) -> None:
+        """Send what is batched, waiting at most `timeout_s`; then stop the exporter."""
+        try:
+            self.provider.force_flush(timeout_millis=int(timeout_s * 1000))
+            self.provider.shutdown()
+        except Exception as error:  # telemetry must never fail a run
+            log.warning("telemetry export failed: %s", error)

@@ -1,0 +1,6 @@
+"""`magentic ui`: a local web view of runs and benches, live while they are written.
+
+`store` finds runs and benches on disk and reads their files forgivingly (a half-written
+line waits, an unreadable one becomes a note); `pages` turns them into escaped HTML; `app`
+serves the pages and follows growing files as server-sent events. Needs the `ui` extra.
+"""

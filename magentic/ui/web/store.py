@@ -1,0 +1,213 @@
+"""Runs and benches on disk, as the web view sees them: found under roots, read forgivingly.
+
+A trace being written may end in half a line: reading stops before it and returns the offset
+to resume from, so a follower picks the line up whole on its next read. A line that is not
+JSON, or an event this version does not know (an older or newer trace), is kept as a note
+instead of failing the page.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from magentic.events import Event, load_event
+
+TRACE = "trace.jsonl"
+RESULTS = "results.jsonl"
+_MAX_DEPTH = 4  # runs/<id>/trace.jsonl, OUT/work/<task>/trace.jsonl and the like
+
+
+@dataclass
+class Unknown:
+    """A trace line that is JSON but not an event this version reads."""
+
+    kind: str
+    data: dict[str, Any]
+    problem: str
+
+
+@dataclass
+class Chunk:
+    """What one read of a growing file gave: whole lines parsed, where to resume, problems."""
+
+    items: list[Any] = field(default_factory=list)
+    offset: int = 0
+    unreadable: int = 0
+    partial: bool = False  # the file ends in a line not yet whole (being written, or cut off)
+
+
+def read_lines(path: Path, offset: int = 0, end: int | None = None) -> tuple[list[bytes], int]:
+    """Whole lines from `offset` on (up to `end`), and the offset after the last whole one."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read() if end is None else handle.read(max(0, end - offset))
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    return data[: end + 1].splitlines(), offset + end + 1
+
+
+def _has_tail(path: Path, offset: int) -> bool:
+    try:
+        return path.stat().st_size > offset
+    except OSError:
+        return False
+
+
+def read_events(path: Path, offset: int = 0, end: int | None = None) -> Chunk:
+    lines, new_offset = read_lines(path, offset, end)
+    chunk = Chunk(offset=new_offset, partial=end is None and _has_tail(path, new_offset))
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            chunk.items.append(load_event(line))
+            continue
+        except (ValidationError, ValueError) as error:
+            problem = str(error).splitlines()[0]
+        try:
+            data = json.loads(line)
+        except ValueError:
+            chunk.unreadable += 1
+            continue
+        if not isinstance(data, dict):
+            chunk.unreadable += 1
+            continue
+        chunk.items.append(Unknown(str(data.get("kind", "?")), data, problem))
+    return chunk
+
+
+def read_results(path: Path, offset: int = 0) -> Chunk:
+    lines, new_offset = read_lines(path, offset)
+    chunk = Chunk(offset=new_offset)
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            chunk.unreadable += 1
+            continue
+        if isinstance(data, dict) and "task_id" in data:
+            chunk.items.append(data)
+        else:
+            chunk.unreadable += 1
+    return chunk
+
+
+@dataclass
+class RunSummary:
+    """One line of the runs list."""
+
+    ref: str
+    task: str = ""
+    status: str = "running"
+    rounds: int = 0
+    seconds: float = 0.0
+    cost: float = 0.0
+    started: float = 0.0
+
+
+def summarize(ref: str, items: list[Any]) -> RunSummary:
+    summary = RunSummary(ref)
+    rounds = 0
+    for item in items:
+        if not isinstance(item, Event):
+            continue
+        kind = item.kind
+        if kind == "run_started":
+            summary.task = getattr(item, "task", "")
+            summary.started = item.t
+        elif kind == "delegated":
+            rounds = max(rounds, getattr(item, "round", 0))
+        elif kind == "model_called":
+            summary.cost += getattr(item, "cost", 0.0)
+        elif kind == "run_finished":
+            summary.status = getattr(item, "status", "finished")
+            rounds = getattr(item, "rounds", rounds)
+            summary.seconds = getattr(item, "seconds", 0.0)
+            summary.cost = getattr(item, "cost", summary.cost)
+    if summary.status == "running" and items:
+        last = items[-1]
+        summary.seconds = max(0.0, getattr(last, "t", summary.started) - summary.started)
+    summary.rounds = rounds
+    return summary
+
+
+class Library:
+    """The folders `magentic ui` serves: runs and benches found under each root.
+
+    Runs and benches are named by a reference, `<root index>/<path inside the root>`, and
+    every file served is checked to lie inside its root."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = [Path(root).resolve() for root in roots]
+
+    def _find(self, name: str) -> list[str]:
+        found: list[str] = []
+        for index, root in enumerate(self.roots):
+            if not root.is_dir():
+                continue
+            for path in _walk(root, name, _MAX_DEPTH):
+                rel = path.parent.relative_to(root).as_posix()
+                found.append(f"{index}/{rel}" if rel != "." else f"{index}/.")
+        return found
+
+    def runs(self) -> list[str]:
+        return self._find(TRACE)
+
+    def benches(self) -> list[str]:
+        return self._find(RESULTS)
+
+    def folder(self, ref: str) -> Path | None:
+        """The folder a reference names, or None when it names nothing inside a root."""
+        index_text, _, rel = ref.partition("/")
+        if not index_text.isdigit() or int(index_text) >= len(self.roots):
+            return None
+        root = self.roots[int(index_text)]
+        path = (root / rel).resolve()
+        if path != root and root not in path.parents:
+            return None
+        return path if path.is_dir() else None
+
+    def file(self, ref: str, rel: str) -> Path | None:
+        folder = self.folder(ref)
+        if folder is None:
+            return None
+        path = (folder / rel).resolve()
+        if folder not in path.parents or not path.is_file():
+            return None
+        return path
+
+    def ref_of(self, path: Path) -> str | None:
+        path = path.resolve()
+        for index, root in enumerate(self.roots):
+            if path == root or root in path.parents:
+                rel = path.relative_to(root).as_posix()
+                return f"{index}/{rel}"
+        return None
+
+
+def _walk(folder: Path, name: str, depth: int) -> list[Path]:
+    found: list[Path] = []
+    if (folder / name).is_file():
+        found.append(folder / name)
+    if depth <= 0:
+        return found
+    try:
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return found
+    for child in children:
+        if child.name in ("attachments", "workspace", ".git"):
+            continue
+        found.extend(_walk(child, name, depth - 1))
+    return found
