@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a benchmark suite in parallel, score it, and write a report. "
         "`magentic bench merge DIRS... --out DIR` combines the results of shards.",
     )
-    bench.add_argument("suite", type=Path, help="a folder with metadata.jsonl")
+    bench.add_argument(
+        "suite", type=Path, help="a suite: GAIA folder (metadata.jsonl or .parquet) or its file"
+    )
     bench.add_argument("--level", type=int, help="only tasks of this level")
     bench.add_argument("--tasks", help="only these task ids, comma-separated")
     bench.add_argument("--limit", type=int, help="at most this many tasks")
@@ -132,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
     bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")
+    bench.add_argument(
+        "--list", action="store_true", help="print the tasks that would run, then exit"
+    )
     _add_model_flags(bench)
 
     doctor = commands.add_parser(
@@ -280,7 +285,21 @@ def _keep_outcome(last: dict[str, Any], event: Any, trace_dir: Path) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from magentic.bench.runner import BenchOptions, bench_main
+    from magentic.bench.runner import BenchOptions, bench_main, list_main
+
+    if args.list:
+        return list_main(
+            BenchOptions(
+                suite=args.suite,
+                level=args.level,
+                tasks=[t.strip() for t in args.tasks.split(",") if t.strip()]
+                if args.tasks
+                else None,
+                limit=args.limit,
+                shard=args.shard,
+                json_output=args.json,
+            )
+        )
     from magentic.bench.team import TeamRunner
     from magentic.config import load_config
     from magentic.team import check_agent_names

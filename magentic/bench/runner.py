@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -355,6 +356,25 @@ async def bench_main(
         console.print("every task errored: nothing was measured")
         return EXIT_TASK_ERRORS
     return EXIT_TASK_ERRORS if any(r.status == "error" for r in run.results) else EXIT_OK
+
+
+def list_main(options: BenchOptions) -> int:
+    """`magentic bench SUITE --list`: the tasks a run with these flags would cover, one a line
+    (id, level, attachment), or one JSON object a line with `--json`. Nothing is run."""
+    suite = load_suite(options.suite)
+    selection = suite.select(
+        level=options.level, task_ids=options.tasks, limit=options.limit, shard=options.parsed_shard
+    )
+    for task in selection:
+        attachment = str(task.file_path.relative_to(suite.root)) if task.file_path else ""
+        if options.json_output:
+            row = {"task_id": task.task_id, "level": task.level, "attachment": attachment}
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"{task.task_id}\tlevel {task.level}\t{attachment or '-'}", flush=True)
+    if not options.json_output:
+        print(f"{len(selection)} of {len(suite.tasks)} tasks in {suite.name}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _console(*, stderr: bool = False) -> Console:
