@@ -32,9 +32,10 @@ from rich.console import Console
 from magentic.bench.progress import NoProgress, make_progress
 from magentic.bench.report import rich_table, summarize, summary_json, write_reports
 from magentic.bench.results import ResultStore, Status, TaskResult, merge
-from magentic.bench.scoring import extract_final_answer, score
+from magentic.bench.scoring import extract_final_answer
 from magentic.bench.sites import SiteServer
 from magentic.bench.suite import SITE_PLACEHOLDER, BenchTask, Shard, Suite, load_suite
+from magentic.bench.suites import credit
 from magentic.errors import ConfigError, MagenticError
 from magentic.secrets import redact
 
@@ -155,7 +156,9 @@ async def run_bench(
         while not queue.empty():
             task, repeat = queue.get_nowait()
             view.started(task.task_id, repeat)
-            result = await _run_job(task, repeat, out, base_url, run_one, options.task_timeout)
+            result = await _run_job(
+                task, repeat, out, base_url, run_one, options.task_timeout, kind=suite.kind
+            )
             await asyncio.to_thread(store.append, result)
             run.results.append(result)
             view.finished(result)
@@ -180,6 +183,8 @@ async def _run_job(
     base_url: str | None,
     run_one: RunOne,
     timeout: float | None,
+    *,
+    kind: str = "gaia",
 ) -> TaskResult:
     """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes."""
     workdir = out / "tasks" / _safe_name(task.task_id) / f"r{repeat}"
@@ -207,6 +212,7 @@ async def _run_job(
         )
     outcome = _redacted(outcome)
     answer = extract_final_answer(outcome.answer)
+    earned = credit(kind, answer, task.truth)
     return TaskResult(
         task_id=task.task_id,
         repeat=repeat,
@@ -214,7 +220,8 @@ async def _run_job(
         question=task.question,
         answer=answer,
         truth=task.truth,
-        correct=score(answer, task.truth),
+        correct=None if earned is None else earned >= 1.0,
+        credit=earned,
         status=outcome.status,
         stop_reason=outcome.stop_reason,
         rounds=outcome.rounds,
