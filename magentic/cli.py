@@ -176,6 +176,9 @@ def build_merge_parser() -> argparse.ArgumentParser:
     )
     merge.add_argument("folders", nargs="+", type=Path, help="results folders (e.g. shards)")
     merge.add_argument("--out", type=Path, required=True, help="the merged results folder")
+    merge.add_argument(
+        "--force", action="store_true", help="merge even when the runs' manifests differ"
+    )
     return merge
 
 
@@ -319,6 +322,7 @@ def _bench(args: argparse.Namespace) -> int:
         model=config.model_for("orchestrator").model,
         json_output=args.json,
         task_timeout=args.task_timeout,
+        config=config.summary(),
     )
 
     async def bench() -> int:
@@ -331,7 +335,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _bench_merge(args: argparse.Namespace) -> int:
     from magentic.bench.runner import merge_main
 
-    return merge_main(args.folders, args.out)
+    return merge_main(args.folders, args.out, force=args.force)
 
 
 def _doctor(args: argparse.Namespace) -> int:

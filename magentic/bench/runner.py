@@ -26,9 +26,11 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
+from magentic.bench import manifest
 from magentic.bench.progress import NoProgress, make_progress
 from magentic.bench.report import rich_table, summarize, summary_json, write_reports
 from magentic.bench.results import ResultStore, Status, TaskResult, merge
@@ -78,6 +80,8 @@ class BenchOptions:
     model: str | None = None  # read by the run_one factory, recorded in run.json
     json_output: bool = False
     task_timeout: float | None = None  # a hard stop per task, above the team's own budgets
+    # The config's secret-free summary, for manifest.json (the CLI passes it; tests may not).
+    config: dict[str, Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.suite = Path(self.suite)
@@ -141,6 +145,7 @@ async def run_bench(
         if (task.task_id, repeat) not in done
     ]
     run = BenchRun(out=out, planned=len(jobs), skipped=len(selection) * options.repeat - len(jobs))
+    await asyncio.to_thread(_write_manifest, out, suite, options)
     await asyncio.to_thread(_write_run_info, out, suite, options, selection)
     view = progress(len(jobs))
     if not jobs:
@@ -298,6 +303,29 @@ def _relative(path: Path | None, out: Path) -> str | None:
         return str(path)
 
 
+def _option_values(options: BenchOptions) -> dict[str, Any]:
+    values = asdict(options)
+    values.pop("config", None)
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+
+
+def _write_manifest(out: Path, suite: Suite, options: BenchOptions) -> None:
+    """manifest.json. A resumed run must be the same system on the same suite as the one it
+    continues (code, prompts, config, models); its flags may change (a longer time-out for
+    the tasks that crashed, more tasks)."""
+    current = manifest.build(suite, _option_values(options), options.config)
+    previous = manifest.read(out)
+    if previous is not None:
+        fields = [f for f in manifest.differences(previous, current) if "selection" not in f]
+        if fields:
+            raise ConfigError(
+                f"{out} holds a different run (its manifest differs in {', '.join(fields)}); "
+                "resume it with the same code, config, suite and flags, or choose another --out"
+            )
+        return
+    manifest.write(out, current)
+
+
 def _write_run_info(
     out: Path, suite: Suite, options: BenchOptions, tasks: Sequence[BenchTask]
 ) -> None:
@@ -305,7 +333,7 @@ def _write_run_info(
     out.mkdir(parents=True, exist_ok=True)
     info = {
         "suite": str(suite.root),
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "options": _option_values(options),
         "tasks": [t.task_id for t in tasks],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -416,13 +444,24 @@ def _restore_ctrl_c() -> None:
 
 
 def merge_main(
-    folders: Sequence[str | Path], out: str | Path, *, console: Console | None = None
+    folders: Sequence[str | Path],
+    out: str | Path,
+    *,
+    force: bool = False,
+    console: Console | None = None,
 ) -> int:
-    """`magentic bench merge OUT_DIRS... --out DIR`: one results.jsonl, report.md, submission."""
+    """`magentic bench merge OUT_DIRS... --out DIR`: one results.jsonl, report.md, submission.
+
+    The folders' manifests must agree (same code, config, prompts, suite and selection)
+    unless `force`; the merged folder gets the first one's, listing where it came from."""
     if not folders:
         raise ConfigError("merge needs at least one results folder")
     console = console or _console()
+    base = manifest.check_same([Path(f) for f in folders], force=force)
     store = merge(folders, out)
+    if base is not None:
+        merged = {**base, "merged_from": [str(f) for f in folders], "forced": force}
+        manifest.write(Path(out), merged)
     results = store.load()
     title = f"merged {len(folders)} folders"
     write_reports(Path(out), results, title=title)
