@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from magentic.bench import stats
+from magentic.bench import stats, taxonomy
 from magentic.bench.results import TaskResult
 
 ALL = "all"
@@ -167,13 +167,19 @@ def _md_cell(text: object, limit: int = 80) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(results: Sequence[TaskResult], *, title: str) -> str:
-    """report.md: the summary by level, then one line per run."""
+def render_markdown(
+    results: Sequence[TaskResult], *, title: str, folder: Path | None = None
+) -> str:
+    """report.md: the summary by level, the statistics, why tasks were not right (from the
+    traces under `folder`), then one line per run."""
     header, cells = _columns(summarize(results))
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(line) + " |" for line in cells]
     lines += ["", *statistics_section(summarize(results))]
+    failures = taxonomy.markdown(taxonomy.classify_all(folder or Path("."), results))
+    if failures:
+        lines += ["", *failures]
     lines += [
         "",
         "## Tasks",
@@ -259,7 +265,8 @@ def submission_lines(results: Iterable[TaskResult]) -> list[dict[str, str]]:
 
 def write_reports(folder: Path, results: Sequence[TaskResult], *, title: str) -> None:
     """report.md and submission.jsonl beside results.jsonl."""
-    (folder / "report.md").write_text(render_markdown(results, title=title), encoding="utf-8")
+    text = render_markdown(results, title=title, folder=folder)
+    (folder / "report.md").write_text(text, encoding="utf-8")
     with (folder / "submission.jsonl").open("w", encoding="utf-8") as handle:
         for line in submission_lines(results):
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
