@@ -27,9 +27,9 @@ class SuiteAdapter:
 
 def adapters() -> tuple[SuiteAdapter, ...]:
     """Every known format, most specific first (GAIA is the fallback)."""
-    from magentic.bench.suites import gaia
+    from magentic.bench.suites import assistantbench, gaia
 
-    return (gaia.ADAPTER,)
+    return (assistantbench.ADAPTER, gaia.ADAPTER)
 
 
 def adapter(kind: str) -> SuiteAdapter:
