@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--list", action="store_true", help="print the tasks that would run, then exit"
     )
+    bench.add_argument(
+        "--judge-model", help="model that judges tasks without exact answers (WebVoyager-style)"
+    )
     _add_model_flags(bench)
 
     doctor = commands.add_parser(
@@ -323,11 +326,22 @@ def _bench(args: argparse.Namespace) -> int:
         json_output=args.json,
         task_timeout=args.task_timeout,
         config=config.summary(),
+        judge_model=args.judge_model,
     )
 
     async def bench() -> int:
-        async with TeamRunner(config) as run_one:
-            return await bench_main(options, run_one)
+        judge = None
+        if args.judge_model:
+            from magentic.bench.judge import Judge
+
+            settings = config.model_for("default").model_copy(update={"model": args.judge_model})
+            judge = Judge(settings)
+        try:
+            async with TeamRunner(config) as run_one:
+                return await bench_main(options, run_one, judge=judge)
+        finally:
+            if judge is not None:
+                await judge.close()
 
     return run_async(bench())
 

@@ -34,7 +34,7 @@ PROMPT_FILES = (
     "agents/coder.py",
 )
 # Flags that change what is measured; the rest (shard, out, concurrency...) do not.
-COMPARED_OPTIONS = ("level", "tasks", "limit", "repeat", "task_timeout", "model")
+COMPARED_OPTIONS = ("level", "tasks", "limit", "repeat", "task_timeout", "model", "judge_model")
 VARYING = {"machine", "started", "shard", "options", "merged_from"}
 
 

@@ -41,6 +41,7 @@ class TaskResult(BaseModel):
     # What the run earned in [0, 1] under its suite's scorer (partial credit where the suite
     # has it); None when unscored. Older records lack it and fall back on `correct`.
     credit: float | None = None
+    judge_reasons: str | None = None  # a judged suite: why the judge model decided as it did
     # answered / out_of_budget / failed / cancelled come from the team; "error" means the run
     # itself broke (an exception), and `--resume` runs such a task again.
     status: Status

@@ -31,13 +31,14 @@ from typing import Any
 from rich.console import Console
 
 from magentic.bench import manifest
+from magentic.bench.judge import Judge, last_screenshots
 from magentic.bench.progress import NoProgress, make_progress
 from magentic.bench.report import rich_table, summarize, summary_json, write_reports
 from magentic.bench.results import ResultStore, Status, TaskResult, merge
 from magentic.bench.scoring import extract_final_answer
 from magentic.bench.sites import SiteServer
-from magentic.bench.suite import SITE_PLACEHOLDER, BenchTask, Shard, Suite, load_suite
-from magentic.bench.suites import credit
+from magentic.bench.suite import SITE_PLACEHOLDER, BenchTask, Shard, Suite
+from magentic.bench.suites import adapter, credit, load_suite
 from magentic.errors import ConfigError, MagenticError
 from magentic.secrets import redact
 
@@ -80,6 +81,7 @@ class BenchOptions:
     model: str | None = None  # read by the run_one factory, recorded in run.json
     json_output: bool = False
     task_timeout: float | None = None  # a hard stop per task, above the team's own budgets
+    judge_model: str | None = None  # recorded in the manifest; the Judge itself is passed in
     # The config's secret-free summary, for manifest.json (the CLI passes it; tests may not).
     config: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -122,6 +124,7 @@ async def run_bench(
     run_one: RunOne,
     *,
     progress: Callable[[int], NoProgress] = NoProgress,
+    judge: Judge | None = None,
 ) -> BenchRun:
     """Run the selected tasks and append each result to OUT/results.jsonl as it ends.
 
@@ -129,6 +132,11 @@ async def run_bench(
     runs them again) and keeps every result already written. `progress(total)` makes the
     display, once the number of jobs left is known.
     """
+    if adapter(suite.kind).judged and judge is None:
+        raise ConfigError(
+            f"suite {suite.name} ({suite.kind}) has no exact answers: "
+            "give --judge-model MODEL to judge them"
+        )
     selection = suite.select(
         level=options.level, task_ids=options.tasks, limit=options.limit, shard=options.parsed_shard
     )
@@ -162,7 +170,14 @@ async def run_bench(
             task, repeat = queue.get_nowait()
             view.started(task.task_id, repeat)
             result = await _run_job(
-                task, repeat, out, base_url, run_one, options.task_timeout, kind=suite.kind
+                task,
+                repeat,
+                out,
+                base_url,
+                run_one,
+                options.task_timeout,
+                kind=suite.kind,
+                judge=judge,
             )
             await asyncio.to_thread(store.append, result)
             run.results.append(result)
@@ -190,6 +205,7 @@ async def _run_job(
     timeout: float | None,
     *,
     kind: str = "gaia",
+    judge: Judge | None = None,
 ) -> TaskResult:
     """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes."""
     workdir = out / "tasks" / _safe_name(task.task_id) / f"r{repeat}"
@@ -218,6 +234,15 @@ async def _run_job(
     outcome = _redacted(outcome)
     answer = extract_final_answer(outcome.answer)
     earned = credit(kind, answer, task.truth)
+    reasons = None
+    if judge is not None and adapter(kind).judged:
+        if answer:
+            shots = await asyncio.to_thread(last_screenshots, outcome.trace_path)
+            judgement = await judge.judge(task.question, answer, shots)
+            earned = None if judgement.success is None else float(judgement.success)
+            reasons = redact(judgement.reasons)
+        else:
+            earned, reasons = 0.0, "no final answer to judge"
     return TaskResult(
         task_id=task.task_id,
         repeat=repeat,
@@ -227,6 +252,7 @@ async def _run_job(
         truth=task.truth,
         correct=None if earned is None else earned >= 1.0,
         credit=earned,
+        judge_reasons=reasons,
         status=outcome.status,
         stop_reason=outcome.stop_reason,
         rounds=outcome.rounds,
@@ -341,7 +367,11 @@ def _write_run_info(
 
 
 async def bench_main(
-    options: BenchOptions, run_one: RunOne, *, console: Console | None = None
+    options: BenchOptions,
+    run_one: RunOne,
+    *,
+    console: Console | None = None,
+    judge: Judge | None = None,
 ) -> int:
     """`magentic bench SUITE ...`: run, then print the table and write report.md.
 
@@ -355,7 +385,7 @@ async def bench_main(
     def view(total: int) -> NoProgress:
         return make_progress(total, console, json_output=options.json_output)
 
-    main = asyncio.ensure_future(run_bench(suite, options, run_one, progress=view))
+    main = asyncio.ensure_future(run_bench(suite, options, run_one, progress=view, judge=judge))
     interrupted = _cancel_on_ctrl_c(main)
     try:
         run = await main

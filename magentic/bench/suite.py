@@ -125,17 +125,6 @@ class Suite:
         return chosen
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Read a suite (a folder, or its metadata file) with the adapter that recognises it.
-
-    Every check (attachments inside the folder, unique ids, valid levels) runs here, before
-    anything is solved, so bad input costs one line and no model call.
-    """
-    from magentic.bench.suites import load_any
-
-    return load_any(Path(path).expanduser())
-
-
 def check_unique(tasks: Sequence[BenchTask], where: str) -> None:
     """Refuse a suite in which one task id appears twice (results are keyed by it)."""
     seen: set[str] = set()

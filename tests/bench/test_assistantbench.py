@@ -13,7 +13,8 @@ import pytest
 
 from magentic.bench.results import ResultStore
 from magentic.bench.runner import BenchOptions, TaskOutcome, bench_main
-from magentic.bench.suite import BenchTask, load_suite
+from magentic.bench.suite import BenchTask
+from magentic.bench.suites import load_suite
 from magentic.bench.suites.assistantbench import credit
 from magentic.errors import ConfigError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from magentic.bench.suite import load_suite
+from magentic.bench.suites import load_suite
 from magentic.errors import ConfigError
 
 pa = pytest.importorskip("pyarrow")

@@ -14,7 +14,7 @@ import pytest
 import magentic
 from magentic.bench import manifest
 from magentic.bench.runner import BenchOptions, merge_main, run_bench
-from magentic.bench.suite import load_suite
+from magentic.bench.suites import load_suite
 from magentic.config import Config
 from magentic.errors import ConfigError
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from magentic.bench.results import ResultStore, TaskResult
 from magentic.bench.runner import BenchOptions, TaskOutcome, bench_main
-from magentic.bench.suite import BenchTask, load_suite
+from magentic.bench.suite import BenchTask
+from magentic.bench.suites import load_suite
 from magentic.bench.taxonomy import classify_all, truth_seen
 from magentic.events import (
     AgentActed,

@@ -23,13 +23,14 @@ class SuiteAdapter:
     recognises: Callable[[Path], bool]
     load: Callable[[Path], Suite]
     credit: Callable[[str, str | None], float | None]
+    judged: bool = False  # no string rule: a judge model (--judge-model) gives the credit
 
 
 def adapters() -> tuple[SuiteAdapter, ...]:
     """Every known format, most specific first (GAIA is the fallback)."""
-    from magentic.bench.suites import assistantbench, gaia
+    from magentic.bench.suites import assistantbench, gaia, webvoyager
 
-    return (assistantbench.ADAPTER, gaia.ADAPTER)
+    return (assistantbench.ADAPTER, webvoyager.ADAPTER, gaia.ADAPTER)
 
 
 def adapter(kind: str) -> SuiteAdapter:
@@ -39,8 +40,13 @@ def adapter(kind: str) -> SuiteAdapter:
     raise ConfigError(f"unknown suite kind {kind!r}")
 
 
-def load_any(path: Path) -> Suite:
-    """The suite at `path`, read by the first adapter that recognises it."""
+def load_suite(path: str | Path) -> Suite:
+    """Read a suite (a folder, or its data file) with the first adapter that recognises it.
+
+    Every check (attachments inside the folder, unique ids, valid levels) runs here, before
+    anything is solved, so bad input costs one line and no model call.
+    """
+    path = Path(path).expanduser()
     if not path.exists():
         raise ConfigError(f"{path} is not a suite: it does not exist")
     for known in adapters():
