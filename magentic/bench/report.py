@@ -190,6 +190,8 @@ def render_markdown(
     mark = {True: "yes", False: "no", None: "-"}
     for r in sorted(results, key=lambda r: (r.level, r.task_id, r.repeat)):
         status = r.status if not r.error else f"{r.status}: {r.error}"
+        if r.judge_reasons:
+            status = f"{status}; judge: {r.judge_reasons}"
         lines.append(
             "| "
             + " | ".join(

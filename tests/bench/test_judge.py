@@ -123,6 +123,8 @@ async def test_judge_verdicts_and_reasons_are_recorded(
     for request in judged:
         assert colours_sent(request) == COLOURS[1:]
         assert "10:00-18:00" in request.all_text()
+    report = (out / "report.md").read_text()
+    assert "judge: No kettle price is visible." in report
     line = json.loads(capsys.readouterr().out)
     assert line["levels"]["all"]["pass1"] == pytest.approx(1 / 3)
     assert json.loads((out / "manifest.json").read_text())["selection"]["judge_model"] == "judge-m"
