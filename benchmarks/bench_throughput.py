@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import emit, peak_rss_mb
 
 from magentic.bench.runner import BenchOptions, run_bench
-from magentic.bench.suite import load_suite
+from magentic.bench.suites import load_suite
 from magentic.bench.team import TeamRunner
 from magentic.config import load_config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles

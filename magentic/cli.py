@@ -128,20 +128,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a benchmark suite in parallel, score it, and write a report. "
         "`magentic bench merge DIRS... --out DIR` combines the results of shards.",
     )
-    bench.add_argument("suite", type=Path, help="a folder with metadata.jsonl")
+    bench.add_argument(
+        "suite", type=Path, help="a suite: GAIA folder (metadata.jsonl or .parquet) or its file"
+    )
     bench.add_argument("--level", type=int, help="only tasks of this level")
     bench.add_argument("--tasks", help="only these task ids, comma-separated")
     bench.add_argument("--limit", type=int, help="at most this many tasks")
     bench.add_argument("--repeat", type=int, default=1, help="run each task K times")
     bench.add_argument("--concurrency", type=int, default=1, help="tasks at once")
     bench.add_argument(
-        "--out", type=Path, help="results folder (default: a new one in bench-runs/)"
+        "--out", type=Path, help="results folder (default: a new one in runs/bench/)"
     )
     bench.add_argument("--resume", action="store_true", help="run only what --out lacks")
     bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
     bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")
     bench.add_argument("--ui", action="store_true", help="watch the bench in a local web view")
+    bench.add_argument(
+        "--list", action="store_true", help="print the tasks that would run, then exit"
+    )
+    bench.add_argument(
+        "--judge-model", help="model that judges tasks without exact answers (WebVoyager-style)"
+    )
     _add_model_flags(bench)
 
     doctor = commands.add_parser(
@@ -181,6 +189,9 @@ def build_merge_parser() -> argparse.ArgumentParser:
     )
     merge.add_argument("folders", nargs="+", type=Path, help="results folders (e.g. shards)")
     merge.add_argument("--out", type=Path, required=True, help="the merged results folder")
+    merge.add_argument(
+        "--force", action="store_true", help="merge even when the runs' manifests differ"
+    )
     return merge
 
 
@@ -375,7 +386,21 @@ def _keep_outcome(last: dict[str, Any], event: Any, trace_dir: Path) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from magentic.bench.runner import BenchOptions, bench_main
+    from magentic.bench.runner import BenchOptions, bench_main, list_main
+
+    if args.list:
+        return list_main(
+            BenchOptions(
+                suite=args.suite,
+                level=args.level,
+                tasks=[t.strip() for t in args.tasks.split(",") if t.strip()]
+                if args.tasks
+                else None,
+                limit=args.limit,
+                shard=args.shard,
+                json_output=args.json,
+            )
+        )
     from magentic.bench.team import TeamRunner
     from magentic.config import load_config
     from magentic.team import check_agent_names
@@ -395,21 +420,33 @@ def _bench(args: argparse.Namespace) -> int:
         model=config.model_for("orchestrator").model,
         json_output=args.json,
         task_timeout=args.task_timeout,
+        config=config.summary(),
+        judge_model=args.judge_model,
     )
 
     async def bench() -> int:
-        async with TeamRunner(config) as run_one:
-            return await bench_main(options, run_one)
+        judge = None
+        if args.judge_model:
+            from magentic.bench.judge import Judge
+
+            settings = config.model_for("default").model_copy(update={"model": args.judge_model})
+            judge = Judge(settings)
+        try:
+            async with TeamRunner(config) as run_one:
+                return await bench_main(options, run_one, judge=judge)
+        finally:
+            if judge is not None:
+                await judge.close()
 
     if args.ui:
-        return run_async(_with_bench_view(bench(), args.out or Path("bench-runs")))
+        return run_async(_with_bench_view(bench(), args.out or Path("runs") / "bench"))
     return run_async(bench())
 
 
 def _bench_merge(args: argparse.Namespace) -> int:
     from magentic.bench.runner import merge_main
 
-    return merge_main(args.folders, args.out)
+    return merge_main(args.folders, args.out, force=args.force)
 
 
 def _doctor(args: argparse.Namespace) -> int:

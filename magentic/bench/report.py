@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from magentic.bench import stats, taxonomy
 from magentic.bench.results import TaskResult
 
 ALL = "all"
@@ -40,6 +41,17 @@ class LevelSummary:
     completion_tokens: float = 0.0
     cost: float = 0.0
     seconds: float = 0.0
+    ci: tuple[float, float] | None = None  # 95% bootstrap interval of pass@1, over tasks
+    majority: float | None = None  # majority-vote accuracy over repeats
+    out_of_budget: int = 0  # runs stopped by a budget (rounds, tokens, time)
+    wrong: int = 0  # scored runs that ran to an answer and did not earn full credit
+    tokens_p90: float = 0.0  # prompt + completion, per run
+    cost_p90: float = 0.0
+    seconds_p90: float = 0.0
+
+    @property
+    def tokens(self) -> float:
+        return self.prompt_tokens + self.completion_tokens
 
     @property
     def spread(self) -> tuple[float, float, float] | None:
@@ -65,24 +77,34 @@ def _summarize(level: str, results: list[TaskResult]) -> LevelSummary:
     row = LevelSummary(level=level, tasks=len({r.task_id for r in results}), runs=len(results))
     if not results:
         return row
-    scored = [r for r in results if r.correct is not None]
+    scored = [r for r in results if r.earned is not None]
     row.scored_runs = len(scored)
     row.correct_runs = sum(1 for r in scored if r.correct)
     row.errors = sum(1 for r in results if r.errored)
+    row.out_of_budget = sum(1 for r in results if r.status == "out_of_budget" and not r.errored)
+    row.wrong = sum(
+        1 for r in scored if not r.correct and not r.errored and r.status != "out_of_budget"
+    )
     row.repeats = len({r.repeat for r in results})
-    by_repeat: dict[int, list[bool]] = defaultdict(list)
-    by_task: dict[str, list[bool]] = defaultdict(list)
-    for result in scored:
-        by_repeat[result.repeat].append(bool(result.correct))
-        by_task[result.task_id].append(bool(result.correct))
+    by_repeat = stats.group([(r.repeat, r.earned) for r in scored])  # type: ignore[misc]
+    by_task = stats.group([(r.task_id, r.earned) for r in scored])  # type: ignore[misc]
     if by_repeat:
-        row.per_repeat = [sum(v) / len(v) for _, v in sorted(by_repeat.items())]
-        row.pass1 = statistics.fmean(row.per_repeat)
-        row.pass_k = sum(1 for v in by_task.values() if any(v)) / len(by_task)
+        row.per_repeat = [statistics.fmean(v) for _, v in sorted(by_repeat.items())]
+        row.pass1 = stats.pass_at_1(by_repeat)  # type: ignore[arg-type]
+        row.pass_k = stats.pass_at_k(by_task)  # type: ignore[arg-type]
+        row.ci = stats.bootstrap_ci(by_task)  # type: ignore[arg-type]
+        votes: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for r in sorted(scored, key=lambda r: r.repeat):
+            votes[r.task_id].append((r.answer, r.earned))  # type: ignore[arg-type]
+        row.majority = stats.majority_vote(votes)
+    tokens = [float(r.prompt_tokens + r.completion_tokens) for r in results]
     row.prompt_tokens = statistics.fmean(r.prompt_tokens for r in results)
     row.completion_tokens = statistics.fmean(r.completion_tokens for r in results)
     row.cost = statistics.fmean(r.cost for r in results)
     row.seconds = statistics.fmean(r.seconds for r in results)
+    row.tokens_p90 = stats.percentile(tokens, 0.9) or 0.0
+    row.cost_p90 = stats.percentile([r.cost for r in results], 0.9) or 0.0
+    row.seconds_p90 = stats.percentile([r.seconds for r in results], 0.9) or 0.0
     return row
 
 
@@ -145,12 +167,19 @@ def _md_cell(text: object, limit: int = 80) -> str:
     return text.replace("|", "\\|")
 
 
-def render_markdown(results: Sequence[TaskResult], *, title: str) -> str:
-    """report.md: the summary by level, then one line per run."""
+def render_markdown(
+    results: Sequence[TaskResult], *, title: str, folder: Path | None = None
+) -> str:
+    """report.md: the summary by level, the statistics, why tasks were not right (from the
+    traces under `folder`), then one line per run."""
     header, cells = _columns(summarize(results))
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(line) + " |" for line in cells]
+    lines += ["", *statistics_section(summarize(results))]
+    failures = taxonomy.markdown(taxonomy.classify_all(folder or Path("."), results))
+    if failures:
+        lines += ["", *failures]
     lines += [
         "",
         "## Tasks",
@@ -161,6 +190,8 @@ def render_markdown(results: Sequence[TaskResult], *, title: str) -> str:
     mark = {True: "yes", False: "no", None: "-"}
     for r in sorted(results, key=lambda r: (r.level, r.task_id, r.repeat)):
         status = r.status if not r.error else f"{r.status}: {r.error}"
+        if r.judge_reasons:
+            status = f"{status}; judge: {r.judge_reasons}"
         lines.append(
             "| "
             + " | ".join(
@@ -182,6 +213,46 @@ def render_markdown(results: Sequence[TaskResult], *, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ci(row: LevelSummary) -> str:
+    if row.pass1 is None:
+        return "-"
+    if row.ci is None:
+        return _percent(row.pass1)
+    low, high = row.ci
+    return f"{_percent(row.pass1)} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def statistics_section(rows: Sequence[LevelSummary]) -> list[str]:
+    """report.md's statistics: pass@1 with its bootstrap interval, pass@k, majority vote,
+    what went wrong, and the cost of a run (mean and p90)."""
+    repeats = max((r.repeats for r in rows), default=1)
+    lines = [
+        "## Statistics",
+        "",
+        "pass@1 is the mean over repeats; its 95% interval is a seeded bootstrap over tasks. "
+        f"pass@{repeats} counts a task's best try; majority is the most frequent answer's score.",
+        "",
+        f"| level | pass@1 [95% CI] | pass@{repeats} | majority | errored | out of budget | "
+        "wrong | tokens mean / p90 | $ mean / p90 | s mean / p90 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [
+            row.level,
+            _ci(row),
+            _percent(row.pass_k),
+            _percent(row.majority),
+            str(row.errors),
+            str(row.out_of_budget),
+            str(row.wrong),
+            f"{row.tokens:,.0f} / {row.tokens_p90:,.0f}",
+            f"${row.cost:.4f} / ${row.cost_p90:.4f}",
+            f"{row.seconds:.1f} / {row.seconds_p90:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def submission_lines(results: Iterable[TaskResult]) -> list[dict[str, str]]:
     """GAIA's leaderboard format: one line per task, the answer of its lowest repeat."""
     first: dict[str, TaskResult] = {}
@@ -196,7 +267,8 @@ def submission_lines(results: Iterable[TaskResult]) -> list[dict[str, str]]:
 
 def write_reports(folder: Path, results: Sequence[TaskResult], *, title: str) -> None:
     """report.md and submission.jsonl beside results.jsonl."""
-    (folder / "report.md").write_text(render_markdown(results, title=title), encoding="utf-8")
+    text = render_markdown(results, title=title, folder=folder)
+    (folder / "report.md").write_text(text, encoding="utf-8")
     with (folder / "submission.jsonl").open("w", encoding="utf-8") as handle:
         for line in submission_lines(results):
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -218,6 +290,13 @@ def summary_json(rows: Sequence[LevelSummary]) -> dict[str, object]:
             "completion_tokens_per_run": row.completion_tokens,
             "cost_per_run": row.cost,
             "seconds_per_run": row.seconds,
+            "pass1_ci95": list(row.ci) if row.ci else None,
+            "majority": row.majority,
+            "out_of_budget": row.out_of_budget,
+            "wrong": row.wrong,
+            "tokens": {"mean": row.tokens, "p90": row.tokens_p90},
+            "cost": {"mean": row.cost, "p90": row.cost_p90},
+            "seconds": {"mean": row.seconds, "p90": row.seconds_p90},
         }
         for row in rows
     }

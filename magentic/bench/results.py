@@ -38,6 +38,10 @@ class TaskResult(BaseModel):
     answer: str = ""
     truth: str | None = None
     correct: bool | None = None  # None: unscored (no truth)
+    # What the run earned in [0, 1] under its suite's scorer (partial credit where the suite
+    # has it); None when unscored. Older records lack it and fall back on `correct`.
+    credit: float | None = None
+    judge_reasons: str | None = None  # a judged suite: why the judge model decided as it did
     # answered / out_of_budget / failed / cancelled come from the team; "error" means the run
     # itself broke (an exception), and `--resume` runs such a task again.
     status: Status
@@ -56,6 +60,13 @@ class TaskResult(BaseModel):
     @property
     def key(self) -> Key:
         return (self.task_id, self.repeat)
+
+    @property
+    def earned(self) -> float | None:
+        """The run's credit in [0, 1], or None when unscored."""
+        if self.credit is not None:
+            return self.credit
+        return None if self.correct is None else float(self.correct)
 
     @property
     def errored(self) -> bool:

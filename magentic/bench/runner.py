@@ -20,20 +20,25 @@ import os
 import re
 import shutil
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
+from magentic.bench import manifest
+from magentic.bench.judge import Judge, last_screenshots
 from magentic.bench.progress import NoProgress, make_progress
 from magentic.bench.report import rich_table, summarize, summary_json, write_reports
 from magentic.bench.results import ResultStore, Status, TaskResult, merge
-from magentic.bench.scoring import extract_final_answer, score
+from magentic.bench.scoring import extract_final_answer
 from magentic.bench.sites import SiteServer
-from magentic.bench.suite import SITE_PLACEHOLDER, BenchTask, Shard, Suite, load_suite
+from magentic.bench.suite import SITE_PLACEHOLDER, BenchTask, Shard, Suite
+from magentic.bench.suites import adapter, credit, load_suite
 from magentic.errors import ConfigError, MagenticError
 from magentic.secrets import redact
 
@@ -76,6 +81,9 @@ class BenchOptions:
     model: str | None = None  # read by the run_one factory, recorded in run.json
     json_output: bool = False
     task_timeout: float | None = None  # a hard stop per task, above the team's own budgets
+    judge_model: str | None = None  # recorded in the manifest; the Judge itself is passed in
+    # The config's secret-free summary, for manifest.json (the CLI passes it; tests may not).
+    config: dict[str, Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.suite = Path(self.suite)
@@ -116,6 +124,7 @@ async def run_bench(
     run_one: RunOne,
     *,
     progress: Callable[[int], NoProgress] = NoProgress,
+    judge: Judge | None = None,
 ) -> BenchRun:
     """Run the selected tasks and append each result to OUT/results.jsonl as it ends.
 
@@ -123,6 +132,11 @@ async def run_bench(
     runs them again) and keeps every result already written. `progress(total)` makes the
     display, once the number of jobs left is known.
     """
+    if adapter(suite.kind).judged and judge is None:
+        raise ConfigError(
+            f"suite {suite.name} ({suite.kind}) has no exact answers: "
+            "give --judge-model MODEL to judge them"
+        )
     selection = suite.select(
         level=options.level, task_ids=options.tasks, limit=options.limit, shard=options.parsed_shard
     )
@@ -139,6 +153,7 @@ async def run_bench(
         if (task.task_id, repeat) not in done
     ]
     run = BenchRun(out=out, planned=len(jobs), skipped=len(selection) * options.repeat - len(jobs))
+    await asyncio.to_thread(_write_manifest, out, suite, options)
     await asyncio.to_thread(_write_run_info, out, suite, options, selection)
     view = progress(len(jobs))
     if not jobs:
@@ -154,7 +169,16 @@ async def run_bench(
         while not queue.empty():
             task, repeat = queue.get_nowait()
             view.started(task.task_id, repeat)
-            result = await _run_job(task, repeat, out, base_url, run_one, options.task_timeout)
+            result = await _run_job(
+                task,
+                repeat,
+                out,
+                base_url,
+                run_one,
+                options.task_timeout,
+                kind=suite.kind,
+                judge=judge,
+            )
             await asyncio.to_thread(store.append, result)
             run.results.append(result)
             view.finished(result)
@@ -179,6 +203,9 @@ async def _run_job(
     base_url: str | None,
     run_one: RunOne,
     timeout: float | None,
+    *,
+    kind: str = "gaia",
+    judge: Judge | None = None,
 ) -> TaskResult:
     """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes."""
     workdir = out / "tasks" / _safe_name(task.task_id) / f"r{repeat}"
@@ -206,6 +233,16 @@ async def _run_job(
         )
     outcome = _redacted(outcome)
     answer = extract_final_answer(outcome.answer)
+    earned = credit(kind, answer, task.truth)
+    reasons = None
+    if judge is not None and adapter(kind).judged:
+        if answer:
+            shots = await asyncio.to_thread(last_screenshots, outcome.trace_path)
+            judgement = await judge.judge(task.question, answer, shots)
+            earned = None if judgement.success is None else float(judgement.success)
+            reasons = redact(judgement.reasons)
+        else:
+            earned, reasons = 0.0, "no final answer to judge"
     return TaskResult(
         task_id=task.task_id,
         repeat=repeat,
@@ -213,7 +250,9 @@ async def _run_job(
         question=task.question,
         answer=answer,
         truth=task.truth,
-        correct=score(answer, task.truth),
+        correct=None if earned is None else earned >= 1.0,
+        credit=earned,
+        judge_reasons=reasons,
         status=outcome.status,
         stop_reason=outcome.stop_reason,
         rounds=outcome.rounds,
@@ -290,6 +329,29 @@ def _relative(path: Path | None, out: Path) -> str | None:
         return str(path)
 
 
+def _option_values(options: BenchOptions) -> dict[str, Any]:
+    values = asdict(options)
+    values.pop("config", None)
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
+
+
+def _write_manifest(out: Path, suite: Suite, options: BenchOptions) -> None:
+    """manifest.json. A resumed run must be the same system on the same suite as the one it
+    continues (code, prompts, config, models); its flags may change (a longer time-out for
+    the tasks that crashed, more tasks)."""
+    current = manifest.build(suite, _option_values(options), options.config)
+    previous = manifest.read(out)
+    if previous is not None:
+        fields = [f for f in manifest.differences(previous, current) if "selection" not in f]
+        if fields:
+            raise ConfigError(
+                f"{out} holds a different run (its manifest differs in {', '.join(fields)}); "
+                "resume it with the same code, config, suite and flags, or choose another --out"
+            )
+        return
+    manifest.write(out, current)
+
+
 def _write_run_info(
     out: Path, suite: Suite, options: BenchOptions, tasks: Sequence[BenchTask]
 ) -> None:
@@ -297,7 +359,7 @@ def _write_run_info(
     out.mkdir(parents=True, exist_ok=True)
     info = {
         "suite": str(suite.root),
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "options": _option_values(options),
         "tasks": [t.task_id for t in tasks],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -305,7 +367,11 @@ def _write_run_info(
 
 
 async def bench_main(
-    options: BenchOptions, run_one: RunOne, *, console: Console | None = None
+    options: BenchOptions,
+    run_one: RunOne,
+    *,
+    console: Console | None = None,
+    judge: Judge | None = None,
 ) -> int:
     """`magentic bench SUITE ...`: run, then print the table and write report.md.
 
@@ -319,7 +385,7 @@ async def bench_main(
     def view(total: int) -> NoProgress:
         return make_progress(total, console, json_output=options.json_output)
 
-    main = asyncio.ensure_future(run_bench(suite, options, run_one, progress=view))
+    main = asyncio.ensure_future(run_bench(suite, options, run_one, progress=view, judge=judge))
     interrupted = _cancel_on_ctrl_c(main)
     try:
         run = await main
@@ -357,6 +423,25 @@ async def bench_main(
     return EXIT_TASK_ERRORS if any(r.status == "error" for r in run.results) else EXIT_OK
 
 
+def list_main(options: BenchOptions) -> int:
+    """`magentic bench SUITE --list`: the tasks a run with these flags would cover, one a line
+    (id, level, attachment), or one JSON object a line with `--json`. Nothing is run."""
+    suite = load_suite(options.suite)
+    selection = suite.select(
+        level=options.level, task_ids=options.tasks, limit=options.limit, shard=options.parsed_shard
+    )
+    for task in selection:
+        attachment = str(task.file_path.relative_to(suite.root)) if task.file_path else ""
+        if options.json_output:
+            row = {"task_id": task.task_id, "level": task.level, "attachment": attachment}
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"{task.task_id}\tlevel {task.level}\t{attachment or '-'}", flush=True)
+    if not options.json_output:
+        print(f"{len(selection)} of {len(suite.tasks)} tasks in {suite.name}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _console(*, stderr: bool = False) -> Console:
     """Rich's console; in a log file (no terminal) wide enough not to squeeze the table."""
     console = Console(stderr=stderr)
@@ -389,13 +474,24 @@ def _restore_ctrl_c() -> None:
 
 
 def merge_main(
-    folders: Sequence[str | Path], out: str | Path, *, console: Console | None = None
+    folders: Sequence[str | Path],
+    out: str | Path,
+    *,
+    force: bool = False,
+    console: Console | None = None,
 ) -> int:
-    """`magentic bench merge OUT_DIRS... --out DIR`: one results.jsonl, report.md, submission."""
+    """`magentic bench merge OUT_DIRS... --out DIR`: one results.jsonl, report.md, submission.
+
+    The folders' manifests must agree (same code, config, prompts, suite and selection)
+    unless `force`; the merged folder gets the first one's, listing where it came from."""
     if not folders:
         raise ConfigError("merge needs at least one results folder")
     console = console or _console()
+    base = manifest.check_same([Path(f) for f in folders], force=force)
     store = merge(folders, out)
+    if base is not None:
+        merged = {**base, "merged_from": [str(f) for f in folders], "forced": force}
+        manifest.write(Path(out), merged)
     results = store.load()
     title = f"merged {len(folders)} folders"
     write_reports(Path(out), results, title=title)

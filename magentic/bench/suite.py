@@ -1,9 +1,7 @@
-"""A benchmark suite as data: GAIA's `metadata.jsonl`, the files beside it, optional local sites.
+"""A benchmark suite as data: its tasks, the files beside them, optional local sites.
 
-The format is GAIA's own, so the official validation and test folders load as they are:
-one JSON object a line with `task_id`, `Question`, `Level`, `Final answer` (absent or "?" on
-the test split, where nothing can be scored) and `file_name` (empty when no file), plus
-optional `Annotator Metadata`. Our local suites add a `sites/` folder served on 127.0.0.1
+Reading a format is an adapter's job (`magentic.bench.suites`: GAIA's metadata.jsonl or
+metadata.parquet, AssistantBench); this module holds what they share. Our local suites add a `sites/` folder served on 127.0.0.1
 while the suite runs; their questions say `{site}` where the server's base URL goes, because
 the port is only known at run time.
 
@@ -14,7 +12,6 @@ suite into shards and `merge` put the results back together.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,6 +78,7 @@ class Suite:
     root: Path
     name: str
     tasks: tuple[BenchTask, ...]
+    kind: str = "gaia"  # the adapter that read it (magentic.bench.suites), which also scores
 
     @property
     def sites_dir(self) -> Path | None:
@@ -127,60 +125,18 @@ class Suite:
         return chosen
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Read a suite folder (or its metadata.jsonl) and check every attached file is there."""
-    path = Path(path).expanduser()
-    root = path.parent if path.is_file() else path
-    metadata = path if path.is_file() else root / METADATA
-    if not metadata.is_file():
-        raise ConfigError(f"{path} is not a suite: no {METADATA} in it")
-    tasks: list[BenchTask] = []
+def check_unique(tasks: Sequence[BenchTask], where: str) -> None:
+    """Refuse a suite in which one task id appears twice (results are keyed by it)."""
     seen: set[str] = set()
-    for number, line in enumerate(metadata.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{metadata}:{number}: not JSON ({exc.msg})") from None
-        task = _task_from_row(row, root, where=f"{metadata}:{number}")
+    for task in tasks:
         if task.task_id in seen:
-            raise ConfigError(f"{metadata}:{number}: task {task.task_id} appears twice")
+            raise ConfigError(f"{where}: task {task.task_id} appears twice")
         seen.add(task.task_id)
-        tasks.append(task)
     if not tasks:
-        raise ConfigError(f"{metadata} holds no tasks")
-    return Suite(root=root.resolve(), name=root.resolve().name, tasks=tuple(tasks))
+        raise ConfigError(f"{where} holds no tasks")
 
 
-def _task_from_row(row: Any, root: Path, *, where: str) -> BenchTask:
-    if not isinstance(row, dict):
-        raise ConfigError(f"{where}: a task is a JSON object")
-    missing = [key for key in ("task_id", "Question", "Level") if key not in row]
-    if missing:
-        raise ConfigError(f"{where}: missing {', '.join(missing)}")
-    try:
-        level = int(row["Level"])
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: Level {row['Level']!r} is not a number") from None
-    truth = row.get("Final answer")
-    truth = None if truth is None or str(truth).strip() in UNSCORED_TRUTHS else str(truth)
-    file_name = str(row.get("file_name") or "")
-    given = str(row.get("file_path") or "") or file_name
-    file_path = _attached_file(root, given, where=where) if given else None
-    annotator = row.get("Annotator Metadata") or {}
-    return BenchTask(
-        task_id=str(row["task_id"]),
-        question=str(row["Question"]),
-        level=level,
-        truth=truth,
-        file_name=file_name,
-        file_path=file_path,
-        annotator=annotator if isinstance(annotator, dict) else {"note": annotator},
-    )
-
-
-def _attached_file(root: Path, name: str, *, where: str) -> Path:
+def attached_file(root: Path, name: str, *, where: str) -> Path:
     """The attached file `name`, which must be a regular file inside the suite folder.
 
     `..`, an absolute path and a symbolic link are all resolved first, so none of them can

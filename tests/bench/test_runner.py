@@ -27,7 +27,8 @@ from magentic.bench.runner import (
     merge_main,
     run_bench,
 )
-from magentic.bench.suite import BenchTask, load_suite
+from magentic.bench.suite import BenchTask
+from magentic.bench.suites import load_suite
 from magentic.errors import ConfigError, ModelError
 
 from .solvers import LOCAL_SUITE, SOLVABLE, Solver, solve

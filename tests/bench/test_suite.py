@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from magentic.bench.scoring import score
-from magentic.bench.suite import Shard, load_suite, task_ids_arg
+from magentic.bench.suite import Shard, task_ids_arg
+from magentic.bench.suites import load_suite
 from magentic.config import load_config
 from magentic.errors import ConfigError
 from magentic.team import run_task

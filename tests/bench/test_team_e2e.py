@@ -15,7 +15,7 @@ import pytest
 
 from magentic.agents.web_surfer.locate import find_chromium
 from magentic.bench.runner import BenchOptions, run_bench
-from magentic.bench.suite import load_suite
+from magentic.bench.suites import load_suite
 from magentic.bench.team import TeamRunner
 from magentic.config import load_config
 from magentic.errors import BrowserError

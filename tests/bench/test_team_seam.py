@@ -12,7 +12,7 @@ from pathlib import Path
 
 from magentic.bench.results import ResultStore
 from magentic.bench.runner import BenchOptions, run_bench
-from magentic.bench.suite import load_suite
+from magentic.bench.suites import load_suite
 from magentic.bench.team import ANSWER_FORMAT, TeamRunner
 from magentic.config import Config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
