@@ -100,6 +100,7 @@ def test_api_key_never_reaches_the_trace(tmp_path: Path) -> None:
     assert secret not in text and "[redacted]" in text
 
 
+@pytest.mark.slow
 def test_replay_answers_a_recorded_run_with_the_server_gone(tmp_path: Path) -> None:
     cache = tmp_path / "cache.sqlite"
     common = [
@@ -218,6 +219,7 @@ def _answer_at_once(request: ChatRequest) -> Reply:
     return Reply.text("FINAL ANSWER: 0")
 
 
+@pytest.mark.slow
 def test_bench_shards_and_merge_from_the_command_line(tmp_path: Path) -> None:
     suite = Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / "local"
     with ScriptedLLMServer(_answer_at_once) as server:
@@ -321,6 +323,7 @@ def _stuck_script(request: ChatRequest) -> Reply:
 @pytest.mark.parametrize(
     "sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
 )
+@pytest.mark.slow
 def test_a_run_stuck_in_a_thread_or_the_loop_still_ends_on_a_signal(
     tmp_path: Path, how: str, sent: int, code: int
 ) -> None:
@@ -357,6 +360,7 @@ def test_a_run_stuck_in_a_thread_or_the_loop_still_ends_on_a_signal(
     assert last["kind"] == "run_finished" and last["status"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_an_attached_link_is_copied_and_noted_and_the_cap_holds(tmp_path: Path) -> None:
     real = tmp_path / "numbers.csv"
     real.write_text("n\n1\n2\n")
@@ -413,6 +417,7 @@ def _echoing(request: ChatRequest) -> Reply:
     return Reply.text(f"Done {leak}.\nFINAL ANSWER: {key}")
 
 
+@pytest.mark.slow
 def test_an_echoed_key_reaches_no_sink(tmp_path: Path) -> None:
     """Console, answer, --json, logs, trace, report.html, and a bench's three files."""
     env = {"ACME_API_KEY": KEY, "BUILD_TOKEN": TOKEN, "MAGENTIC_DEBUG": "1"}
@@ -459,6 +464,7 @@ def test_an_echoed_key_reaches_no_sink(tmp_path: Path) -> None:
     assert "[redacted]" in sinks["run stdout"] and "[redacted]" in sinks["submission.jsonl"]
 
 
+@pytest.mark.slow
 def test_input_gaps_are_refused_with_exit_2_and_one_line(tmp_path: Path) -> None:
     """Nothing is called or started for a blank task, an empty or unknown team, a config
     that is a folder, not UTF-8 or not TOML, or an endpoint that is not a URL."""
@@ -501,6 +507,7 @@ def _reads_huge(request: ChatRequest) -> Reply:
     return Reply.text("No answer: the file could not be read in time.")
 
 
+@pytest.mark.slow
 def test_a_budget_stop_mid_conversion_exits_quietly_and_leaves_no_process(tmp_path: Path) -> None:
     huge = tmp_path / "huge.csv"
     row = "1234,some words in a cell,5678.9,another cell of text,more\n"
@@ -579,6 +586,7 @@ def _reads_report(request: ChatRequest) -> Reply:
     return Reply.text("The report could not be read: it is a zip bomb.")
 
 
+@pytest.mark.slow
 def test_an_attached_docx_bomb_ends_in_an_observation(tmp_path: Path) -> None:
     """Defect 1 as it was met: a small .docx that unpacks to far more than memory allows."""
     bomb = tmp_path / "report.docx"

@@ -231,6 +231,7 @@ def make_video(folder: Path, captions: list[str], seconds_each: int = 4) -> Path
     return video
 
 
+@pytest.mark.slow
 async def test_video_key_frames_and_a_frame_at_a_time_are_read(workspace: Path) -> None:
     needs("ffmpeg", "ffprobe", "tesseract")
     make_video(workspace, ["HARBOR LIGHTS", "COPPER BRIDGE", "NORTH TOWER"], seconds_each=6)
@@ -286,6 +287,7 @@ async def test_a_vision_model_gets_the_scanned_pages_as_images(workspace: Path) 
     assert "silver ladle 907" in await ocr_bytes(reply.images[1].data)
 
 
+@pytest.mark.slow
 async def test_a_vision_model_gets_the_key_frames_on_one_sheet(workspace: Path) -> None:
     needs("ffmpeg", "ffprobe", "tesseract")
     from magentic.agents.media.looking import ocr_bytes

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from magentic.agents.file_viewer import FileViewer
 from magentic.testing import ScriptedLLMServer
 from magentic.testing.transcription import TranscriptionRequest
@@ -41,6 +43,7 @@ async def test_truncated_audio_and_video_get_a_clear_reason(tmp_path: Path) -> N
         await viewer.close()
 
 
+@pytest.mark.slow
 async def test_a_two_hour_recording_is_transcribed_up_to_the_limit(tmp_path: Path) -> None:
     needs("ffmpeg", "ffprobe")
     ffmpeg(
@@ -72,6 +75,7 @@ async def test_a_two_hour_recording_is_transcribed_up_to_the_limit(tmp_path: Pat
     assert "only the first 3 minutes of 2:00:00 were transcribed" in text
 
 
+@pytest.mark.slow
 async def test_a_ten_thousand_page_scan_gives_a_bounded_result(tmp_path: Path) -> None:
     needs("tesseract")
     import pypdfium2 as pdfium
