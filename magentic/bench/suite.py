@@ -12,6 +12,7 @@ suite into shards and `merge` put the results back together.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,6 +124,20 @@ class Suite:
             mine = {tid for rank, tid in enumerate(ranked) if rank % shard.count == shard.index - 1}
             chosen = [t for t in chosen if t.task_id in mine]
         return chosen
+
+
+def jsonl_rows(path: Path) -> list[tuple[str, Any]]:
+    """(where, row) for each non-blank line of a JSONL file, `where` naming file and line;
+    a line that is not JSON is refused with that name."""
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((f"{path}:{number}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{number}: not JSON ({exc.msg})") from None
+    return rows
 
 
 def check_unique(tasks: Sequence[BenchTask], where: str) -> None:

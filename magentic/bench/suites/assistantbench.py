@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from magentic.bench.scoring import parse_number
-from magentic.bench.suite import BenchTask, Suite, check_unique
+from magentic.bench.suite import BenchTask, Suite, check_unique, jsonl_rows
 from magentic.bench.suites import SuiteAdapter
 from magentic.errors import ConfigError
 
@@ -66,16 +66,7 @@ def load(path: Path) -> Suite:
     data = _data_file(path)
     if data is None:
         raise ConfigError(f"{path} is not an AssistantBench file")
-    tasks = []
-    for number, line in enumerate(data.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{data}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not JSON ({exc.msg})") from None
-        tasks.append(_task(row, where))
+    tasks = [_task(row, where) for where, row in jsonl_rows(data)]
     check_unique(tasks, str(data))
     root = data.parent.resolve()
     return Suite(root=root, name=data.stem, tasks=tuple(tasks), kind="assistantbench")

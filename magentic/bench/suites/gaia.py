@@ -11,7 +11,6 @@ beside the metadata. Either file, or the folder holding it, loads. Columns used:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from magentic.bench.suite import (
     Suite,
     attached_file,
     check_unique,
+    jsonl_rows,
 )
 from magentic.bench.suites import SuiteAdapter
 from magentic.errors import ConfigError
@@ -54,7 +54,7 @@ def load(path: Path) -> Suite:
     if metadata.suffix == ".parquet":
         rows = [(f"{metadata} row {n}", row) for n, row in enumerate(_parquet_rows(metadata), 1)]
     else:
-        rows = list(_jsonl_rows(metadata))
+        rows = list(jsonl_rows(metadata))
     tasks = [_task_from_row(row, root, where=where) for where, row in rows]
     check_unique(tasks, str(metadata))
     name = root.resolve().name
@@ -67,18 +67,6 @@ def credit(answer: str, truth: str | None) -> float | None:
 
 
 ADAPTER = SuiteAdapter(kind="gaia", recognises=recognises, load=load, credit=credit)
-
-
-def _jsonl_rows(metadata: Path) -> list[tuple[str, Any]]:
-    rows = []
-    for number, line in enumerate(metadata.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((f"{metadata}:{number}", json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{metadata}:{number}: not JSON ({exc.msg})") from None
-    return rows
 
 
 def _parquet_rows(metadata: Path) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from magentic.bench.suite import BenchTask, Suite, check_unique
+from magentic.bench.suite import BenchTask, Suite, check_unique, jsonl_rows
 from magentic.bench.suites import SuiteAdapter
 from magentic.errors import ConfigError
 
@@ -41,16 +41,7 @@ def load(path: Path) -> Suite:
     data = _data_file(path)
     if data is None:
         raise ConfigError(f"{path} is not a WebVoyager-style file")
-    tasks = []
-    for number, line in enumerate(data.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{data}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not JSON ({exc.msg})") from None
-        tasks.append(_task(row, where))
+    tasks = [_task(row, where) for where, row in jsonl_rows(data)]
     check_unique(tasks, str(data))
     return Suite(root=data.parent.resolve(), name=data.stem, tasks=tuple(tasks), kind="webvoyager")
 
