@@ -34,6 +34,7 @@ _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"
 _IMAGE_TYPES |= {".gif": "image/gif", ".webp": "image/webp"}
 _MAX_IMAGE_BYTES = 4 * 1024 * 1024
 _TRACE_CHARS = 2000
+_APPROVAL_CHARS = 20000  # of each block shown to the person asked (all of nearly any code)
 
 
 class ComputerTerminal(BaseAgent):
@@ -91,6 +92,9 @@ class ComputerTerminal(BaseAgent):
                 error="untrusted source",
             )
             return AgentReply(text=text)
+        refused = await self._approved(runnable, source, ctx)
+        if refused is not None:
+            return refused
         timeout = self.settings.timeout
         left = ctx.seconds_left()
         if left is not None:
@@ -119,6 +123,44 @@ class ComputerTerminal(BaseAgent):
             ],
         )
         return AgentReply(text=text, images=[img for _, img in images], files=list(result.files))
+
+    async def _approved(
+        self, runnable: list[CodeBlock], source: str, ctx: StepContext
+    ) -> AgentReply | None:
+        """The `[approval]` gate before any code runs: `run_code` in a sandbox, `local_code`
+        on the unsandboxed executor (the person's own machine). None: go on; else the reply
+        that says the code did not run, and why."""
+        if ctx.gate is None:
+            return None
+        kind = "local_code" if self._unsandboxed() else "run_code"
+        where = "on this machine, without a sandbox" if kind == "local_code" else "in the sandbox"
+        detail = (
+            f"Run {len(runnable)} code block(s) written by {source}, {where}:\n\n"
+            + "\n\n".join(
+                f"```{block.language}\n{clip(block.code, _APPROVAL_CHARS)}\n```"
+                for block in runnable
+            )
+        )
+        decision = await ctx.gate.check(kind, self.name, detail, target=self.kind)
+        if decision.allowed:
+            return None
+        text = (
+            f"Ran nothing: running this code needs approval ({kind}) and it was not given: "
+            f"{decision.reason}. The code did not run; do not ask to run it again unchanged. "
+            "Continue without it, or finish with what is known."
+        )
+        ctx.acted(
+            self.name,
+            "run_code",
+            {"blocks": describe_blocks(runnable), "source": source},
+            result=text,
+            error=f"not approved ({kind})",
+        )
+        return AgentReply(text=text)
+
+    def _unsandboxed(self) -> bool:
+        name = self._executor.name if self._executor is not None else self.kind
+        return name == "local"
 
     def _unavailable(self, exc: SandboxUnavailable, ctx: StepContext) -> AgentReply:
         """No sandbox to run in: said in full once, then briefly on every later step."""

@@ -328,7 +328,15 @@ class ControlChannel:
         )
 
     def record_policy(
-        self, agent: str, action: str, detail: str, *, target: str, allowed: bool, reason: str
+        self,
+        agent: str,
+        action: str,
+        detail: str,
+        *,
+        target: str,
+        allowed: bool,
+        reason: str,
+        attachments: Sequence[Attachment] = (),
     ) -> Decision:
         """A request the policy decided without asking anyone, recorded like any other."""
         request_id = f"r{next(self._ids)}"
@@ -340,6 +348,7 @@ class ControlChannel:
                 action=action,
                 target=target,
                 detail=detail,
+                attachments=list(attachments),
             )
         )
         self.events.emit(
