@@ -59,7 +59,12 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", choices=["docker", "bwrap", "local"], help="where code runs")
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("--slow-mo", type=int, metavar="MS", help="slow each browser action")
-    parser.add_argument("--step", action="store_true", help="pause before each browser action")
+    parser.add_argument(
+        "--step", action="store_true", help="ask before each browser action ([approval] web_action)"
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="allow every action the [approval] table would ask about"
+    )
     parser.add_argument("--text-only", action="store_true", help="no screenshots to the models")
 
 
@@ -85,7 +90,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "sandbox.kind": args.sandbox,
         "web.headless": False if args.headed else None,
         "web.slow_mo_ms": args.slow_mo,
-        "web.step_mode": True if args.step else None,
+        "approval.web_action": "ask" if args.step else None,
+        "approval.yes": True if args.yes else None,
         "web.text_only": True if args.text_only else None,
     }
     if getattr(args, "trace_dir", None) is not None:
@@ -270,21 +276,16 @@ def _run(args: argparse.Namespace) -> int:
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
-    watcher = _watcher(args, step_mode=config.web.step_mode)
+    watcher = _watcher(args, step_mode=config.approval.web_action == "ask")
     subscribers: list[Any] = [watcher] if watcher is not None else []
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
-    approver = None
-    if config.web.step_mode:  # the console is the face that asks the person
-        from magentic.ui.console_approver import ConsoleApprover
-
-        approver = ConsoleApprover()
     from magentic.ui.telemetry import telemetry_from_env
 
     telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
     if telemetry is not None:
         subscribers.append(telemetry)
-    work = run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
+    work = run_task(task, config, files=args.file, subscribers=subscribers)
     if args.ui:
         work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers)
     try:

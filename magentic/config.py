@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from magentic import secrets
 from magentic.agents.file_settings import FileSurferSettings
@@ -66,6 +66,13 @@ class Config(BaseModel):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+
+    @model_validator(mode="after")
+    def _step_mode_asks(self) -> Config:
+        """`[web] step_mode` (older configs) is `[approval] web_action = "ask"`."""
+        if self.web.step_mode and self.approval.web_action == "allow":
+            self.approval.web_action = "ask"
+        return self
 
     def model_for(self, role: str) -> ModelSettings:
         """The settings of one role: the default's, overlaid with the role's own."""

@@ -169,6 +169,8 @@ class Replanned(Event):
     reason: str
 
 
+# Legacy: the old `--step` mode's events, before the control channel. Nothing emits them;
+# they stay in `AnyEvent` so traces written then still load.
 class ApprovalRequested(Event):
     kind: Literal["approval_requested"] = "approval_requested"
     agent: str

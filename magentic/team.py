@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from magentic import secrets
-from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
+from magentic.agents.base import Agent, AgentContext, SharedResources
 from magentic.attachments import prepare_workspace
 from magentic.config import Config
 from magentic.control.channel import ControlChannel
@@ -154,7 +154,6 @@ async def run_task(
     *,
     files: Sequence[Path] = (),
     subscribers: Sequence[Subscriber] = (),
-    approver: Approver | None = None,
     run_dir: Path | None = None,
     resources: SharedResources | None = None,
     control: ControlChannel | None = None,
@@ -202,7 +201,6 @@ async def run_task(
             workspace=workspace,
             settings=config.orchestrator,
             files=copied,
-            approver=approver,
             control=control,
             gate=gate,
         )

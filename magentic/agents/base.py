@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from magentic.events import AgentActed, Attachment, Event, EventBus
 from magentic.llm.messages import ImagePart
@@ -70,26 +70,11 @@ class AgentReply:
     text: str
     images: list[ImagePart] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
-    # Words a person typed while watching the step (headed --step mode); the orchestrator
-    # adds them to the conversation as coming from the user.
-    guidance: str | None = None
 
     def __post_init__(self) -> None:
         # A file name's undecodable bytes (from a listing, from code's output) would make
         # every later model request unencodable: they travel on as visible escapes.
         self.text = escape_surrogates(self.text)
-
-
-@dataclass(frozen=True)
-class Approval:
-    decision: Literal["continue", "skip", "guide"]
-    guidance: str = ""
-
-
-class Approver(Protocol):
-    """A person who may look at each action before it happens (headed --step mode)."""
-
-    async def review(self, agent: str, action: str, detail: str) -> Approval: ...
 
 
 @dataclass
@@ -102,7 +87,6 @@ class StepContext:
     round: int = 0
     # time.monotonic() value by which the step should be over (the run's wall budget).
     deadline: float | None = None
-    approver: Approver | None = None
     # The run's control channel (questions to the person) and the approval gate agents pass
     # before guarded actions; see `magentic.control`.
     control: ControlChannel | None = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from magentic.agents.base import Agent, AgentReply, Approver, StepContext, TeamMessage
+from magentic.agents.base import Agent, AgentReply, StepContext, TeamMessage
 from magentic.control.channel import ControlChannel, Steering
 from magentic.control.gate import ApprovalGate
 from magentic.control.settings import ApprovalSettings
@@ -87,7 +87,6 @@ class Orchestrator:
     workspace: Path
     settings: OrchestratorSettings = field(default_factory=OrchestratorSettings)
     files: Sequence[Path] = ()
-    approver: Approver | None = None
     # How people steer the run (see `magentic.control`); with none given, a channel nobody
     # is attached to: the run goes on alone and every "ask" is answered no.
     control: ControlChannel | None = None
@@ -424,7 +423,6 @@ class Orchestrator:
             files=self.files,
             round=self.rounds,
             deadline=self.guard.deadline,
-            approver=self.approver,
             control=self.control,
             gate=self.gate,
         )
@@ -458,8 +456,6 @@ class Orchestrator:
                 files=[str(f) for f in reply.files],
             )
         )
-        if reply.guidance:
-            self.transcript.add(TeamMessage("user", reply.guidance))
 
     # Answers ------------------------------------------------------------------------------
     async def _final_answer(self, note: str = "") -> str:

@@ -3,6 +3,8 @@ an action's kinds, unknown kinds, and attachments made only when a request is re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from magentic.control.channel import ControlChannel
 from magentic.control.gate import ApprovalGate
 from magentic.control.settings import KINDS, ApprovalSettings
@@ -52,3 +54,20 @@ async def test_attachments_are_made_only_for_a_recorded_request() -> None:
     assert not decision.allowed and decision.by == "nobody"
     requested = [e for e in seen if isinstance(e, ControlRequested)]
     assert made == [1] and requested[0].attachments[0].name == "page.png"
+
+
+def test_step_and_yes_flags_set_the_approval_table(tmp_path: Path) -> None:
+    from magentic.cli import _overrides, build_parser
+    from magentic.config import load_config
+
+    args = build_parser().parse_args(["run", "a task", "--step", "--yes"])
+    config = load_config(None, overrides=_overrides(args), environ={})
+    assert (config.approval.web_action, config.approval.yes) == ("ask", True)
+    plain = load_config(
+        None, overrides=_overrides(build_parser().parse_args(["run", "t"])), environ={}
+    )
+    assert (plain.approval.web_action, plain.approval.yes) == ("allow", False)
+    # An older config's `[web] step_mode` still means "ask before every web action".
+    old = tmp_path / "old.toml"
+    old.write_text("[web]\nstep_mode = true\n")
+    assert load_config(old, environ={}).approval.web_action == "ask"

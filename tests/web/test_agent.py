@@ -4,11 +4,7 @@ request), the way a model would."""
 
 from __future__ import annotations
 
-import asyncio
-import io
-import os
 import re
-import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,15 +12,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from magentic.agents.base import Approval, StepContext
+from magentic.agents.base import StepContext
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.agent import WebSurfer
 from magentic.agents.web_surfer.browser import BrowserPool
-from magentic.events import AgentActed, ApprovalGiven, ApprovalRequested, Event, EventBus
+from magentic.events import AgentActed, Event, EventBus
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer
-from magentic.ui.console_approver import ConsoleApprover
 from tests.web.conftest import web_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -176,66 +171,6 @@ async def test_endpoint_without_tool_calls_still_drives_the_browser(
     h = await harness(script, tools=False)
     replies = [await h.step() for _ in range(4)]
     assert replies[3].text.startswith("Alpha Peak: 4,321 metres")
-
-
-class ScriptedPerson:
-    """An Approver that answers from a list, as a person at the console would."""
-
-    def __init__(self, *answers: Approval) -> None:
-        self.answers = list(answers)
-        self.seen: list[tuple[str, str, str]] = []
-
-    async def review(self, agent: str, action: str, detail: str) -> Approval:
-        self.seen.append((agent, action, detail))
-        return self.answers.pop(0)
-
-
-async def test_step_mode_continue_skip_and_guide(harness: MakeHarness, site: str) -> None:
-    h = await harness(surfing_script)
-    person = ScriptedPerson(
-        Approval("skip"), Approval("continue"), Approval("guide", "Use the Beta Lake page.")
-    )
-    h.ctx.approver = person
-    skipped = await h.step()
-    assert "the person watching said no" in skipped.text
-    assert "about:blank" in skipped.text  # nothing happened
-    await h.step()
-    guided = await h.step()
-    assert guided.guidance == "Use the Beta Lake page."
-    assert "stopped me" in guided.text
-    assert person.seen[0] == ("WebSurfer", "web_search", "web search (query='alpha peak')")
-    assert person.seen[2][2].startswith("click [") and 'link "Alpha Peak"' in person.seen[2][2]
-    decisions = [e.decision for e in h.recorder.of(ApprovalGiven)]
-    assert decisions == ["skip", "continue", "guide"]
-    assert len(h.recorder.of(ApprovalRequested)) == 3
-    acted = h.recorder.of(AgentActed)  # the trace shows the skip; the guided click never ran
-    assert [a.action for a in acted] == ["web_search", "web_search"]
-    assert acted[0].result.startswith("Skipped") and acted[1].result.startswith("Searched")
-
-
-async def test_console_approver_reads_without_blocking_the_loop() -> None:
-    read_end, write_end = os.pipe()
-    with os.fdopen(read_end) as stdin:
-        approver = ConsoleApprover(stdin=stdin, stdout=io.StringIO())
-        review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
-        # The person answers 0.3 s later, from another thread. A reader that blocked the
-        # loop would freeze it until then, and the ticker below would barely run.
-        typist = threading.Timer(0.3, os.write, (write_end, b"try the second result\n"))
-        typist.start()
-        ticks = 0
-        while not review.done():
-            await asyncio.sleep(0.01)
-            ticks += 1
-        typist.join()
-        assert ticks >= 5, f"the event loop ran only {ticks} times while waiting for the person"
-        approval = await asyncio.wait_for(review, 5)
-        assert approval == Approval("guide", "try the second result")
-        review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
-        os.write(write_end, b"s\n\n")
-        assert await asyncio.wait_for(review, 5) == Approval("skip")
-        review = asyncio.ensure_future(approver.review("WebSurfer", "click", "click [3]"))
-        assert await asyncio.wait_for(review, 5) == Approval("continue")
-    os.close(write_end)
 
 
 def reader_script(surf: Callable[[ChatRequest], Reply]) -> Callable[[ChatRequest], Reply]:

@@ -88,7 +88,17 @@ class Actions:
         if self.settings.draw_marks_on_page():
             with contextlib.suppress(PlaywrightError):
                 await call(page.main_frame, "clearMarks")
+        approvals = self.session.approvals
+        if approvals is None:
+            return await self._run(name, action, parsed, page)
+        async with approvals.acting(name):  # the approval backstop (approval.py)
+            result = await self._run(name, action, parsed, page)
+        result.notes += approvals.take_refused()
+        return result
+
+    async def _run(self, name: str, action: Any, parsed: Any, page: Page) -> ActionResult:
         downloads_before = len(self.session.downloaded)
+        holds = self.session.holds
         cdp = None
         with contextlib.suppress(PlaywrightError):
             cdp = await self.session.cdp(page)  # announced popups and navigations
@@ -112,7 +122,12 @@ class Actions:
                     f"Could not {_verb(name)}.",
                     error=f"the {name} tool failed ({type(error).__name__}: {first_line(error)})",
                 )
-            if not self.session.crashed(page):
+            settled = -1
+            while not self.session.crashed(page) and settled != holds.started:
+                # A request held for a person's decision (approval.py): once it is decided,
+                # the page reacts to it, and that is waited for like the action itself.
+                await holds.drain()
+                settled = holds.started
                 await settle(
                     page,
                     watch,
@@ -125,6 +140,8 @@ class Actions:
             await self.session.wait_popups(popups + announced, self.settings.action_timeout_s)
         await self._settle_new_tab(page)
         if watch.downloads:
+            await self.session.wait_downloads(self.settings.navigation_timeout_s)
+            await holds.drain()  # a download held for a decision
             await self.session.wait_downloads(self.settings.navigation_timeout_s)
         result.files += self.session.downloaded[downloads_before:]
         result.notes += self._navigation_notes(watch)
@@ -158,7 +175,9 @@ class Actions:
             if reason:
                 notes.append(reason)
         for failure in watch.failures:
-            if "ERR_ABORTED" not in failure and not notes:
+            # Aborted: replaced by another navigation, or stopped by the approval gate
+            # (approval.py notes that itself).
+            if "ERR_ABORTED" not in failure and "BLOCKED_BY_CLIENT" not in failure and not notes:
                 notes.append(f"The page did not load ({failure}).")
         if watch.status and watch.status >= 400:
             notes.append(f"The server answered HTTP {watch.status}.")
@@ -355,7 +374,7 @@ class Actions:
     @tool("upload_file", "Upload a workspace file.")
     async def upload_file(self, a: Upload) -> ActionResult:
         page = self._page()
-        file = self._task_file(a.path)
+        file = self.task_file(a.path)
         upload = await asyncio.to_thread(self.session.pool.shared_copy, file)  # sandbox_user.py
         element = await self.element(page, a.target_id, control=True)
         is_file_input = await element.evaluate("el => el.tagName === 'INPUT' && el.type === 'file'")
@@ -446,7 +465,7 @@ class Actions:
         await asyncio.sleep(seconds)  # the model asked to wait: the one deliberate sleep
         return ActionResult(f"Waited {seconds:g} seconds.")
 
-    def _task_file(self, path: str) -> Path:
+    def task_file(self, path: str) -> Path:
         """A file the task may upload: one it was given, or one in its workspace."""
         workspace = self.workspace.resolve()
         for candidate in (Path(path), workspace / path):

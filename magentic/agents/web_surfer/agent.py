@@ -1,9 +1,9 @@
 """The WebSurfer agent: one model call picks one browser action per step, by default.
 
-A step observes the page, asks the model for a tool call (or its answer in words), runs
-the action (after a person's approval in step mode), observes again and reports. The
-model sees the current page only: one screenshot, never a backlog of old ones, plus a
-one-line log of what it did in this step. The orchestrator gets a compact page report
+A step observes the page, asks the model for a tool call (or its answer in words), passes
+the action through the `[approval]` gate (approval.py), runs it, observes again and
+reports. The model sees the current page only: one screenshot, never a backlog of old
+ones, plus a one-line log of what it did in this step. The orchestrator gets a compact page report
 (no element list, which is only useful to the surfer) and, for a vision model, the
 screenshot; every action's screenshot also goes to the trace.
 """
@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from magentic.agents.base import AgentContext, AgentReply, BaseAgent, StepContext
 from magentic.agents.tools import BadToolArguments
 from magentic.agents.web_surfer import prompts
 from magentic.agents.web_surfer.actions import ActionResult, Actions
+from magentic.agents.web_surfer.approval import WebApprovals
 from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession
 from magentic.agents.web_surfer.guard import PageGuard
 from magentic.agents.web_surfer.observe import Observation, render
 from magentic.agents.web_surfer.reading import PageReader
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.tools import tool_specs
-from magentic.events import ApprovalGiven, ApprovalRequested, Attachment
+from magentic.events import Attachment
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import (
     ContentPart,
@@ -63,6 +63,10 @@ class WebSurfer(BaseAgent):
         self.actions: Actions | None = None
         self.reader: PageReader | None = None
         self.guard: PageGuard | None = None
+        self.approvals: WebApprovals | None = None
+        # Sites seen in this run: kept across a replan's fresh browser (`new_domain` is
+        # about the run, not the browser context).
+        self.visited_sites: set[str] = set()
 
     @classmethod
     def from_context(cls, ctx: AgentContext) -> WebSurfer:
@@ -79,11 +83,10 @@ class WebSurfer(BaseAgent):
 
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
-        session, _ = await self._session(ctx)
-        # A person approves each action when the run brought an approver (a face's, e.g.
-        # the console's for --step); the core never asks a terminal itself.
-        approver = ctx.approver
+        session, actions = await self._session(ctx)
         guard = self._guard(session)
+        approvals = self._approvals(session)
+        await approvals.begin(ctx)
         seen = await guard.observe(screenshot=self.vision, notes=[])
         log: list[str] = []
         files: list[Path] = []
@@ -94,30 +97,17 @@ class WebSurfer(BaseAgent):
             )
             if isinstance(call, str):
                 return self._reply(call, seen, files, content, log, answered=True)
-            detail = describe(call, seen)
-            skipped = False
-            if approver is not None:
-                ctx.emit(ApprovalRequested(agent=self.name, action=call.name, detail=detail))
-                approval = await approver.review(self.name, call.name, detail)
-                ctx.emit(
-                    ApprovalGiven(
-                        agent=self.name, decision=approval.decision, guidance=approval.guidance
-                    )
-                )
-                if approval.decision == "guide":
-                    text = (
-                        f"I was about to {detail}, but the person watching stopped me and "
-                        f"said: {approval.guidance}"
-                    )
-                    return AgentReply(text=text, files=files, guidance=approval.guidance)
-                skipped = approval.decision == "skip"
+            # The `[approval]` gate, before the action and off its clock: a person may take
+            # a while. A no leaves the page as it was, and the model is told why.
+            refused = await approvals.before(call, seen, actions)
             started = time.perf_counter()
-            if skipped:
-                result = ActionResult(f"Skipped ({detail}): the person watching said no.")
+            if refused is not None:
+                result = refused
             else:
                 result = await guard.act(self._run(call), _verb(call), budget_s=self._budget(call))
             # The trace keeps every step's screenshot, vision or not.
             seen = await guard.observe(screenshot=True, notes=result.notes)
+            approvals.saw(seen)
             self._record(ctx, call, result, seen, (time.perf_counter() - started) * 1000)
             log.append(_log_line(result, seen))
             files += result.files
@@ -133,6 +123,7 @@ class WebSurfer(BaseAgent):
         self.actions = None
         self.reader = None
         self.guard = None
+        self.approvals = None
 
     async def close(self) -> None:
         await self.reset()
@@ -150,6 +141,13 @@ class WebSurfer(BaseAgent):
             )
             self.reader = PageReader(session, self.settings, self.client)
         return self.session, self.actions
+
+    def _approvals(self, session: BrowserSession) -> WebApprovals:
+        if self.approvals is None or self.approvals.session is not session:
+            self.approvals = WebApprovals(
+                session, self.settings, agent=self.name, visited=self.visited_sites
+            )
+        return self.approvals
 
     def _guard(self, session: BrowserSession) -> PageGuard:
         if self.guard is None or self.guard.session is not session:
@@ -259,21 +257,6 @@ class WebSurfer(BaseAgent):
             parts.append("Files saved in the workspace: " + ", ".join(f.name for f in files))
         images = [_image(seen)] if self.vision and seen.screenshot is not None else []
         return AgentReply(text="\n\n".join(parts), images=images, files=files)
-
-
-def describe(call: ToolCall, seen: Observation) -> str:
-    """The action in words, with the element's role and name (for approval and the log)."""
-    args: dict[str, Any] = dict(call.arguments)
-    target = args.get("target_id")
-    what = call.name.replace("_", " ")
-    if target is not None:
-        element = seen.state.element(int(target)) if str(target).isdigit() else None
-        label = element.describe().split(" value=")[0] if element else f"[{target}]"
-        what += f" {label}"
-    rest = {k: v for k, v in args.items() if k != "target_id"}
-    if rest:
-        what += " (" + ", ".join(f"{k}={str(v)[:80]!r}" for k, v in rest.items()) + ")"
-    return what
 
 
 def _verb(call: ToolCall) -> str:

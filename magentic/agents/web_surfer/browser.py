@@ -18,7 +18,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import (
@@ -34,6 +34,7 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 
 from magentic.agents.web_surfer.downloads import Downloads
+from magentic.agents.web_surfer.holds import Holds
 from magentic.agents.web_surfer.limits import ActionLimits
 from magentic.agents.web_surfer.locate import find_chromium
 from magentic.agents.web_surfer.proxy import PolicyProxy
@@ -42,6 +43,9 @@ from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.settle import CLOCK_INIT_SCRIPT
 from magentic.agents.web_surfer.url_policy import DEFAULT_PORTS, UrlPolicy
 from magentic.errors import BrowserError
+
+if TYPE_CHECKING:  # approval.py builds on this module; a session only holds its instance
+    from magentic.agents.web_surfer.approval import WebApprovals
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +232,10 @@ class BrowserSession:
         self._popup_arrived = asyncio.Event()
         self.limits = ActionLimits(settings.max_dialogs_per_action, settings.max_popups_per_action)
         self.downloads = Downloads(self, settings)
+        # The approval gate's side (approval.py), set by the agent; none: nothing is asked.
+        self.approvals: WebApprovals | None = None
+        # Decisions the page waits on (a held POST, a download): the clocks stop meanwhile.
+        self.holds = Holds()
 
     # Lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:

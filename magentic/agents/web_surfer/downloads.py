@@ -10,6 +10,9 @@ it on, and the first page of its text comes back with the action's result.
 A PDF opened in the tab would only show in Chromium's viewer, whose text no observation can
 reach; such a page is downloaded the same way (a link with `download` in the viewer's own
 document, so the same cap and naming apply).
+
+Under the `[approval]` rule `download` (approval.py), a download is kept only once the gate
+says yes; a no cancels it and keeps nothing.
 """
 
 from __future__ import annotations
@@ -163,6 +166,17 @@ class Downloads:
         if key in self._over:
             self._cancel_over()
         notes = self.session.notes
+        approvals = self.session.approvals
+        refused = await approvals.download(download.url, name) if approvals else None
+        if refused is not None:  # the `download` rule (approval.py): nothing is kept
+            with contextlib.suppress(ValueError):
+                self._pending.remove(download)
+            with contextlib.suppress(PlaywrightError):
+                await download.cancel()
+            with contextlib.suppress(PlaywrightError):
+                await download.delete()  # Chromium's copy
+            notes.append(f"The download of {name} was not kept: {refused}.")
+            return
         folder = self.session.downloads_dir
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         target = unique(folder / name)

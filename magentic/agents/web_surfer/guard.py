@@ -41,10 +41,13 @@ class PageGuard:
         self.session = session
         self.settings = settings
         self._ends: float | None = None  # when the current action's time is up
+        # Time the page spent waiting for a person's decision (holds.py) is not counted.
+        self._held_base = 0.0
         self.notes: list[str] = []  # what the latest observation reported (for the reply)
 
     def _start(self) -> None:
         self._ends = asyncio.get_running_loop().time() + self.settings.action_deadline_s
+        self._held_base = self.session.holds.held_s
         self.session.limits.reset()
 
     async def act(
@@ -108,17 +111,31 @@ class PageGuard:
     def _left(self, floor: float = 0.0) -> float:
         if self._ends is None:
             return self.settings.action_deadline_s
-        return max(self._ends - asyncio.get_running_loop().time(), floor)
+        held = self.session.holds.held_s - self._held_base
+        return max(self._ends + held - asyncio.get_running_loop().time(), floor)
 
     async def _bounded(self, work: Awaitable[T], floor: float = 0.0) -> T:
         """`work`'s result, unless the clock runs out (leaving it at least `floor` seconds)
         or the page runs away first."""
         task = asyncio.ensure_future(work)
         tripped = asyncio.ensure_future(self.session.limits.tripped.wait())
+        holds = self.session.holds
         try:
-            done, _ = await asyncio.wait(
-                {task, tripped}, timeout=self._left(floor), return_when=asyncio.FIRST_COMPLETED
-            )
+            while True:
+                # While a decision is awaited the clock stands still; its end is looked at
+                # again whenever a hold begins or ends.
+                change = asyncio.ensure_future(holds.changed().wait())
+                timeout = None if holds.active else self._left(floor)
+                try:
+                    done, _ = await asyncio.wait(
+                        {task, tripped, change},
+                        timeout=timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    change.cancel()
+                if task in done or tripped in done or not done:
+                    break
         except asyncio.CancelledError:
             task.cancel()
             raise

@@ -17,6 +17,9 @@
 //   quiet(quietMs, maxMs, sinceMs, actionMs) -> resolved once the DOM has been quiet and
 //        the short timers set since the action began have fired
 //   showMarks(boxes), clearMarks()   the set-of-marks overlay of headed mode
+//   actionInfo(el), focusInfo()  what acting on an element (or the focused one) would do,
+//        for the approval gate: {tag, type, href, download, password, card, file, submits,
+//        enterSubmits, form: {method, action, password, card, name} | null}
 // It only reads the page, with three exceptions made at document start: it notes closed
 // shadow roots and hover listeners as the page creates them, and keeps a clock of the last
 // content change (a MutationObserver). Element ids live in a WeakMap, not in attributes.
@@ -663,6 +666,53 @@
     const line = all.slice(from, to).replace(/\s+/g, ' ').trim();
     return {n: starts.length, line, box: {x: r.left, y: r.top, w: r.width, h: r.height},
       before: from > lineStart, after: to < lineEnd};
+  };
+
+  // For the approval gate (approval.py): where a link leads, which form a click or an Enter
+  // would submit and how, and whether a field takes a password or a payment card's details.
+  const CARD_WORDS = /card.?(number|num|no\b)|\bcc.?(num|number)|\bcvc|\bcvv|\bcsc\b|security.?code|card.?expir/i;
+  const sensitive = (f) => {
+    const tag = f.tagName, type = (f.getAttribute('type') || '').toLowerCase();
+    const field = tag === 'INPUT' || tag === 'SELECT';
+    const auto = (f.getAttribute('autocomplete') || '').toLowerCase().split(/\s+/);
+    const words = ['name', 'id', 'placeholder', 'aria-label'].map((a) => f.getAttribute(a) || '').join(' ');
+    return {
+      password: tag === 'INPUT' && type === 'password',
+      card: field && (auto.some((t) => t.startsWith('cc-')) || CARD_WORDS.test(words)),
+    };
+  };
+  const NOT_TEXT = ['button', 'checkbox', 'radio', 'file', 'submit', 'reset', 'image', 'hidden', 'range', 'color'];
+  mg.actionInfo = (el) => {
+    const tag = el.tagName.toLowerCase(), type = (el.getAttribute('type') || '').toLowerCase();
+    const link = el.closest('a[href], area[href]');
+    const own = sensitive(el);
+    const button = el.closest('button') || el;
+    const btype = (button.getAttribute('type') || '').toLowerCase();
+    const submits = (button.tagName === 'BUTTON' && (btype === 'submit' || btype === '')) ||
+      (button.tagName === 'INPUT' && (btype === 'submit' || btype === 'image'));
+    const info = {
+      tag, type, href: link ? link.href : '', download: !!(link && link.hasAttribute('download')),
+      password: own.password, card: own.card, file: tag === 'input' && type === 'file',
+      submits: false, enterSubmits: false, form: null,
+    };
+    const form = button.form || el.form || el.closest('form');
+    if (!form) return info;
+    const fields = Array.from(form.elements).map(sensitive);
+    const custom = submits && button.hasAttribute('formmethod');
+    info.form = {
+      method: (custom ? button.formMethod : form.method) || 'get',
+      action: (submits && button.hasAttribute('formaction') ? button.formAction : form.action) || location.href,
+      password: fields.some((f) => f.password), card: fields.some((f) => f.card),
+      name: form.getAttribute('name') || form.getAttribute('aria-label') || form.id || '',
+    };
+    info.submits = submits;
+    info.enterSubmits = tag === 'input' && !NOT_TEXT.includes(type);
+    return info;
+  };
+  mg.focusInfo = () => {
+    let el = document.activeElement;
+    while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+    return el && el !== document.body && el !== document.documentElement ? mg.actionInfo(el) : null;
   };
 
   // Headed mode: the marks drawn in the page for the person watching; they take no clicks.

@@ -1,7 +1,7 @@
 """WebSurferSettings: everything a person may tune about the browser agent, in one typed place.
 
 They arrive from the `[web]` table of the config file and from CLI flags (`--headed`,
-`--slow-mo`, `--step`), so this is pydantic: it validates what comes in from outside.
+`--slow-mo`), so this is pydantic: it validates what comes in from outside.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ class WebSurferSettings(BaseModel):
     dialogs: Literal["accept", "dismiss"] = "accept"
     # Tool calls one step may make before it reports back (1: one model call, one action).
     actions_per_step: int = Field(default=1, ge=1, le=20)
-    # Pause before every action for a person's approval: the face that starts the run (the
-    # CLI's console) hands the run an approver; the WebSurfer itself never reads a terminal.
+    # Ask before every action: the same as `[approval] web_action = "ask"` (`--step`), which
+    # it sets; kept so config files that say it still mean it.
     step_mode: bool = False
     read_page_chars: int = Field(default=12000, ge=1000)
     # Characters of page text per model call when answering about a whole page.
