@@ -49,7 +49,7 @@ PAGES = {
 <button>Sign in</button></form>""",
     "/pay": """<title>Checkout</title><form method="post" action="/charge">
 <label>Card <input name="card" autocomplete="cc-number"></label><button>Pay</button></form>""",
-    "/notes": """<title>Notes</title><p id="state">unsaved</p>
+    "/notes": """<title>Notes</title><p id="state">draft</p>
 <button type="button" onclick="fetch('/note', {method: 'POST', body: 'remember the milk'})
   .then(() => state.textContent = 'saved', () => state.textContent = 'not saved')">Save note</button>
 <form id="f" method="post" action="/order"><input type="hidden" name="who" value="script"></form>
@@ -175,8 +175,13 @@ async def surf(
     hosts = [urlsplit(url).netloc for url in sites]
 
     async def make(
-        person: Callable[[ControlRequested], Command | None] | None = None, **rules: Any
+        person: Callable[[ControlRequested], Command | None] | None = None,
+        *,
+        web: dict[str, Any] | None = None,
+        after_s: float = 0.0,
+        **rules: Any,
     ) -> Surf:
+        """`person` answers each request (after `after_s`: a person thinking it over)."""
         bus = EventBus("test")
         events: list[Event] = []
         bus.subscribe(events.append)
@@ -193,7 +198,7 @@ async def surf(
                 ):
                     command = person(event)
                     if command is not None:
-                        asyncio.get_running_loop().call_soon(control.send, command)
+                        asyncio.get_running_loop().call_later(after_s, control.send, command)
 
             bus.subscribe(face)
         gate = ApprovalGate(ApprovalSettings.model_validate(rules), control)
@@ -212,7 +217,7 @@ async def surf(
             role="web_surfer",
             events=bus,
         )
-        surfer = WebSurfer(client, web_settings(*hosts), pool=pool)
+        surfer = WebSurfer(client, web_settings(*hosts, **(web or {})), pool=pool)
         holder.append(Surf(surfer, ctx, events, trace))
         opened.append((surfer, client, server, trace))
         return holder[0]
@@ -317,12 +322,20 @@ async def test_what_the_page_posts_by_itself_is_held_for_the_decision(
     assert Site.posts == [] and "Notes" in reply.text
     assert [a.action for a in s.of(ControlRequested)] == ["submit_form", "submit_form"]
     assert "remember the milk" in s.of(ControlRequested)[0].detail
-    s = await surf(approve)
+    # The person takes longer than the action's deadline and its settle wait: the clocks
+    # stand still while the request is held, so the page is neither called runaway nor
+    # observed before it reacted.
+    quick = {"action_deadline_s": 1.0, "navigation_timeout_s": 0.5, "settle_max_ms": 300}
+    s = await surf(approve, web=quick, after_s=1.5)
     await s.do(act("visit_url", url=f"{sites[0]}/notes"))
-    await s.do(act("click", "Save note"))
+    reply = await s.do(act("click", "Save note"))
     assert Site.posts == [("/note", "remember the milk")]
     assert await s.value("#state", "el => el.textContent") == "saved"
+    assert "saved" in reply.text and "draft" not in reply.text and "not saved" not in reply.text
     assert s.of(ControlRequested)[0].attachments  # a fresh screenshot of the waiting page
+    reply = await s.do(act("click", "Quick order"))
+    assert Site.posts[-1] == ("/order", "who=script")
+    assert "Received /order" in reply.text
 
 
 async def test_upload_and_download(surf: MakeSurf, sites: tuple[str, str], tmp_path: Path) -> None:
