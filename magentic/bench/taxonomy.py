@@ -3,6 +3,10 @@
 Each run that was not right (a wrong answer, or no answer) gets one class, the first that
 applies:
 
+* `denied by approval (K)`: the `[approval]` table (or nobody there to ask, as in every
+  bench) refused an action of kind K; whatever followed (a stall, a budget stop, a wrong
+  answer) most likely followed from that, and the fix is in the config (`--yes`, a rule),
+  not in the team;
 * `out of budget (B)`: a budget stopped it; B is rounds, time, tokens, cost or the bench's
   own task timeout;
 * `stalled`: the team stalled until the replans ran out;
@@ -37,7 +41,18 @@ CRASHED = "crashed"
 SEEN = "wrong, right answer seen"
 NEVER_SEEN = "answer never seen"
 NO_ANSWER = "no answer"
-ORDER = (OUT_OF_BUDGET, STALLED, MODEL_ENDPOINT, AGENT_ERROR, CRASHED, SEEN, NEVER_SEEN, NO_ANSWER)
+APPROVAL_DENIED = "denied by approval"
+ORDER = (
+    APPROVAL_DENIED,
+    OUT_OF_BUDGET,
+    STALLED,
+    MODEL_ENDPOINT,
+    AGENT_ERROR,
+    CRASHED,
+    SEEN,
+    NEVER_SEEN,
+    NO_ANSWER,
+)
 
 _BUDGETS = (
     ("task timeout", "task timeout"),
@@ -67,6 +82,9 @@ def not_right(result: TaskResult) -> bool:
 def classify(result: TaskResult, events: Sequence[Any]) -> Failure:
     """The class of one run that was not right, from its result and its trace events."""
     reason = result.stop_reason.lower()
+    denied = denied_kinds(events)
+    if denied and result.status != "error":
+        return Failure(APPROVAL_DENIED, ", ".join(denied))
     if "replans" in reason and "stall" in reason:
         return Failure(STALLED)
     if result.status == "out_of_budget":
@@ -87,6 +105,18 @@ def classify(result: TaskResult, events: Sequence[Any]) -> Failure:
     if result.truth is None:
         return Failure(NO_ANSWER)
     return Failure(SEEN if truth_seen(result.truth, events) else NEVER_SEEN)
+
+
+def denied_kinds(events: Sequence[Any]) -> list[str]:
+    """The action kinds whose approval was refused in a run, in the order first refused."""
+    asked = {e.request_id: e.action for e in events if e.kind == "control_requested"}
+    kinds: list[str] = []
+    for event in events:
+        if event.kind == "control_decided" and event.request == "approval":
+            kind = asked.get(event.request_id, "")
+            if event.decision == "deny" and kind and kind not in kinds:
+                kinds.append(kind)
+    return kinds
 
 
 def transcript(events: Sequence[Any]) -> str:

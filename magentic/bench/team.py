@@ -66,6 +66,8 @@ class TeamRunner:
         from magentic.team import run_task  # the whole team's imports, only when a task runs
 
         files = [task.file_path] if task.file_path is not None else []
+        # No control channel: nobody watches a bench, so every action the `[approval]` table
+        # would ask about is refused (and recorded), unless the config says `yes`.
         result = await run_task(
             task.question,
             self._config_for(task),

@@ -13,6 +13,8 @@ from magentic.bench.taxonomy import classify_all, truth_seen
 from magentic.events import (
     AgentActed,
     AgentReplied,
+    ControlDecided,
+    ControlRequested,
     Event,
     LedgerUpdated,
     ModelCallFailed,
@@ -23,7 +25,7 @@ from magentic.trace.writer import TraceWriter
 from .solvers import LOCAL_SUITE
 
 SUITE = load_suite(LOCAL_SUITE)
-IDS = [t.task_id for t in SUITE.tasks[:7]]
+IDS = [t.task_id for t in SUITE.tasks[:8]]
 
 
 def write_trace(workdir: Path, events: list[Event]) -> Path:
@@ -36,7 +38,7 @@ def write_trace(workdir: Path, events: list[Event]) -> Path:
 
 
 async def scenario(task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
-    """Each of seven tasks fails in its own way, as a team run would leave it in the trace."""
+    """Each of eight tasks fails in its own way, as a team run would leave it in the trace."""
     kind = IDS.index(task.task_id)
     events: list[Event] = []
     outcome = TaskOutcome(answer="FINAL ANSWER: definitely-wrong-xyz")
@@ -71,6 +73,18 @@ async def scenario(task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
         ]
     elif kind == 5:
         events = [AgentReplied(round=1, agent="WebSurfer", text="Nothing useful on this page.")]
+    elif kind == 6:  # nobody was there to approve the form, and the team stalled on it
+        events = [
+            ControlRequested(request_id="r1", request="approval", action="submit_form"),
+            ControlDecided(request_id="r1", request="approval", decision="deny", by="nobody"),
+            ControlRequested(request_id="r2", request="approval", action="download"),
+            ControlDecided(request_id="r2", request="approval", decision="allow", by="policy"),
+        ]
+        outcome = TaskOutcome(
+            answer="",
+            status="out_of_budget",
+            stop_reason="the team stalled and the limit of 2 replans is reached",
+        )
     else:
         raise RuntimeError("the bench runner caught this")
     outcome.trace_path = write_trace(workdir, events)
@@ -90,12 +104,14 @@ async def test_each_failure_gets_its_class_in_report_md(tmp_path: Path) -> None:
         IDS[3]: "agent error (WebSurfer)",
         IDS[4]: "wrong, right answer seen",
         IDS[5]: "answer never seen",
-        IDS[6]: "crashed (RuntimeError: the bench runner caught this)",
+        IDS[6]: "denied by approval (submit_form)",
+        IDS[7]: "crashed (RuntimeError: the bench runner caught this)",
     }
     report = (out / "report.md").read_text()
     assert "## Why tasks were not right" in report
     assert f"| agent error (WebSurfer) | 1 | {IDS[3]} r0 |" in report
     assert f"| wrong, right answer seen | 1 | {IDS[4]} r0 |" in report
+    assert f"| denied by approval (submit_form) | 1 | {IDS[6]} r0 |" in report
     # classes come in a fixed order: budget first, never-seen after seen
     assert report.index("out of budget (rounds)") < report.index("answer never seen")
 

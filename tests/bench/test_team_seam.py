@@ -13,9 +13,11 @@ from pathlib import Path
 from magentic.bench.results import ResultStore
 from magentic.bench.runner import BenchOptions, run_bench
 from magentic.bench.suites import load_suite
+from magentic.bench.taxonomy import classify_all
 from magentic.bench.team import ANSWER_FORMAT, TeamRunner
 from magentic.config import Config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
+from magentic.trace.writer import read_trace
 
 from .solvers import LOCAL_SUITE
 
@@ -71,3 +73,48 @@ async def test_team_runner_runs_the_real_team_per_task(tmp_path: Path) -> None:
     assert all(" ".join(ANSWER_FORMAT.split()[:8]) in f.all_text() for f in finals)
     web_question = results["web-station-elevation"].question
     assert web_question.startswith("Open http://127.0.0.1:")
+
+
+def coding_script(request: ChatRequest) -> Reply:
+    """The Coder writes a program; the orchestrator has the terminal run it, then finishes."""
+    step = roles.phase(request)
+    if step == "coder":
+        return Reply.text("```python\nopen('proof.txt', 'w').write('ran')\n```")
+    if step in ("facts", "replan_facts"):
+        return roles.facts(to_derive=["the count"])
+    if step in ("plan", "replan_plan"):
+        return roles.plan(("Coder", "Write the program."), ("ComputerTerminal", "Run it."))
+    if step == "progress":
+        if roles.last_from(request, "Coder") is None:
+            return roles.progress("Coder", "Write a program that counts.")
+        if roles.last_from(request, "ComputerTerminal") is None:
+            return roles.progress("ComputerTerminal", "Run the Coder's program.")
+        return roles.progress(satisfied=True, reason="the terminal answered")
+    if step == "final":
+        return Reply.text("The code could not run.\nFINAL ANSWER: unknown")
+    return Reply.text("unexpected request")
+
+
+async def test_a_bench_is_unattended_and_its_report_names_the_approval_denial(
+    tmp_path: Path,
+) -> None:
+    """No face is attached to a bench task: the terminal's `local_code` ask is a no, the code
+    never runs, and the failure taxonomy says so."""
+    suite = load_suite(LOCAL_SUITE)
+    out = tmp_path / "out"
+    async with ScriptedLLMServer(coding_script) as server:
+        config = Config(
+            models={"default": {"model": "scripted", "base_url": server.base_url, "api_key": "t"}},
+            agents=["Coder", "ComputerTerminal"],
+            sandbox={"kind": "local"},
+            trace_dir=tmp_path / "unused",
+        )
+        async with TeamRunner(config) as run_one:
+            options = BenchOptions(suite=LOCAL_SUITE, out=out, tasks=["file-minutes-treasurer"])
+            await run_bench(suite, options, run_one)
+    workdir = out / "tasks" / "file-minutes-treasurer" / "r0"
+    assert not list(workdir.rglob("proof.txt"))  # the code did not run
+    [(result, failure)] = classify_all(out, ResultStore(out).load())
+    assert str(failure) == "denied by approval (local_code)"
+    decided = [e for e in read_trace(out / str(result.trace_path)) if e.kind == "control_decided"]
+    assert [(e.decision, e.by) for e in decided] == [("deny", "nobody")]  # type: ignore[attr-defined]
