@@ -16,7 +16,13 @@ from magentic.errors import ModelError, UnsupportedFeature
 from magentic.llm.capabilities import Capabilities, CapabilityMemory
 from magentic.llm.client import ModelClient
 from magentic.llm.limits import effective_limit
-from magentic.llm.servers import UNKNOWN, ServerInfo, identify_server, schema_format
+from magentic.llm.servers import (
+    UNKNOWN,
+    ServerInfo,
+    has_own_schema_spelling,
+    identify_server,
+    schema_format,
+)
 from magentic.llm.settings import ModelSettings
 
 # A 1x1 PNG: enough to see whether image parts are accepted.
@@ -141,7 +147,7 @@ async def probe_endpoint(
             )
         )
         shapes = list(_SHAPES)
-        spelled = "" if schema_format(info.kind, "x", {})["type"] == "json_schema" else info.kind
+        spelled = info.kind if has_own_schema_spelling(info.kind) else ""
         shapes.insert(3, ("JSON schema", _schema_shape(info.kind)))
         for feature, shape in shapes:
             body = {"model": settings.model, "max_tokens": 16, **shape}

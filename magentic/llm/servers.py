@@ -61,6 +61,11 @@ class ServerInfo:
     conclusive: bool = False
 
 
+def has_own_schema_spelling(kind: str | None) -> bool:
+    """Whether this kind of server is asked for a schema otherwise than OpenAI's way."""
+    return kind in (LLAMA_CPP, LLAMA_CPP_PYTHON, TGI)
+
+
 def schema_format(kind: str | None, name: str, schema: dict[str, Any]) -> dict[str, Any]:
     """The `response_format` that asks this kind of server for a reply fitting `schema`."""
     if kind in (LLAMA_CPP, LLAMA_CPP_PYTHON):
@@ -239,10 +244,11 @@ def _read(
     props, models = answers.get("props"), answers.get("models")
     ollama, tgi = answers.get("ollama"), answers.get("tgi")
     if asking_all:
+        listed = _kind_from_models(models)
         if _is_llama_props(props):
             info.kind = LLAMA_CPP
-        elif _kind_from_models(models):
-            info.kind = _kind_from_models(models) or UNKNOWN
+        elif listed:
+            info.kind = listed
         elif isinstance(ollama, dict) and isinstance(ollama.get("version"), str):
             info.kind = OLLAMA
         elif _is_tgi_info(tgi):
