@@ -40,7 +40,7 @@ from magentic.agents.web_surfer.browser import BrowserSession
 from magentic.agents.web_surfer.domains import site_of, suffix_list
 from magentic.agents.web_surfer.downloads import human_size
 from magentic.agents.web_surfer.observe import Observation, capture
-from magentic.agents.web_surfer.page_module import call, call_on
+from magentic.agents.web_surfer.page_module import call, ids_of
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.events import Attachment
 from magentic.llm.messages import ToolCall
@@ -158,7 +158,9 @@ class WebApprovals:
                 self._classify(call_, guarded, actions), self.settings.action_timeout_s
             )
         except (PlaywrightError, ActionProblem, asyncio.TimeoutError, TimeoutError):
-            pass
+            pass  # a page that does not answer: the backstop still holds what it sends
+        except (KeyError, TypeError, ValueError):
+            pass  # arguments the action itself will refuse (no target_id, not a number)
         return guarded
 
     async def _classify(self, call_: ToolCall, guarded: Guarded, actions: Actions) -> None:
@@ -179,11 +181,13 @@ class WebApprovals:
             return
         if name not in ("click", "input_text", "upload_file", "download"):
             return
-        element = await actions.element(page, int(args["target_id"]), control=name != "click")
-        try:
-            info: dict[str, Any] = await call_on(element, "actionInfo")
-        finally:
-            await element.dispose()
+        place = ids_of(page).place(int(args["target_id"]))
+        if place is None:
+            return  # no such element: the action itself says so
+        frame, local_id = place
+        info: dict[str, Any] | None = await call(frame, "actionInfoOf", local_id, name != "click")
+        if info is None:
+            return
         if name == "upload_file":
             file = actions.task_file(str(args.get("path", "")))
             size = human_size(file.stat().st_size)

@@ -17,7 +17,8 @@
 //   quiet(quietMs, maxMs, sinceMs, actionMs) -> resolved once the DOM has been quiet and
 //        the short timers set since the action began have fired
 //   showMarks(boxes), clearMarks()   the set-of-marks overlay of headed mode
-//   actionInfo(el), focusInfo()  what acting on an element (or the focused one) would do,
+//   actionInfo(el), actionInfoOf(id, control), focusInfo()  what acting on an element (by
+//        handle, by id, or the focused one) would do,
 //        for the approval gate: {tag, type, href, download, password, card, file, submits,
 //        enterSubmits, form: {method, action, password, card, name} | null}
 // It only reads the page, with three exceptions made at document start: it notes closed
@@ -708,6 +709,10 @@
     info.submits = submits;
     info.enterSubmits = tag === 'input' && !NOT_TEXT.includes(type);
     return info;
+  };
+  mg.actionInfoOf = (id, control) => {
+    const el = mg.resolve(id, control);
+    return el ? mg.actionInfo(el) : null;
   };
   mg.focusInfo = () => {
     let el = document.activeElement;
