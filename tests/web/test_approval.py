@@ -253,14 +253,17 @@ async def test_a_post_form_asks_and_with_nobody_there_nothing_is_posted(
     [decided] = s.of(ControlDecided)
     assert (decided.decision, decided.by, decided.reason) == ("deny", "nobody", NOBODY)
     assert s.of(AgentActed)[-1].error == f"not approved (submit_form): {NOBODY}"
+    # Enter in the form's field would submit it just the same.
+    reply = await s.do(act("press_key", keys="Enter"))
+    assert "it needs approval (submit_form)" in reply.text and Site.posts == []
     # A GET search form is navigation, not a submission: nothing is asked.
     await s.do(act("input_text", "Search terms", text="kites", submit=True))
     assert s.surfer.session.active.url.endswith("/find?q=kites")  # type: ignore[union-attr]
-    assert len(s.of(ControlRequested)) == 1
+    assert len(s.of(ControlRequested)) == 2
     # The trace has the request with its screenshot saved beside it, and the decision.
     s.trace.close()
     trace = [e for e in read_trace(tmp_path / "run") if e.kind.startswith("control_")]
-    assert [e.kind for e in trace] == ["control_requested", "control_decided"]
+    assert [e.kind for e in trace] == ["control_requested", "control_decided"] * 2
     assert (tmp_path / "run" / trace[0].attachment_paths[0]).stat().st_size > 1000
 
 

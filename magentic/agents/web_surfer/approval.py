@@ -168,18 +168,20 @@ class WebApprovals:
         page = self.session.active
         if page is None:
             return
-        if name in ("visit_url", "web_search") or (name == "tab" and args.get("url")):
+        if name in ("visit_url", "web_search") or (
+            name == "tab" and args.get("action") == "open" and args.get("url")
+        ):
             url = self._address(name, args, page.url)
             if url:
                 guarded.target = url
                 self._new_site(url, guarded, "It opens")
             return
         if name == "press_key" and "enter" in str(args.get("keys", "")).lower():
-            info = await call(page.main_frame, "focusInfo")
-            if info and (info.get("enterSubmits") or info.get("submits")):
-                self._form(info, guarded)
+            focused = await call(page.main_frame, "focusInfo")
+            if focused and (focused.get("enterSubmits") or focused.get("submits")):
+                self._form(focused, guarded)
             return
-        if name not in ("click", "input_text", "upload_file", "download"):
+        if name not in ("click", "input_text", "select_option", "upload_file", "download"):
             return
         place = ids_of(page).place(int(args["target_id"]))
         if place is None:
@@ -193,6 +195,9 @@ class WebApprovals:
             size = human_size(file.stat().st_size)
             guarded.target = str(file)
             guarded.add("upload", f"It sends the workspace file {file.name} ({size}) to the page.")
+        elif name == "select_option":
+            if info.get("card"):
+                guarded.add("login", "It chooses in a payment card field.")
         elif name == "input_text":
             if info.get("password"):
                 guarded.add("login", "It types into a password field.")
