@@ -2,7 +2,8 @@
 
 The page tells the run as a story: the task, the plan (and every replan with its reason),
 then each round with the orchestrator's judgement, the instruction, every action the agent
-took (screenshots shown where the trace has them) and its reply, and the outcome with what
+took (screenshots shown where the trace has them), each approval asked for and who decided
+it, and its reply, and the outcome with what
 it cost. Screenshots are linked from the trace's attachments folder, so the page is written
 beside the trace and opens from there.
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 from magentic.events import (
     AgentActed,
     AgentReplied,
+    ControlDecided,
+    ControlRequested,
     Delegated,
     Event,
     FinalAnswer,
@@ -108,6 +111,21 @@ def render_html(events: Sequence[Event]) -> str:
                 if path.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
             )
             parts.append(f"<div class=act>{line}{images}</div>")
+        elif isinstance(event, ControlRequested) and event.request == "approval":
+            images = "".join(
+                f'<br><img src="{_e(path)}" alt="the page asked about" loading=lazy>'
+                for path in event.attachment_paths
+                if path.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
+            )
+            parts.append(
+                f"<div class=act><span class=who>{_e(event.agent)} asks ({_e(event.action)}):"
+                f"</span>{_pre(event.detail, 2000)}{images}</div>"
+            )
+        elif isinstance(event, ControlDecided) and event.request == "approval":
+            verdict = "allowed" if event.decision == "allow" else "refused"
+            style = "muted" if verdict == "allowed" else "bad"
+            why = f": {_e(event.reason)}" if event.reason else ""
+            parts.append(f"<p class={style}>{verdict} by {_e(event.by)}{why}</p>")
         elif isinstance(event, AgentReplied):
             parts.append(f"<p class=who>{_e(event.agent)} replied:</p>{_pre(event.text)}")
         elif isinstance(event, FinalAnswer):

@@ -33,6 +33,7 @@ from magentic.events import AgentActed, ControlDecided, ControlRequested, Event,
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer
+from magentic.trace.report import render_html
 from magentic.trace.writer import TraceWriter, read_trace
 from tests.web.conftest import web_settings
 
@@ -265,6 +266,9 @@ async def test_a_post_form_asks_and_with_nobody_there_nothing_is_posted(
     trace = [e for e in read_trace(tmp_path / "run") if e.kind.startswith("control_")]
     assert [e.kind for e in trace] == ["control_requested", "control_decided"] * 2
     assert (tmp_path / "run" / trace[0].attachment_paths[0]).stat().st_size > 1000
+    page = render_html(read_trace(tmp_path / "run"))  # the run's HTML report tells it too
+    assert "WebSurfer asks (submit_form)" in page and f"refused by nobody: {NOBODY}" in page
+    assert f'<img src="{trace[0].attachment_paths[0]}"' in page
 
 
 async def test_a_persons_yes_lets_the_post_happen(surf: MakeSurf, sites: tuple[str, str]) -> None:
