@@ -266,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.answer_format:
         overrides["orchestrator.answer_format"] = args.answer_format
     config = load_config(args.config, overrides=overrides)
-    check_agent_names(config.agents)
+    check_agent_names(config.agents, config.mcp.agent_names())
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
@@ -406,7 +406,7 @@ def _bench(args: argparse.Namespace) -> int:
     from magentic.team import check_agent_names
 
     config = load_config(args.config, overrides=_overrides(args))
-    check_agent_names(config.agents)
+    check_agent_names(config.agents, config.mcp.agent_names())
     options = BenchOptions(
         suite=args.suite,
         level=args.level,

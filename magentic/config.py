@@ -26,6 +26,7 @@ from magentic.attachments import AttachmentSettings
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
+from magentic.mcp.settings import McpSettings
 from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.text import escape_surrogates
 
@@ -36,7 +37,8 @@ else:  # pragma: no cover
 
 # `transcribe` is the speech-to-text model (e.g. whisper-1) the FileSurfer sends audio to;
 # audio is transcribed only when a [models.transcribe] table is given.
-ROLES = ("orchestrator", "web_surfer", "file_surfer", "coder", "transcribe")
+# `mcp` is the model of the agents that call MCP servers' tools.
+ROLES = ("orchestrator", "web_surfer", "file_surfer", "coder", "transcribe", "mcp")
 DEFAULT_AGENTS = ["WebSurfer", "FileSurfer", "Coder", "ComputerTerminal"]
 
 
@@ -61,6 +63,7 @@ class Config(BaseModel):
     web: WebSurferSettings = Field(default_factory=WebSurferSettings)
     file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -93,6 +96,7 @@ class Config(BaseModel):
             "web": self.web.model_dump(),
             "file_surfer": self.file_surfer.model_dump(),
             "max_attachment_mb": self.attachments.max_mb,
+            "mcp": self.mcp.summary(),
             "cache": self.cache.model_dump(mode="json"),
         }
 
@@ -196,6 +200,7 @@ def load_config(
     for role in ("default", *ROLES):
         _check_base_url(role, config.model_for(role).base_url)  # fail now, with its role
     secrets.register(config.api_keys())  # redacted from every sink from now on
+    secrets.register(config.mcp.secrets())  # MCP servers' env values and headers too
     unknown = set(config.models) - {"default", *ROLES}
     if unknown:
         raise ConfigError(

@@ -108,22 +108,46 @@ FACTORIES: dict[str, AgentFactory] = {
 }
 
 
-def check_agent_names(names: Sequence[str]) -> None:
-    """Refuse an empty team or an unknown agent before anything starts."""
-    known = ", ".join(FACTORIES)
-    if not names:
+def _mcp_agent(name: str) -> AgentFactory:
+    def build(ctx: AgentContext) -> Agent:
+        from magentic.agents.mcp import McpAgent
+
+        return McpAgent.from_context(ctx, name)
+
+    return build
+
+
+def check_agent_names(names: Sequence[str], mcp_agents: Sequence[str] = ()) -> None:
+    """Refuse an empty team, an unknown agent, or MCP tools given to a built-in agent,
+    before anything starts. `mcp_agents`: the agents the `[mcp]` servers name."""
+    clash = [n for n in mcp_agents if n in FACTORIES]
+    if clash:
+        raise ConfigError(
+            f"MCP servers give their tools to {', '.join(map(repr, clash))}, a built-in agent, "
+            "which takes no MCP tools; leave `agents` out (the MCP agent gets them) or name a "
+            'new agent for them, like agents = ["Search"]'
+        )
+    known = ", ".join([*FACTORIES, *mcp_agents])
+    if not names and not mcp_agents:
         raise ConfigError(f"no agent named for the team; known agents: {known}")
-    unknown = [n for n in names if n not in FACTORIES]
+    unknown = [n for n in names if n not in FACTORIES and n not in mcp_agents]
     if unknown:
         raise ConfigError(f"unknown agent {', '.join(map(repr, unknown))}; known agents: {known}")
+
+
+def team_names(config: Config) -> list[str]:
+    """The configured agents, then the MCP agents the `[mcp]` servers call for."""
+    extra = [n for n in config.mcp.agent_names() if n not in config.agents]
+    return [*config.agents, *extra]
 
 
 def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
     """The named agents. Only a missing optional package leaves an agent out (and says
     which); any other error while building one is a bug and is raised, never hidden."""
     agents: list[Agent] = []
+    mcp_agents = ctx.config.mcp.agent_names()
     for name in names:
-        factory = FACTORIES.get(name)
+        factory = FACTORIES.get(name) or (_mcp_agent(name) if name in mcp_agents else None)
         if factory is None:
             raise ConfigError(f"unknown agent '{name}'; known agents: {', '.join(FACTORIES)}")
         try:
@@ -143,7 +167,7 @@ def new_run_id() -> str:
 
 def key_values(config: Config) -> list[str]:
     """The API keys this config would send, so the trace (and every other sink) scrubs them."""
-    return config.api_keys()
+    return [*config.api_keys(), *config.mcp.secrets()]
 
 
 async def run_task(
@@ -184,7 +208,7 @@ async def run_task(
     agents: list[Agent] = []
     try:
         orchestrator_client = make_client("orchestrator")
-        agents = build_agents(ctx, config.agents)
+        agents = build_agents(ctx, team_names(config))
         orchestrator = Orchestrator(
             client=orchestrator_client,
             agents=agents,

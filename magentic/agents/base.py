@@ -71,6 +71,9 @@ class AgentReply:
     # Words a person typed while watching the step (headed --step mode); the orchestrator
     # adds them to the conversation as coming from the user.
     guidance: str | None = None
+    # The text relays outside content (tool output, pages): the team sees it fenced as data.
+    # None: decided by the agent's name (UNTRUSTED_SOURCES), as for every reply before.
+    untrusted: bool | None = None
 
     def __post_init__(self) -> None:
         # A file name's undecodable bytes (from a listing, from code's output) would make

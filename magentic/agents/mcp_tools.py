@@ -113,7 +113,7 @@ class McpToolbox:
         ctx.acted(
             self.agent,
             "mcp_start",
-            {"server": conn.name, "transport": conn.settings.transport},
+            {"server": conn.name, "transport": conn.settings.transport, "pid": conn.pid},
             "" if error else f"{len(tools)} tools: " + ", ".join(t.name for t in tools)[:400],
             error=error,
             duration_ms=(time.perf_counter() - began) * 1000,

@@ -364,7 +364,13 @@ class Orchestrator:
             )
             reply = AgentReply(text=f"{agent.name} could not complete the step: {reason}")
         self.transcript.add(
-            TeamMessage(agent.name, reply.text, list(reply.images), list(reply.files))
+            TeamMessage(
+                agent.name,
+                reply.text,
+                list(reply.images),
+                list(reply.files),
+                untrusted=reply.untrusted,
+            )
         )
         self.events.emit(
             AgentReplied(

@@ -1,0 +1,141 @@
+"""The MCP agent in a whole run: `run_task` with the scripted model delegating to it, a
+real MCP server's tool result reaching the final answer, and no server process left after
+the run, whether it answered or was cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magentic.config import Config, load_config
+from magentic.errors import ConfigError
+from magentic.events import Event
+from magentic.team import check_agent_names, run_task
+from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
+from magentic.trace.writer import read_trace
+from tests.mcp.helpers import TOOL_SERVER, alive
+
+TASK = "What is {a} plus {b}? Use the calculator."
+
+
+def config(server: ScriptedLLMServer, tmp_path: Path, **mcp: Any) -> Config:
+    return load_config(
+        overrides={
+            "models.default.base_url": server.base_url,
+            "models.default.model": "scripted",
+            "agents": ["Coder"],
+            "trace_dir": tmp_path / "runs",
+            "mcp.servers.calc.command": sys.executable,
+            "mcp.servers.calc.args": [str(TOOL_SERVER)],
+            "mcp.servers.calc.description": "a calculator",
+            **{f"mcp.servers.calc.{k}": v for k, v in mcp.items()},
+        },
+        environ={},
+    )
+
+
+def orchestrate(request: ChatRequest) -> Reply:
+    step = roles.phase(request)
+    if step == "facts":
+        return roles.facts(to_derive=["the sum"])
+    if step == "plan":
+        return roles.plan(("MCP", "add the two numbers with the calculator"))
+    if step == "progress":
+        if roles.last_from(request, "MCP"):
+            return roles.progress(satisfied=True)
+        return roles.progress("MCP", "Add the two numbers of the task with calc.")
+    if step == "final":
+        said = roles.last_from(request, "MCP") or ""
+        fenced = "<<untrusted data relayed by MCP" in request.all_text()
+        numbers = re.findall(r"The sum is (\d+)", said)
+        return Reply.text(f"FINAL ANSWER: {numbers[-1] if numbers and fenced else 'unknown'}")
+    return Reply.text("?")
+
+
+def is_mcp_agent(request: ChatRequest) -> bool:
+    return "tools from MCP servers" in request.system_text()
+
+
+async def test_the_orchestrator_delegates_to_the_mcp_agent(tmp_path: Path) -> None:
+    a, b = random.randint(10**5, 10**6), random.randint(10**5, 10**6)
+    seen_tools: list[list[str]] = []
+
+    def script(request: ChatRequest) -> Reply:
+        if not is_mcp_agent(request):
+            return orchestrate(request)
+        seen_tools.append([t["function"]["name"] for t in request.body.get("tools", [])])
+        shown = request.last_user_text()
+        if "returned:" not in shown:
+            x, y = map(int, re.findall(r"\d+", shown.split("Your instruction")[0])[:2])
+            return Reply.tool_call("calc__add", {"a": x, "b": y})
+        total = re.findall(r"(?m)^(\d+)$", shown)[-1]
+        return Reply.text(f"The sum is {total}")
+
+    with ScriptedLLMServer(script) as server:
+        cfg = config(server, tmp_path, blocked_tools=["crash"])
+        result = await run_task(TASK.format(a=a, b=b), cfg)
+    assert result.status == "answered", result.stop_reason
+    assert result.answer == f"FINAL ANSWER: {a + b}"
+    assert "calc__add" in seen_tools[0] and "calc__crash" not in seen_tools[0]
+    assert result.trace_path is not None
+    events = read_trace(Path(result.trace_path))
+    acted = [e for e in events if e.kind == "agent_acted" and getattr(e, "agent", "") == "MCP"]
+    started = next(e for e in acted if e.action == "mcp_start")
+    call = next(e for e in acted if e.action == "mcp:calc.add")
+    assert call.args == {"a": a, "b": b} and call.result == str(a + b)
+    assert not alive(started.args["pid"])
+
+
+async def test_a_crashing_server_is_an_observation_and_the_run_goes_on(tmp_path: Path) -> None:
+    def script(request: ChatRequest) -> Reply:
+        if not is_mcp_agent(request):
+            return orchestrate(request)
+        shown = request.last_user_text()
+        if "failed:" not in shown:
+            return Reply.tool_call("calc__crash", {})
+        gone = "exit code 3" in shown
+        return Reply.text("The sum is 0" if gone else "The sum is unknown")
+
+    with ScriptedLLMServer(script) as server:
+        result = await run_task("Add 1 and 2.", config(server, tmp_path))
+    assert result.status == "answered", result.stop_reason
+    assert result.answer == "FINAL ANSWER: 0"  # the agent read why the server went away
+
+
+async def test_no_server_process_survives_a_cancelled_run(tmp_path: Path) -> None:
+    hanging = threading.Event()
+    pids: list[int] = []
+
+    def script(request: ChatRequest) -> Reply:
+        if not is_mcp_agent(request):
+            return orchestrate(request)
+        hanging.set()
+        return Reply.tool_call("calc__hang", {})
+
+    def watch(event: Event) -> None:
+        if getattr(event, "action", "") == "mcp_start":
+            pids.append(event.args["pid"])  # type: ignore[attr-defined]
+
+    with ScriptedLLMServer(script) as server:
+        run = asyncio.ensure_future(
+            run_task("Add 1 and 2.", config(server, tmp_path, timeout_s=600), subscribers=[watch])
+        )
+        await asyncio.to_thread(hanging.wait, 60)
+        assert pids and alive(pids[0])
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    assert not alive(pids[0])
+
+
+def test_tools_cannot_go_to_a_built_in_agent() -> None:
+    with pytest.raises(ConfigError, match="'Coder', a built-in agent"):
+        check_agent_names(["Coder"], ["Coder"])
+    check_agent_names(["Coder"], ["Search"])  # a new agent's name is fine
