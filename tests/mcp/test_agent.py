@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,16 +26,23 @@ from tests.mcp.helpers import TOOL_SERVER, alive
 TASK = "What is {a} plus {b}? Use the calculator."
 
 
-def config(server: ScriptedLLMServer, tmp_path: Path, **mcp: Any) -> Config:
+def config(server: ScriptedLLMServer, tmp_path: Path, url: str | None = None, **mcp: Any) -> Config:
+    """A team of the Coder and the MCP agent with one server `calc`: the test tool server
+    over stdio, or over HTTP at `url` (allowed by the [mcp.url_policy])."""
+    where: dict[str, Any] = {
+        "mcp.servers.calc.command": sys.executable,
+        "mcp.servers.calc.args": [str(TOOL_SERVER)],
+    }
+    if url is not None:
+        where = {"mcp.servers.calc.url": url, "mcp.url_policy.allow": [urlsplit(url).netloc]}
     return load_config(
         overrides={
             "models.default.base_url": server.base_url,
             "models.default.model": "scripted",
             "agents": ["Coder"],
             "trace_dir": tmp_path / "runs",
-            "mcp.servers.calc.command": sys.executable,
-            "mcp.servers.calc.args": [str(TOOL_SERVER)],
             "mcp.servers.calc.description": "a calculator",
+            **where,
             **{f"mcp.servers.calc.{k}": v for k, v in mcp.items()},
         },
         environ={},
@@ -63,7 +71,10 @@ def is_mcp_agent(request: ChatRequest) -> bool:
     return "tools from MCP servers" in request.system_text()
 
 
-async def test_the_orchestrator_delegates_to_the_mcp_agent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_the_orchestrator_delegates_to_the_mcp_agent(
+    tmp_path: Path, transport: str, request: pytest.FixtureRequest
+) -> None:
     a, b = random.randint(10**5, 10**6), random.randint(10**5, 10**6)
     seen_tools: list[list[str]] = []
 
@@ -79,7 +90,8 @@ async def test_the_orchestrator_delegates_to_the_mcp_agent(tmp_path: Path) -> No
         return Reply.text(f"The sum is {total}")
 
     with ScriptedLLMServer(script) as server:
-        cfg = config(server, tmp_path, blocked_tools=["crash"])
+        url = request.getfixturevalue("http_url") if transport == "http" else None
+        cfg = config(server, tmp_path, url, blocked_tools=["crash"])
         result = await run_task(TASK.format(a=a, b=b), cfg)
     assert result.status == "answered", result.stop_reason
     assert result.answer == f"FINAL ANSWER: {a + b}"
@@ -90,7 +102,8 @@ async def test_the_orchestrator_delegates_to_the_mcp_agent(tmp_path: Path) -> No
     started = next(e for e in acted if e.action == "mcp_start")
     call = next(e for e in acted if e.action == "mcp:calc.add")
     assert call.args == {"a": a, "b": b} and call.result == str(a + b)
-    assert not alive(started.args["pid"])
+    if transport == "stdio":
+        assert not alive(started.args["pid"])
 
 
 async def test_a_crashing_server_is_an_observation_and_the_run_goes_on(tmp_path: Path) -> None:
@@ -107,6 +120,20 @@ async def test_a_crashing_server_is_an_observation_and_the_run_goes_on(tmp_path:
         result = await run_task("Add 1 and 2.", config(server, tmp_path))
     assert result.status == "answered", result.stop_reason
     assert result.answer == "FINAL ANSWER: 0"  # the agent read why the server went away
+
+
+async def test_a_server_that_cannot_start_is_an_observation(tmp_path: Path) -> None:
+    told: list[str] = []
+
+    def script(request: ChatRequest) -> Reply:
+        told.append(roles.last_from(request, "MCP") or "")
+        return orchestrate(request)
+
+    with ScriptedLLMServer(script) as server:
+        cfg = config(server, tmp_path, command="/nonexistent/mcp-server", args=[])
+        result = await run_task("Add 1 and 2.", cfg)
+    assert result.status == "answered", result.stop_reason
+    assert any("MCP server calc is not available: " in t and "could not start" in t for t in told)
 
 
 async def test_no_server_process_survives_a_cancelled_run(tmp_path: Path) -> None:
