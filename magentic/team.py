@@ -19,6 +19,8 @@ from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
 from magentic.attachments import prepare_workspace
 from magentic.config import Config
+from magentic.control.channel import ControlChannel
+from magentic.control.gate import ApprovalGate
 from magentic.errors import ConfigError
 from magentic.events import EventBus, Subscriber
 from magentic.execution.settings import SandboxSettings
@@ -179,8 +181,13 @@ async def run_task(
     approver: Approver | None = None,
     run_dir: Path | None = None,
     resources: SharedResources | None = None,
+    control: ControlChannel | None = None,
 ) -> RunResult:
-    """Run one task to its end and return the outcome; the trace is in the run folder."""
+    """Run one task to its end and return the outcome; the trace is in the run folder.
+
+    `control` is the channel the caller's faces (console, web view) steer through; without
+    one the run is unattended, and every action the `[approval]` table says to ask about is
+    denied, with the reason in the trace."""
     task = escape_surrogates(task)  # from argv or a suite's JSON: it must encode as UTF-8
     run_id = new_run_id()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
@@ -196,6 +203,9 @@ async def run_task(
     cache = ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
     memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
     make_client = _ClientMaker(config, events, UsageMeter(), cache, memory)
+    control = control if control is not None else ControlChannel()
+    control.connect(events)
+    gate = ApprovalGate(config.approval, control)
     ctx = AgentContext(
         config=config,
         events=events,
@@ -217,6 +227,8 @@ async def run_task(
             settings=config.orchestrator,
             files=copied,
             approver=approver,
+            control=control,
+            gate=gate,
         )
         summary = {**config.summary(), "attachments": [a.note() for a in attached]}
         result = await orchestrator.run(task, config=summary)
