@@ -1,9 +1,11 @@
 """Whether one MCP tool call may run: the single place the approval policy is asked.
 
-Kind `mcp_tool`, keyed by server and by `server.tool`, so a policy can allow a whole
-server, or ask about one tool of it. Until the run's approval gate exists, the person
-watching a `--step` run (the run's approver) is asked about every call; with no one
-watching, calls run. Returns None when the call may run, else the reason it may not.
+Kind `mcp_tool`, keyed `server.tool`, so `[approval.mcp]` can allow a whole server and
+still deny or ask about one of its tools (the most specific key wins over `mcp_tool`). The
+run's gate decides: by the table, or by asking a person through the control channel (with
+nobody there, "ask" is a no, with the reason recorded). Without a gate (an agent driven
+outside a run) the person watching a `--step` run is asked, else the call runs.
+Returns None when the call may run, else the reason it may not.
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ def describe_call(server: str, tool: str, arguments: dict[str, Any]) -> str:
 async def may_call(
     ctx: StepContext, agent: str, server: str, tool: str, arguments: dict[str, Any]
 ) -> str | None:
+    detail = describe_call(server, tool, arguments)
+    key = f"{server}.{tool}"
+    if ctx.gate is not None:
+        decision = await ctx.gate.check(KIND, agent, detail, target=key, key=key)
+        return None if decision.allowed else (decision.reason or "it was not approved")
     approver = ctx.approver
     if approver is None:
         return None
-    detail = describe_call(server, tool, arguments)
-    ctx.emit(ApprovalRequested(agent=agent, action=f"{KIND}:{server}.{tool}", detail=detail))
-    verdict = await approver.review(agent, f"{KIND}:{server}.{tool}", detail)
+    ctx.emit(ApprovalRequested(agent=agent, action=f"{KIND}:{key}", detail=detail))
+    verdict = await approver.review(agent, f"{KIND}:{key}", detail)
     ctx.emit(ApprovalGiven(agent=agent, decision=verdict.decision, guidance=verdict.guidance))
     if verdict.decision == "continue":
         return None

@@ -26,9 +26,16 @@ from tests.mcp.helpers import TOOL_SERVER, alive
 TASK = "What is {a} plus {b}? Use the calculator."
 
 
-def config(server: ScriptedLLMServer, tmp_path: Path, url: str | None = None, **mcp: Any) -> Config:
+def config(
+    server: ScriptedLLMServer,
+    tmp_path: Path,
+    url: str | None = None,
+    approval: str | None = "allow",
+    **mcp: Any,
+) -> Config:
     """A team of the Coder and the MCP agent with one server `calc`: the test tool server
-    over stdio, or over HTTP at `url` (allowed by the [mcp.url_policy])."""
+    over stdio, or over HTTP at `url` (allowed by the [mcp.url_policy]). Its calls are
+    allowed by `[approval.mcp] calc` unless `approval` is None (the default rule: ask)."""
     where: dict[str, Any] = {
         "mcp.servers.calc.command": sys.executable,
         "mcp.servers.calc.args": [str(TOOL_SERVER)],
@@ -41,6 +48,7 @@ def config(server: ScriptedLLMServer, tmp_path: Path, url: str | None = None, **
             "models.default.model": "scripted",
             "agents": ["Coder"],
             "trace_dir": tmp_path / "runs",
+            "approval.mcp": {"calc": approval} if approval else {},
             "mcp.servers.calc.description": "a calculator",
             **where,
             **{f"mcp.servers.calc.{k}": v for k, v in mcp.items()},
@@ -120,6 +128,28 @@ async def test_a_crashing_server_is_an_observation_and_the_run_goes_on(tmp_path:
         result = await run_task("Add 1 and 2.", config(server, tmp_path))
     assert result.status == "answered", result.stop_reason
     assert result.answer == "FINAL ANSWER: 0"  # the agent read why the server went away
+
+
+async def test_unattended_calls_are_denied_by_default_and_say_why(tmp_path: Path) -> None:
+    def script(request: ChatRequest) -> Reply:
+        if not is_mcp_agent(request):
+            return orchestrate(request)
+        shown = request.last_user_text()
+        if "failed:" not in shown:
+            return Reply.tool_call("calc__add", {"a": 1, "b": 2})
+        return Reply.text("The sum is 0" if "Not run: " in shown else "The sum is unknown")
+
+    with ScriptedLLMServer(script) as server:
+        result = await run_task("Add 1 and 2.", config(server, tmp_path, approval=None))
+    assert result.answer == "FINAL ANSWER: 0"  # the agent was told the call did not run
+    assert result.trace_path is not None
+    events = read_trace(Path(result.trace_path))
+    asked = next(e for e in events if e.kind == "control_requested")
+    decided = next(e for e in events if e.kind == "control_decided")
+    assert (asked.action, asked.target) == ("mcp_tool", "calc.add")  # type: ignore[attr-defined]
+    assert (decided.decision, decided.by) == ("deny", "nobody")  # type: ignore[attr-defined]
+    call = next(e for e in events if getattr(e, "action", "") == "mcp:calc.add")
+    assert call.error and "Not run" in call.error  # type: ignore[attr-defined]
 
 
 async def test_a_server_that_cannot_start_is_an_observation(tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ args = [{json.dumps(str(TOOL_SERVER))}]
 description = "a calculator"
 timeout_s = {timeout_s}
 env = {{ CALC_TOKEN = "calc-secret-value-123" }}
+
+[approval.mcp]
+calc = "allow"
 """
     )
     return path
