@@ -456,7 +456,7 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.base_url or args.model:
         return _doctor_endpoint(args)
     config = load_config(args.config)
-    checks = asyncio.run(check_all(image=config.sandbox.image))
+    checks = asyncio.run(check_all(image=config.sandbox.image, mcp=config.mcp))
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         print(f"{mark} {check.name}: {check.detail}")

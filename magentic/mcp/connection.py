@@ -325,4 +325,6 @@ def describe(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     first = text[0] if text else ""
     name = type(error).__name__
+    if name == "MCPError" and first:  # the SDK's error for a JSON-RPC error reply: its words
+        return clip(first, 500)
     return clip(f"{name}: {first}" if first else name, 500)
