@@ -35,6 +35,7 @@ from magentic.text import clip
 log = logging.getLogger(__name__)
 
 _TRACE_CHARS = 600  # of each argument and of the result, in the trace
+MAX_TOOLS = 100  # offered to the model at once (APIs refuse more than 128 functions)
 
 
 class RawArgs(ToolArgs):
@@ -122,9 +123,14 @@ class McpToolbox:
     def notes(self) -> list[str]:
         """What the model and the orchestrator should know about unavailable servers."""
         out = [f"MCP server {name} is not available: {why}" for name, why in self.failures.items()]
+        offered = 0
         for conn in self.connections.values():
             if conn.name not in self.failures and conn.tools and not conn.running:
-                out.append(f"MCP server {conn.name} stopped: {conn._why_down()}")
+                out.append(f"MCP server {conn.name} stopped: {conn.why_down()}")
+            if conn.name not in self.failures:
+                offered += len(conn.tools)
+        if offered > MAX_TOOLS:
+            out.append(f"only the first {MAX_TOOLS} of {offered} MCP tools are offered")
         return out
 
     def registry(self, ctx: StepContext) -> ToolRegistry[CallResult]:
@@ -135,8 +141,8 @@ class McpToolbox:
                 continue
             for remote in conn.tools:
                 name = tool_name(conn.name, remote.name)
-                if name in tools:
-                    continue  # two tools clash after cleaning their names: keep the first
+                if name in tools or len(tools) >= MAX_TOOLS:
+                    continue  # a clash after cleaning names, or too many: keep the first
                 tools.add(
                     SchemaTool(
                         name,

@@ -202,7 +202,7 @@ class McpConnection:
         """One tool call, bounded by `timeout_s`; McpError for anything but a result."""
         session = self._session
         if session is None or self._down():
-            why = self._why_down()
+            why = self.why_down()
             raise McpError(f"MCP server {self.name} is not running ({why})")
         sent = asyncio.ensure_future(session.call_tool(tool, arguments))
         gone = asyncio.ensure_future(self._gone())
@@ -221,9 +221,7 @@ class McpConnection:
                 result = sent.result()
             except Exception as error:
                 if await self._ended_soon():  # "connection closed": say why it closed
-                    raise McpError(
-                        f"{self.name}.{tool} got no answer: {self._why_down()}"
-                    ) from None
+                    raise McpError(f"{self.name}.{tool} got no answer: {self.why_down()}") from None
                 root = _root(error)
                 if isinstance(root, ValidationError):
                     raise McpError(
@@ -233,7 +231,7 @@ class McpConnection:
                 raise McpError(f"{self.name}.{tool} failed: {describe(error)}") from None
             return render_result(result, self.settings.max_output_chars)
         if gone in done:
-            raise McpError(f"{self.name}.{tool} got no answer: {self._why_down()}")
+            raise McpError(f"{self.name}.{tool} got no answer: {self.why_down()}")
         raise McpError(f"{self.name}.{tool} gave no answer within {timeout_s:g} s")
 
     async def _ended_soon(self) -> bool:
@@ -247,7 +245,7 @@ class McpConnection:
         ended = self.process is not None and self.process.ended.is_set()
         return ended or self._task is None or self._task.done()
 
-    def _why_down(self) -> str:
+    def why_down(self) -> str:
         if self.process is not None and self.process.ended.is_set():
             return self.process.why_ended()
         return self._failure or "the connection was closed"

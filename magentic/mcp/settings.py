@@ -17,9 +17,10 @@ import it without pulling in the MCP SDK. Each server is either a program to sta
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from magentic.agents.web_surfer.settings import UrlPolicySettings
 
@@ -97,6 +98,17 @@ class McpSettings(BaseModel):
     # Which addresses HTTP servers may have: the same rules (and checker) as the browser's,
     # kept apart so allowing a local MCP server does not open it to web pages.
     url_policy: UrlPolicySettings = Field(default_factory=UrlPolicySettings)
+
+    @field_validator("servers")
+    @classmethod
+    def _plain_names(cls, servers: dict[str, McpServerSettings]) -> dict[str, McpServerSettings]:
+        # A name becomes part of tool names (`name__tool`) and approval keys (`name.tool`).
+        for name in servers:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", name):
+                raise ValueError(
+                    f"MCP server name {name!r}: use letters, digits, '_' or '-' (at most 40)"
+                )
+        return servers
 
     def secrets(self) -> list[str]:
         return [s for server in self.servers.values() for s in server.secrets()]
