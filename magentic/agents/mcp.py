@@ -11,23 +11,14 @@ and are closed, process groups and all, when the run closes its agents.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
-from magentic.agents.base import (
-    AgentContext,
-    AgentReply,
-    BaseAgent,
-    StepContext,
-    TeamMessage,
-)
+from magentic.agents.base import AgentContext, AgentReply, BaseAgent, StepContext
 from magentic.agents.mcp_tools import McpToolbox
-from magentic.agents.tools import BadToolArguments, UnknownTool
+from magentic.agents.tool_loop import Entry, render_log, use_tools
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import Message, system, user
-from magentic.mcp.connection import CallResult
 from magentic.mcp.settings import McpServerSettings
-from magentic.text import clip
 
 MAX_CALLS = 4  # tool calls per step; then the agent reports what it has
 RESULT_CHARS = 3000  # of each earlier result, in the agent's own prompt
@@ -76,40 +67,26 @@ class McpAgent(BaseAgent):
 
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         await self.toolbox.start(ctx)
-        log: list[tuple[str, CallResult]] = []
-        for _ in range(MAX_CALLS):
-            tools = self.toolbox.registry(ctx)
-            notes = self.toolbox.notes()
-            if not len(tools):
-                reason = "; ".join(notes) or "the servers offer no tools"
-                return self._reply(f"No MCP tool is available: {reason}.", log)
-            choice = await self.client.choose_tool(
-                self._messages(instruction, ctx, notes, log), tools.specs()
-            )
-            if isinstance(choice, str):
-                return self._reply(choice, log)
-            shown = f"{choice.name}({json.dumps(choice.arguments, ensure_ascii=False)[:300]})"
-            try:
-                result = await tools.call(choice.name, choice.arguments)
-            except (UnknownTool, BadToolArguments) as error:  # the server was not asked
-                result = CallResult(f"Did not run: {error.reason}", is_error=True)
-            log.append((shown, result))
-        return self._reply(None, log)
+        tools = self.toolbox.registry(ctx)
+        notes = self.toolbox.notes()
+        if not len(tools):
+            reason = "; ".join(notes) or "the servers offer no tools"
+            return self._reply(f"No MCP tool is available: {reason}.", [])
+        words, log = await use_tools(
+            self.client,
+            tools,
+            lambda log: self._messages(instruction, ctx, notes, log),
+            MAX_CALLS,
+        )
+        return self._reply(words, log)
 
     async def close(self) -> None:
         await self.toolbox.close()
 
     def _messages(
-        self,
-        instruction: str,
-        ctx: StepContext,
-        notes: list[str],
-        log: list[tuple[str, CallResult]],
+        self, instruction: str, ctx: StepContext, notes: list[str], log: list[Entry]
     ) -> list[Message]:
-        history = ""
-        if log:
-            lines = [_entry(self.name, call, result, RESULT_CHARS) for call, result in log]
-            history = "\nWhat your calls in this step returned:\n" + "\n".join(lines) + "\n"
+        history = f"\n{render_log(self.name, log, RESULT_CHARS)}\n" if log else ""
         note_text = "".join(f"\nNote: {n}" for n in notes)
         text = STEP.format(
             task=ctx.task.strip()[:2000],
@@ -119,7 +96,7 @@ class McpAgent(BaseAgent):
         )
         return [system(SYSTEM), user(text)]
 
-    def _reply(self, words: str | None, log: list[tuple[str, CallResult]]) -> AgentReply:
+    def _reply(self, words: str | None, log: list[Entry]) -> AgentReply:
         parts = [
             f"I called {call}: " + ("ERROR " if result.is_error else "") + result.text
             for call, result in log
@@ -129,12 +106,6 @@ class McpAgent(BaseAgent):
         if not parts:
             parts.append("(no tool was called and no answer given)")
         return AgentReply(text="\n\n".join(parts), untrusted=bool(log))
-
-
-def _entry(agent: str, call: str, result: CallResult, limit: int) -> str:
-    status = "failed" if result.is_error else "returned"
-    fenced = TeamMessage(agent, clip(result.text, limit), untrusted=True).for_prompt()
-    return f"- {call} {status}:\n{fenced}"
 
 
 def describe(servers: Mapping[str, McpServerSettings]) -> str:

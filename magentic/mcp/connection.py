@@ -19,15 +19,17 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from magentic.errors import MagenticError
 from magentic.mcp import procs
 from magentic.mcp.settings import McpServerSettings
-from magentic.mcp.stdio import ServerProcess, exited, stdio_transport
 from magentic.text import clip
+
+if TYPE_CHECKING:  # the SDK loads only when a server starts (it is an optional extra)
+    from magentic.mcp.stdio import ServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,8 @@ class McpConnection:
     @contextlib.asynccontextmanager
     async def _transport(self) -> AsyncIterator[tuple[Any, Any]]:
         if self.settings.command is not None:
+            from magentic.mcp.stdio import stdio_transport
+
             started: asyncio.Future[ServerProcess] = asyncio.get_running_loop().create_future()
             started.add_done_callback(lambda f: setattr(self, "process", f.result()))
             async with stdio_transport(self.settings, started) as streams:
@@ -238,6 +242,8 @@ class McpConnection:
         """Whether the server's output ended (then waiting a moment for its exit code)."""
         if self.process is None or not self.process.ended.is_set():
             return False
+        from magentic.mcp.stdio import exited
+
         await exited(self.process.process, 0.5)
         return True
 
