@@ -14,6 +14,7 @@ import secrets as _secrets
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
@@ -31,6 +32,9 @@ from magentic.llm.usage import UsageMeter
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
 from magentic.text import escape_surrogates
 from magentic.trace.writer import TraceWriter
+
+if TYPE_CHECKING:
+    from magentic.agents.mcp_tools import McpToolbox
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,17 @@ AgentFactory = Callable[[AgentContext], Agent]
 def _coder(ctx: AgentContext) -> Agent:
     from magentic.agents.coder import Coder
 
-    return Coder(ctx.client_for("coder"))
+    return Coder(ctx.client_for("coder"), toolbox=_toolbox(ctx, "Coder"))
+
+
+def _toolbox(ctx: AgentContext, agent: str) -> McpToolbox | None:
+    """The MCP servers whose `agents` name this built-in agent, if any."""
+    servers = ctx.config.mcp.servers_for(agent)
+    if not servers:
+        return None
+    from magentic.agents.mcp_tools import McpToolbox
+
+    return McpToolbox(agent, servers, ctx.config.mcp.url_policy)
 
 
 def _terminal(ctx: AgentContext) -> Agent:
@@ -119,17 +133,22 @@ def _mcp_agent(name: str) -> AgentFactory:
     return build
 
 
+# Built-in agents that use MCP tools when a server's `agents` names them.
+TAKES_MCP_TOOLS = ("Coder",)
+
+
 def check_agent_names(names: Sequence[str], mcp_agents: Sequence[str] = ()) -> None:
     """Refuse an empty team, an unknown agent, or MCP tools given to a built-in agent,
     before anything starts. `mcp_agents`: the agents the `[mcp]` servers name."""
-    clash = [n for n in mcp_agents if n in FACTORIES]
+    clash = [n for n in mcp_agents if n in FACTORIES and n not in TAKES_MCP_TOOLS]
     if clash:
         raise ConfigError(
-            f"MCP servers give their tools to {', '.join(map(repr, clash))}, a built-in agent, "
-            "which takes no MCP tools; leave `agents` out (the MCP agent gets them) or name a "
-            'new agent for them, like agents = ["Search"]'
+            f"MCP servers give their tools to {', '.join(map(repr, clash))}, a built-in agent "
+            f"that takes no MCP tools (of the built-in agents only {', '.join(TAKES_MCP_TOOLS)} "
+            "does); leave `agents` out (the MCP agent gets them) or name a new agent for them, "
+            'like agents = ["Search"]'
         )
-    known = ", ".join([*FACTORIES, *mcp_agents])
+    known = ", ".join([*FACTORIES, *(n for n in mcp_agents if n not in FACTORIES)])
     if not names and not mcp_agents:
         raise ConfigError(f"no agent named for the team; known agents: {known}")
     unknown = [n for n in names if n not in FACTORIES and n not in mcp_agents]
@@ -147,7 +166,7 @@ def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
     """The named agents. Only a missing optional package leaves an agent out (and says
     which); any other error while building one is a bug and is raised, never hidden."""
     agents: list[Agent] = []
-    mcp_agents = ctx.config.mcp.agent_names()
+    mcp_agents = [n for n in ctx.config.mcp.agent_names() if n not in FACTORIES]
     for name in names:
         factory = FACTORIES.get(name) or (_mcp_agent(name) if name in mcp_agents else None)
         if factory is None:

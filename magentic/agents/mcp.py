@@ -11,14 +11,11 @@ and are closed, process groups and all, when the run closes its agents.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from magentic.agents.base import AgentContext, AgentReply, BaseAgent, StepContext
 from magentic.agents.mcp_tools import McpToolbox
 from magentic.agents.tool_loop import Entry, render_log, use_tools
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import Message, system, user
-from magentic.mcp.settings import McpServerSettings
 
 MAX_CALLS = 4  # tool calls per step; then the agent reports what it has
 RESULT_CHARS = 3000  # of each earlier result, in the agent's own prompt
@@ -50,12 +47,14 @@ class McpAgent(BaseAgent):
         name: str,
         client: ModelClient,
         toolbox: McpToolbox,
-        servers: Mapping[str, McpServerSettings],
     ) -> None:
         self.name = name
         self.client = client
         self.toolbox = toolbox
-        self.description = describe(servers)
+        self.description = (
+            f"Calls tools of MCP servers: {toolbox.describe()}. Give it one concrete "
+            "instruction; it reports what the tools returned."
+        )
 
     @classmethod
     def from_context(cls, ctx: AgentContext, name: str) -> McpAgent:
@@ -63,7 +62,7 @@ class McpAgent(BaseAgent):
         default MCP agent), under the `[mcp.url_policy]`."""
         servers = ctx.config.mcp.servers_for(name)
         toolbox = McpToolbox(name, servers, ctx.config.mcp.url_policy)
-        return cls(name, ctx.client_for("mcp"), toolbox, servers)
+        return cls(name, ctx.client_for("mcp"), toolbox)
 
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         await self.toolbox.start(ctx)
@@ -106,14 +105,3 @@ class McpAgent(BaseAgent):
         if not parts:
             parts.append("(no tool was called and no answer given)")
         return AgentReply(text="\n\n".join(parts), untrusted=bool(log))
-
-
-def describe(servers: Mapping[str, McpServerSettings]) -> str:
-    """What the orchestrator reads: the servers by name and purpose (known before start)."""
-    listed = "; ".join(
-        f"{name}" + (f" ({s.description})" if s.description else "") for name, s in servers.items()
-    )
-    return (
-        f"Calls tools of MCP servers: {listed}. Give it one concrete instruction; it reports "
-        "what the tools returned."
-    )

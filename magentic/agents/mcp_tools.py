@@ -88,6 +88,13 @@ class McpToolbox:
         self._started = False
         self._lock = asyncio.Lock()
 
+    def describe(self) -> str:
+        """The servers by name and purpose, for an agent's description (known before start)."""
+        return "; ".join(
+            name + (f" ({c.settings.description})" if c.settings.description else "")
+            for name, c in self.connections.items()
+        )
+
     async def start(self, ctx: StepContext) -> None:
         """Start every server (once, together); one that fails is noted, not raised."""
         async with self._lock:

@@ -192,7 +192,40 @@ async def test_no_server_process_survives_a_cancelled_run(tmp_path: Path) -> Non
     assert not alive(pids[0])
 
 
-def test_tools_cannot_go_to_a_built_in_agent() -> None:
-    with pytest.raises(ConfigError, match="'Coder', a built-in agent"):
-        check_agent_names(["Coder"], ["Coder"])
-    check_agent_names(["Coder"], ["Search"])  # a new agent's name is fine
+def test_tools_go_only_to_agents_that_take_them() -> None:
+    with pytest.raises(ConfigError, match="'WebSurfer', a built-in agent that takes no MCP"):
+        check_agent_names(["Coder"], ["WebSurfer"])
+    check_agent_names(["Coder"], ["Search", "Coder"])  # a new agent, or the Coder, is fine
+
+
+async def test_the_coder_calls_the_tools_it_is_given_before_writing(tmp_path: Path) -> None:
+    a, b = random.randint(10**5, 10**6), random.randint(10**5, 10**6)
+
+    def script(request: ChatRequest) -> Reply:
+        if "You are the Coder" not in request.system_text():
+            if roles.phase(request) == "plan":
+                return roles.plan(("Coder", "write code that prints the sum"))
+            if roles.phase(request) == "progress":
+                if roles.last_from(request, "Coder"):
+                    return roles.progress(satisfied=True)
+                return roles.progress("Coder", "Write code that prints the sum.")
+            if roles.phase(request) == "final":
+                code = roles.last_from(request, "Coder") or ""
+                printed = re.findall(r"print[(](\d+)[)]", code)
+                return Reply.text(f"FINAL ANSWER: {printed}")
+            return orchestrate(request)
+        shown = request.all_text()
+        if "What your tool calls returned" not in shown:
+            return Reply.tool_call("calc__add", {"a": a, "b": b})
+        total = re.findall(r"(?m)^(\d+)$", shown)[-1]
+        return Reply.text(f"```python\nprint({total})\n```")
+
+    with ScriptedLLMServer(script) as server:
+        cfg = config(server, tmp_path, agents=["Coder"])
+        result = await run_task(TASK.format(a=a, b=b), cfg)
+    assert result.answer == f"FINAL ANSWER: ['{a + b}']", result.stop_reason
+    assert result.trace_path is not None
+    events = read_trace(Path(result.trace_path))
+    assert events[0].agents == ["Coder"]  # type: ignore[attr-defined]  # no MCP agent
+    call = next(e for e in events if getattr(e, "action", "") == "mcp:calc.add")
+    assert call.agent == "Coder" and call.result == str(a + b)  # type: ignore[attr-defined]
