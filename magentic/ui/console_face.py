@@ -68,6 +68,8 @@ class Display(Protocol):
 
     def hold(self) -> contextlib.AbstractContextManager[None]: ...
 
+    def note(self, text: str) -> None: ...
+
 
 def plan_steps(plan: str) -> list[str]:
     """Steps of a rendered plan ("1. Agent: action" lines) without their numbers."""
@@ -92,6 +94,7 @@ class ConsoleFace:
         self.plan: list[str] = []
         self.pause_asked = False  # a Ctrl-C asked for a pause that has not ended yet
         self._turn = asyncio.Lock()
+        self._holding = 0
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # Presence ------------------------------------------------------------------------------
@@ -342,10 +345,17 @@ class ConsoleFace:
         if self.display is None:
             yield
             return
-        with self.display.hold():
-            yield
+        self._holding += 1
+        try:
+            with self.display.hold():
+                yield
+        finally:
+            self._holding -= 1
 
     def _say(self, text: str) -> None:
+        if self.display is not None and not self._holding:  # above the live area, not over it
+            self.display.note(text.strip("\n"))
+            return
         try:
             self.out.write(text + "\n")
             self.out.flush()

@@ -255,6 +255,10 @@ class LiveConsole:
     def __exit__(self, *exc: object) -> None:
         self._live.stop()
 
+    def note(self, text: str) -> None:
+        """A line from outside the run's events (a face's word), above the live area."""
+        self.console.print(Text(text), highlight=False)
+
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
         """Take the live area off the screen while a person answers at the console (see
