@@ -390,6 +390,8 @@ async def _with_web_view(
 
     subscribers.insert(0, announce)
     subscribers.append(view.streams.push)  # the model's text as it streams, to the page
+    if control is not None:  # the page's steering panel: a face while the view serves
+        subscribers.append(view.steer(control).push)
     try:
         return await work
     finally:
