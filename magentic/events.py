@@ -251,6 +251,8 @@ class RunFinished(Event):
     kind: Literal["run_finished"] = "run_finished"
     status: Literal["answered", "out_of_budget", "failed", "cancelled"]
     stop_reason: str
+    # Which budget stopped it (rounds, time, tokens, cost, replans) when one did.
+    budget: str = ""
     answer: str = ""
     rounds: int = 0
     prompt_tokens: int = 0

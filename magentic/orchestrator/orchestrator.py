@@ -136,13 +136,14 @@ class Orchestrator:
         reason = ""
         answer = ""
         error_type = ""
+        budget = ""
         try:
             answer = await self._run()
             status, reason = "answered", "the task was answered"
             if self.answer_fault:
                 status, reason = "failed", f"no real final answer: {self.answer_fault}"
         except BudgetExceeded as stop:
-            status, reason = "out_of_budget", stop.reason
+            status, reason, budget = "out_of_budget", stop.reason, stop.budget
             answer = await self._best_answer(stop.reason)
         except StoppedByPerson as stop:
             status, reason = "cancelled", f"stopped by the person: {stop.reason}"
@@ -160,13 +161,14 @@ class Orchestrator:
             self.events.emit(RunFailed(reason=reason, error_type=error_type))
         finally:
             result = self._result(answer, status, reason)
-            result.error_type = error_type
+            result.error_type, result.budget = error_type, budget
             if answer:
                 self.events.emit(FinalAnswer(answer=answer))
             self.events.emit(
                 RunFinished(
                     status=status,
                     stop_reason=reason,
+                    budget=budget,
                     answer=answer,
                     rounds=self.rounds,
                     prompt_tokens=result.prompt_tokens,
