@@ -142,3 +142,38 @@ async def test_a_pause_takes_guidance_and_resumes(tmp_path: Path) -> None:
     progress = next(r for r in run.server.requests if roles.phase(r) == "progress")
     assert ("user", "Use 40 + 2 instead.") in roles.said(progress)
     assert "paused before round 1" in out.getvalue() and "Noted" in out.getvalue()
+
+
+async def test_an_approval_shows_the_action_and_asks_again_on_nonsense() -> None:
+    control = ControlChannel()
+    out = io.StringIO()
+    face = ConsoleFace(control, stdin=typed("maybe\nn it posts my address\ny\n"), out=out)
+    face.attach()
+    control.events.subscribe(face)
+    order = "click 'Send' on the order form"
+    denied = await control.approval("WebSurfer", "submit_form", order, target="https://shop.test/")
+    allowed = await control.approval("WebSurfer", "download", "save report.pdf")
+    assert (denied.allowed, denied.by, denied.reason) == (False, "person", "it posts my address")
+    assert allowed.allowed and allowed.by == "person"
+    shown = out.getvalue()
+    assert "WebSurfer asks to submit_form" in shown and "on: https://shop.test/" in shown
+    assert order in shown and "Please answer y, or n and a reason." in shown
+
+
+async def test_the_plan_is_edited_in_the_editor_when_one_is_set(tmp_path: Path) -> None:
+    control = ControlChannel()
+    # A real editor process: it rewrites the file it is given, keeping the plan's first step.
+    editor = 'sh -c \'sed -i /^#/d "$0"; echo "Calculator: evaluate 6 * 7" >> "$0"\''
+    face = ConsoleFace(control, stdin=typed("e\n"), out=io.StringIO(), editor=editor)
+    face.attach()
+    run = await run_team(
+        script,
+        tmp_path,
+        agents=("Calculator",),
+        settings=OrchestratorSettings(review_plan=True),
+        control=control,
+        watchers=[face],
+    )
+    plans = [e.plan for e in run.of("ledger_updated")]  # type: ignore[attr-defined]
+    assert plans[-1] == "1. Calculator: evaluate 1 + 1\n2. Calculator: evaluate 6 * 7"
+    assert decisions(run) == [("edit", "person")]
