@@ -40,6 +40,7 @@ from magentic.events import (
 
 log = logging.getLogger(__name__)
 
+DecisionKind = Literal["allow", "deny", "approve", "edit", "comment", "answer", "unanswered"]
 NOBODY = "no person is present to ask"
 STOPPING = "the run is stopping"
 
@@ -294,6 +295,7 @@ class ControlChannel:
     def _decided(
         self, request_id: str, request: RequestKind, reply: Command | None
     ) -> ControlDecided:
+        decision: DecisionKind
         if reply is None:
             decision = "deny" if request == "approval" else "unanswered"
             return ControlDecided(
@@ -315,7 +317,12 @@ class ControlChannel:
                 reason=reply.reason,
             )
         if isinstance(reply, Deny):
-            decision = {"approval": "deny", "plan_review": "comment", "question": "answer"}[request]
+            by_request: dict[str, DecisionKind] = {
+                "approval": "deny",
+                "plan_review": "comment",
+                "question": "answer",
+            }
+            decision = by_request[request]
             return ControlDecided(
                 request_id=request_id,
                 request=request,
