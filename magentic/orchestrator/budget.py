@@ -81,14 +81,18 @@ class BudgetGuard:
                 done, _ = await asyncio.wait({task}, timeout=remaining)
                 if done:
                     return task.result()  # the step's own errors (its own time-outs) as they are
-        except BaseException:
-            task.cancel()
+        except BaseException:  # our caller was cancelled: the step unwinds before we do
+            await _cancel_and_wait(task)
             raise
-        task.cancel()
-        try:
-            await task  # let the step unwind before the run goes on to its best answer
-        except (asyncio.CancelledError, Exception):
-            pass
+        await _cancel_and_wait(task)  # the step unwinds before the run gives its best answer
         raise BudgetExceeded(
             f"reached the time limit of {self.budgets.max_seconds:g} s", budget="time"
         )
+
+
+async def _cancel_and_wait(task: asyncio.Future[T]) -> None:
+    """Cancel `task` and wait until it has finished unwinding (as `asyncio.wait_for` does)."""
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not report it as never looked at
