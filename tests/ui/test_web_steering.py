@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from magentic.config import load_config
 from magentic.control.channel import ControlChannel
@@ -140,3 +141,67 @@ async def test_a_plan_review_is_answered_from_the_run_page(
     else:
         assert decided == [("approve", "person")]
         assert "write code that prints 7" in progress.all_text()
+
+
+class HeldCoder:
+    """The Coder's model call waits until the test lets it go, so the page's pause lands
+    in the middle of a round."""
+
+    def __init__(self) -> None:
+        self.coder_called = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, request: ChatRequest) -> Reply:
+        if roles.phase(request) == "coder":
+            self.coder_called.set()
+            self.release.wait(60)
+        return reviewed(request)
+
+
+@pytest.mark.browser
+async def test_the_page_pauses_guides_and_resumes_a_run(
+    page: Page,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    script = HeldCoder()
+    with ScriptedLLMServer(script) as server:
+        config = load_config(
+            overrides={
+                "models.default.base_url": server.base_url,
+                "models.default.model": "scripted",
+                "agents": ["Coder"],
+                "trace_dir": tmp_path / "runs",
+            },
+            environ={},
+        )
+        control = ControlChannel()
+        view = WebView([tmp_path / "runs"])
+        url = await view.start()
+        steering = view.steer(control)
+        run = asyncio.create_task(
+            run_task("Say the number.", config, subscribers=[steering.push], control=control)
+        )
+        try:
+            assert await asyncio.to_thread(script.coder_called.wait, 60)
+            await page.goto(f"{url}run/0/{steering.run_id}")
+            await page.locator('#steer button[data-command="pause"]').click()
+            await page.locator("#steer-state", has_text="pausing").wait_for()
+            script.release.set()
+            await page.locator("#steer-state", has_text="paused").wait_for()
+            await page.locator("#guide-text").fill("Say it in digits.")
+            await page.locator('#steer button[data-command="guide"]').click()
+            await expect(page.locator("#guide-text")).to_have_value("")  # taken
+            await page.locator('#steer button[data-command="resume"]').click()
+            result = await asyncio.wait_for(run, 60)
+        finally:
+            script.release.set()
+            run.cancel()
+            await view.stop()
+    assert result.status == "answered", result.stop_reason
+    events = read_trace(Path(str(result.trace_path)))
+    kinds = [e.kind for e in events]
+    assert kinds.index("paused") < kinds.index("unpaused")
+    received = [(e.command["kind"], e.face) for e in events if e.kind == "control_received"]  # type: ignore[attr-defined]
+    assert received == [("pause", "web"), ("guide", "web"), ("resume", "web")]
+    last = [r for r in server.requests if roles.phase(r) == "progress"][-1]
+    assert ("user", "Say it in digits.") in roles.said(last)

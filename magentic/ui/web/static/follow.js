@@ -71,6 +71,9 @@ function redrawSteering(data) {
       body: JSON.stringify(command),
     }).then(function (response) {
       return response.json().then(function (data) {
+        if (data.ok === "guide" && !button.closest(".request")) {
+          document.getElementById("guide-text").value = "";  // taken: the box is free again
+        }
         if (data.panel) redrawSteering(data.panel);
         if (!error) return;
         error.hidden = !data.error;
