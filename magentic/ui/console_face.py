@@ -95,6 +95,7 @@ class ConsoleFace:
         self.pause_asked = False  # a Ctrl-C asked for a pause that has not ended yet
         self._turn = asyncio.Lock()
         self._holding = 0
+        self._prompting = False  # a prompt is on the screen, waiting for a line
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # Presence ------------------------------------------------------------------------------
@@ -155,7 +156,9 @@ class ConsoleFace:
                 with self._held():  # the whole conversation, not each line of it
                     await work
         except asyncio.CancelledError:
-            pass
+            if self._prompting:  # the prompt stands unanswered on the screen: close it
+                self._prompting = False
+                self._say("\n(settled elsewhere)")
         except Exception:  # a face's bug must not end the run; the request stays open
             log.exception("the console face failed on %s", key)
         finally:
@@ -323,7 +326,9 @@ class ConsoleFace:
             self._say(text)
         self.out.write(prompt)
         self.out.flush()
+        self._prompting = True
         line = await self.reader.read_line()
+        self._prompting = False
         if line is None:
             self._say("\n(end of input: nobody is asked from here on)")
             self.detach()

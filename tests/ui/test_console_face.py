@@ -4,12 +4,14 @@ run only as commands on its control channel. The pseudo-terminal runs of the who
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from pathlib import Path
 
 from magentic.agents.user import NOBODY_THERE, UserAgent
 from magentic.control.channel import ControlChannel
+from magentic.control.commands import Approve
 from magentic.events import Event
 from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.testing import ChatRequest, Reply, roles
@@ -177,3 +179,37 @@ async def test_the_plan_is_edited_in_the_editor_when_one_is_set(tmp_path: Path) 
     plans = [e.plan for e in run.of("ledger_updated")]  # type: ignore[attr-defined]
     assert plans[-1] == "1. Calculator: evaluate 1 + 1\n2. Calculator: evaluate 6 * 7"
     assert decisions(run) == [("edit", "person")]
+
+
+class Screen(io.StringIO):
+    """stderr as the face writes it; `shown` is set once a prompt is on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        if text.endswith("> "):
+            self.shown.set()
+        return super().write(text)
+
+
+async def test_a_request_answered_on_another_face_ends_the_prompt_here() -> None:
+    control = ControlChannel()
+    read, write = os.pipe()  # a person who has typed nothing yet
+    screen = Screen()
+    face = ConsoleFace(control, stdin=os.fdopen(read, "r"), out=screen)
+    face.attach()
+    control.attach("web")
+    control.events.subscribe(face)
+    asked = asyncio.ensure_future(control.approval("Coder", "run_code", "print(1)"))
+    await screen.shown.wait()
+    (request_id,) = control.open_requests
+    control.send(Approve(request_id=request_id), face="web")
+    assert (await asked).allowed
+    for _ in range(20):  # a few turns of the loop: the console's prompt takes its cancellation
+        if "(settled elsewhere)" in screen.getvalue():
+            break
+        await asyncio.sleep(0)
+    assert "(settled elsewhere)" in screen.getvalue()
+    os.close(write)
