@@ -29,7 +29,7 @@ import re
 import shlex
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -366,8 +366,3 @@ class ConsoleFace:
             self.out.flush()
         except (OSError, ValueError):
             pass
-
-
-def interrupt_handler(face: ConsoleFace | None) -> Callable[[], bool] | None:
-    """What `run_until_stopped` calls on the first Ctrl-C: the face's pause, when there is one."""
-    return face.interrupt if face is not None else None
