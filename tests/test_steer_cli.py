@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -164,3 +165,48 @@ def test_a_second_ctrl_c_stops_the_run_cleanly(terminal, tmp_path: Path) -> None
     assert "Traceback" not in term.text
     events = trace_of(tmp_path / "runs")
     assert events[-1]["kind"] == "run_finished" and events[-1]["status"] == "cancelled"
+
+
+def asks_once(request: ChatRequest) -> Reply:
+    step = roles.phase(request)
+    if step in ("facts", "replan_facts"):
+        return roles.facts()
+    if step in ("plan", "replan_plan"):
+        return roles.plan(("User", "ask which number"))
+    if step == "progress":
+        if roles.last_from(request, "User") is None:
+            return roles.progress("User", "Which number should I say?")
+        return roles.progress(satisfied=True)
+    return Reply.text(f"Heard: {roles.last_from(request, 'User')}")
+
+
+@pytest.mark.parametrize(
+    "flags, typed, heard, decided",
+    [
+        (["--interactive"], "42\n", "Heard: 42", ("answer", "person")),
+        (["--agents", "Coder,User"], None, "Heard: No one is there", ("unanswered", "nobody")),
+    ],
+    ids=["interactive-from-a-pipe", "nobody-there"],
+)
+def test_the_user_agent_from_a_pipe_or_with_nobody_there(
+    tmp_path: Path, flags: list[str], typed: str | None, heard: str, decided: tuple[str, str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    with ScriptedLLMServer(asks_once) as server:
+        argv = [sys.executable, "-m", "magentic.cli", "run", "Say a number.", "--base-url"]
+        argv += [server.base_url, "--trace-dir", str(tmp_path / "runs"), *flags]
+        done = subprocess.run(
+            argv,
+            input=typed,
+            stdin=None if typed is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(heard)
+    events = trace_of(tmp_path / "runs")
+    assert [(e["decision"], e["by"]) for e in events if e["kind"] == "control_decided"] == [decided]
+    assert "User" in next(e for e in events if e["kind"] == "run_started")["agents"]
