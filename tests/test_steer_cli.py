@@ -183,7 +183,7 @@ def asks_once(request: ChatRequest) -> Reply:
 @pytest.mark.parametrize(
     "flags, typed, heard, decided",
     [
-        (["--interactive"], "42\n", "Heard: 42", ("answer", "person")),
+        (["--interactive", "--agents", "Coder"], "42\n", "Heard: 42", ("answer", "person")),
         (["--agents", "Coder,User"], None, "Heard: No one is there", ("unanswered", "nobody")),
     ],
     ids=["interactive-from-a-pipe", "nobody-there"],
