@@ -428,6 +428,7 @@ class Orchestrator:
             files=self.files,
             round=self.rounds,
             deadline=self.guard.deadline,
+            deadline_now=lambda: self.guard.deadline,
             approver=self.approver,
             control=self.control,
             gate=self.gate,

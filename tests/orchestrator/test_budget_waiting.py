@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
+from magentic.agents.base import StepContext
 from magentic.control.channel import ControlChannel
 from magentic.control.commands import Pause, Resume
 from magentic.errors import BudgetExceeded
+from magentic.events import EventBus
 from magentic.llm.usage import UsageMeter
 from magentic.orchestrator.budget import BudgetGuard
 from magentic.orchestrator.settings import Budgets
@@ -48,3 +51,21 @@ async def test_the_channel_counts_a_pause_as_waiting() -> None:
     control.send(Resume())
     await waiting
     assert during > 0 and control.waited_seconds() >= during
+
+
+def test_an_agent_that_waited_for_a_person_sees_the_moved_deadline(tmp_path: Path) -> None:
+    guard = guard_started_ago(5, waited=0)
+    waited = [0.0]
+    guard.waited = lambda: waited[0]
+    ctx = StepContext(
+        task="t",
+        conversation=[],
+        workspace=tmp_path,
+        events=EventBus(),
+        deadline=guard.deadline,
+        deadline_now=lambda: guard.deadline,
+    )
+    before = ctx.seconds_left()
+    waited[0] = 60.0  # a person took a minute to answer an approval in this step
+    after = ctx.seconds_left()
+    assert before is not None and after is not None and after > before + 50
