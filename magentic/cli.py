@@ -290,20 +290,20 @@ def _run(args: argparse.Namespace) -> int:
     subscribers: list[Any] = [watcher] if watcher is not None else []
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
+    control = ControlChannel()
+    face = _console_face(args, control, watcher)
+    if face is not None:
+        subscribers.append(face)
     approver = None
     if config.web.step_mode:  # the console is the face that asks the person
         from magentic.ui.console_approver import ConsoleApprover
 
-        approver = ConsoleApprover()
+        approver = ConsoleApprover(reader=face.reader if face is not None else None)
     from magentic.ui.telemetry import telemetry_from_env
 
     telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
     if telemetry is not None:
         subscribers.append(telemetry)
-    control = ControlChannel()
-    face = _console_face(args, control, watcher)
-    if face is not None:
-        subscribers.append(face)
     work = run_task(
         task,
         config,

@@ -18,10 +18,18 @@ PROMPT = "[Enter] continue   [s] skip   or type guidance for the orchestrator: "
 
 
 class ConsoleApprover:
-    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        *,
+        reader: LineReader | None = None,
+    ) -> None:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
-        self._reader = LineReader(self.stdin)
+        # The console face's reader when there is one: two readers of one stdin would each
+        # keep part of what was typed.
+        self._reader = reader or LineReader(self.stdin)
 
     async def review(self, agent: str, action: str, detail: str) -> Approval:
         self.stdout.write(f"\n{agent} is about to: {detail or action}\n{PROMPT}")
