@@ -14,11 +14,12 @@ from playwright.async_api import Page, expect
 
 from magentic.config import load_config
 from magentic.control.channel import ControlChannel
-from magentic.events import RunStarted
+from magentic.events import ControlDecided, ControlRequested, RunStarted
 from magentic.team import run_task
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 from magentic.trace.writer import read_trace
 from magentic.ui.web.app import WebView
+from magentic.ui.web.steering import WebSteering
 
 from .test_web_browser import page  # noqa: F401  (the Chromium page fixture)
 
@@ -205,3 +206,29 @@ async def test_the_page_pauses_guides_and_resumes_a_run(
     assert received == [("pause", "web"), ("guide", "web"), ("resume", "web")]
     last = [r for r in server.requests if roles.phase(r) == "progress"][-1]
     assert ("user", "Say it in digits.") in roles.said(last)
+
+
+def test_the_panel_shows_an_approval_with_its_screenshot_and_escapes_its_text() -> None:
+    steering = WebSteering(ControlChannel())
+    hostile = '<script>alert(1)</script> "quoted"'
+    asked = ControlRequested(
+        request_id="r1",
+        request="approval",
+        agent="WebSurfer",
+        action="submit_form",
+        target="https://shop.test/order",
+        detail=f"click Send {hostile}",
+        run_id="rid",
+    )
+    asked.attachment_paths.append("attachments/00003-form.png")
+    steering.push(asked)
+    html = steering.panel("0/rid")
+    assert 'data-kind="approval"' in html and "WebSurfer asks to submit_form" in html
+    assert (
+        '<img alt="attachments/00003-form.png" src="/file/0/rid/attachments/00003-form.png">'
+        in html
+    )
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    before = steering.key()
+    steering.push(ControlDecided(request_id="r1", request="approval", decision="deny", by="person"))
+    assert 'data-kind="approval"' not in steering.panel("0/rid") and steering.key() != before
