@@ -29,7 +29,7 @@ import re
 import shlex
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -140,7 +140,7 @@ class ConsoleFace:
             for key in list(self._tasks):
                 self._end(key)
 
-    def _start(self, key: str, work: Any) -> None:
+    def _start(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(self._guarded(key, work))
         self._tasks[key] = task
 
@@ -150,7 +150,7 @@ class ConsoleFace:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    async def _guarded(self, key: str, work: Any) -> None:
+    async def _guarded(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         try:
             async with self._turn:
                 with self._held():  # the whole conversation, not each line of it
@@ -162,6 +162,7 @@ class ConsoleFace:
         except Exception:  # a face's bug must not end the run; the request stays open
             log.exception("the console face failed on %s", key)
         finally:
+            work.close()  # cancelled while waiting its turn: it never started, and never will
             if self._tasks.get(key) is asyncio.current_task():
                 del self._tasks[key]
 
