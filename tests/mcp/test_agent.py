@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from magentic.config import Config, load_config
+from magentic.control.channel import ControlChannel
+from magentic.control.commands import Approve, Deny
 from magentic.errors import ConfigError
-from magentic.events import Event
+from magentic.events import ControlDecided, ControlRequested, Event
 from magentic.team import check_agent_names, run_task
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 from magentic.trace.writer import read_trace
@@ -150,6 +152,45 @@ async def test_unattended_calls_are_denied_by_default_and_say_why(tmp_path: Path
     assert (decided.decision, decided.by) == ("deny", "nobody")  # type: ignore[attr-defined]
     call = next(e for e in events if getattr(e, "action", "") == "mcp:calc.add")
     assert call.error and "Not run" in call.error  # type: ignore[attr-defined]
+
+
+async def test_a_person_approves_one_call_and_denies_another(tmp_path: Path) -> None:
+    """`ask` reaches a person through the control channel: a face attached to it answers
+    each request by its target, and the agent is told the person's reason for a no."""
+    channel = ControlChannel()
+    channel.attach("test-person")
+
+    def person(event: Event) -> None:
+        if isinstance(event, ControlRequested) and event.request == "approval":
+            rid, target = event.request_id, event.target
+            answer = (
+                Approve(request_id=rid)
+                if target == "calc.add"
+                else Deny(request_id=rid, reason="no echoes")
+            )
+            asyncio.get_running_loop().call_soon(channel.send, answer)
+
+    def script(request: ChatRequest) -> Reply:
+        if not is_mcp_agent(request):
+            return orchestrate(request)
+        shown = request.last_user_text()
+        if "calc__echo" not in shown:
+            return Reply.tool_call("calc__echo", {"text": "hello"})
+        if "calc__add" not in shown:
+            return Reply.tool_call("calc__add", {"a": 40, "b": 2})
+        if "no echoes" not in shown:  # the person's reason reached the agent
+            return Reply.text("?")
+        total = re.findall(r"(?m)^(\d+)$", shown)[-1]
+        return Reply.text(f"The sum is {total}")
+
+    with ScriptedLLMServer(script) as server:
+        cfg = config(server, tmp_path, approval=None)
+        result = await run_task("Add 40 and 2.", cfg, control=channel, subscribers=[person])
+    assert result.answer == "FINAL ANSWER: 42", result.stop_reason
+    assert result.trace_path is not None
+    events = read_trace(Path(result.trace_path))
+    decided = [(e.decision, e.by) for e in events if isinstance(e, ControlDecided)]
+    assert decided == [("deny", "person"), ("allow", "person")]
 
 
 async def test_a_server_that_cannot_start_is_an_observation(tmp_path: Path) -> None:
