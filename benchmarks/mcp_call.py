@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,10 @@ from magentic.mcp.settings import McpServerSettings
 SERVER = Path(__file__).resolve().parent.parent / "tests" / "mcp" / "tool_server.py"
 
 
+async def add(conn: McpConnection) -> object:
+    return await conn.call("add", {"a": 1, "b": 2}, 10)
+
+
 async def stdio_numbers(calls: int) -> dict[str, object]:
     starts, closes = [], []
     for _ in range(3):
@@ -36,9 +41,7 @@ async def stdio_numbers(calls: int) -> dict[str, object]:
             await conn.start()
         starts.append(t.seconds)
         if len(starts) == 3:
-            samples = await ameasure(
-                lambda c=conn: c.call("add", {"a": 1, "b": 2}, 10), repeat=calls
-            )
+            samples = await ameasure(functools.partial(add, conn), repeat=calls)
             with timed() as flood:
                 try:
                     await conn.call("flood", {"mb": 8}, 60)
@@ -70,7 +73,7 @@ async def http_numbers(calls: int) -> dict[str, object]:
         conn = McpConnection("h", McpServerSettings(url=url), url_checker(policy))
         with timed() as t:
             await conn.start()
-        samples = await ameasure(lambda: conn.call("add", {"a": 1, "b": 2}, 10), repeat=calls)
+        samples = await ameasure(functools.partial(add, conn), repeat=calls)
         await conn.close()
     finally:
         server.kill()

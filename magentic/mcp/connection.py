@@ -96,8 +96,9 @@ class McpConnection:
         ready: asyncio.Future[list[RemoteTool]] = asyncio.get_running_loop().create_future()
         self._task = asyncio.ensure_future(self._own(ready))
         try:
+            waits: set[asyncio.Future[Any]] = {ready, self._task}
             done, _ = await asyncio.wait(
-                {ready, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             if ready in done:
                 self.tools = ready.result()
@@ -145,7 +146,7 @@ class McpConnection:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 read, write = await stack.enter_async_context(self._transport())
-                session = await stack.enter_async_context(ClientSession(read, write))  # type: ignore[arg-type]
+                session = await stack.enter_async_context(ClientSession(read, write))
                 await session.initialize()
                 tools = await self._list_tools(session)
                 self._session = session

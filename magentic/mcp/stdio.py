@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
 
 from magentic.mcp import procs
@@ -111,7 +112,7 @@ async def _read_stdout(
     proc: asyncio.subprocess.Process,
     info: ServerProcess,
     cap: int,
-    out: anyio.abc.ObjectSendStream[SessionMessage | Exception],
+    out: MemoryObjectSendStream[SessionMessage | Exception],
 ) -> None:
     assert proc.stdout is not None
     buffer = bytearray()
@@ -144,7 +145,7 @@ async def _read_stdout(
 
 
 async def _deliver(
-    line: bytes, info: ServerProcess, out: anyio.abc.ObjectSendStream[SessionMessage | Exception]
+    line: bytes, info: ServerProcess, out: MemoryObjectSendStream[SessionMessage | Exception]
 ) -> None:
     try:
         message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
@@ -156,7 +157,7 @@ async def _deliver(
 
 
 async def _oversized(
-    head: bytes, cap: int, out: anyio.abc.ObjectSendStream[SessionMessage | Exception]
+    head: bytes, cap: int, out: MemoryObjectSendStream[SessionMessage | Exception]
 ) -> None:
     """Answer the request a too-large message was for, if its id is readable."""
     found = _ID_HEAD.search(head)
@@ -184,7 +185,7 @@ async def _read_stderr(proc: asyncio.subprocess.Process, info: ServerProcess) ->
 
 
 async def _write_stdin(
-    proc: asyncio.subprocess.Process, messages: anyio.abc.ObjectReceiveStream[SessionMessage]
+    proc: asyncio.subprocess.Process, messages: MemoryObjectReceiveStream[SessionMessage]
 ) -> None:
     assert proc.stdin is not None
     with contextlib.suppress(anyio.EndOfStream, anyio.ClosedResourceError, ConnectionError):

@@ -19,7 +19,7 @@ from magentic.config import Config, load_config
 from magentic.control.channel import ControlChannel
 from magentic.control.commands import Approve, Deny
 from magentic.errors import ConfigError
-from magentic.events import ControlDecided, ControlRequested, Event
+from magentic.events import AgentActed, ControlDecided, ControlRequested, Event
 from magentic.team import check_agent_names, run_task
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 from magentic.trace.writer import read_trace
@@ -108,7 +108,7 @@ async def test_the_orchestrator_delegates_to_the_mcp_agent(
     assert "calc__add" in seen_tools[0] and "calc__crash" not in seen_tools[0]
     assert result.trace_path is not None
     events = read_trace(Path(result.trace_path))
-    acted = [e for e in events if e.kind == "agent_acted" and getattr(e, "agent", "") == "MCP"]
+    acted = [e for e in events if isinstance(e, AgentActed) and e.agent == "MCP"]
     started = next(e for e in acted if e.action == "mcp_start")
     call = next(e for e in acted if e.action == "mcp:calc.add")
     assert call.args == {"a": a, "b": b} and call.result == str(a + b)

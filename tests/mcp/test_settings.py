@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from magentic.config import load_config
+from magentic.config import Config, load_config
 from magentic.errors import ConfigError
 
 
-def load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+def load(tmp_path: Path, text: str) -> Config:
     path = tmp_path / "magentic.toml"
     path.write_text(text)
     return load_config(path, environ={})
