@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _TRACE_CHARS = 600  # of each argument and of the result, in the trace
 MAX_TOOLS = 100  # offered to the model at once (APIs refuse more than 128 functions)
+MAX_RESTARTS = 1  # per server and run, at the start of a later step
 
 
 class RawArgs(ToolArgs):
@@ -73,7 +74,8 @@ def tool_name(server: str, tool: str) -> str:
 
 
 class McpToolbox:
-    """The MCP servers one agent uses: started on first use, closed with the agent."""
+    """The MCP servers one agent uses: started at the agent's first step (one that crashed
+    is started again at a later step, once), closed with the agent."""
 
     def __init__(
         self,
@@ -86,6 +88,7 @@ class McpToolbox:
         self.connections = {name: McpConnection(name, s, check) for name, s in servers.items()}
         self.failures: dict[str, str] = {}  # server -> why it is not available
         self._started = False
+        self._restarts: dict[str, int] = {}
         self._lock = asyncio.Lock()
 
     def describe(self) -> str:
@@ -98,12 +101,32 @@ class McpToolbox:
     async def start(self, ctx: StepContext) -> None:
         """Start every server (once, together); one that fails is noted, not raised."""
         async with self._lock:
-            if self._started:
+            if not self._started:
+                self._started = True
+                await asyncio.gather(*(self._start(ctx, c) for c in self.connections.values()))
                 return
-            self._started = True
-            await asyncio.gather(*(self._start(ctx, c) for c in self.connections.values()))
+            await asyncio.gather(*(self._restart(ctx, c) for c in self._crashed()))
 
-    async def _start(self, ctx: StepContext, conn: McpConnection) -> None:
+    def _crashed(self) -> list[McpConnection]:
+        """Servers that ran and stopped, and may be started again (a crash on one input
+        should not cost the rest of the run its tools; a server that keeps crashing does)."""
+        return [
+            c
+            for c in self.connections.values()
+            if c.name not in self.failures
+            and c.tools
+            and not c.running
+            and self._restarts.get(c.name, 0) < MAX_RESTARTS
+        ]
+
+    async def _restart(self, ctx: StepContext, old: McpConnection) -> None:
+        self._restarts[old.name] = self._restarts.get(old.name, 0) + 1
+        await old.close()
+        fresh = McpConnection(old.name, old.settings, old.check_url)
+        self.connections[old.name] = fresh
+        await self._start(ctx, fresh, why=old.why_down())
+
+    async def _start(self, ctx: StepContext, conn: McpConnection, why: str = "") -> None:
         left = ctx.seconds_left()
         timeout = (
             conn.settings.start_timeout_s
@@ -121,7 +144,12 @@ class McpToolbox:
         ctx.acted(
             self.agent,
             "mcp_start",
-            {"server": conn.name, "transport": conn.settings.transport, "pid": conn.pid},
+            {
+                "server": conn.name,
+                "transport": conn.settings.transport,
+                "pid": conn.pid,
+                **({"restarted_after": why} if why else {}),
+            },
             "" if error else f"{len(tools)} tools: " + ", ".join(t.name for t in tools)[:400],
             error=error,
             duration_ms=(time.perf_counter() - began) * 1000,

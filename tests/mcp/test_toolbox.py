@@ -11,7 +11,7 @@ from magentic.agents.base import Approval, StepContext
 from magentic.agents.mcp_tools import McpToolbox
 from magentic.agents.tools import BadToolArguments
 from magentic.events import AgentActed, Event, EventBus
-from tests.mcp.helpers import RAW_SERVER, stdio
+from tests.mcp.helpers import RAW_SERVER, alive, stdio
 
 
 class Person:
@@ -87,3 +87,23 @@ async def test_arguments_are_checked_against_the_servers_schema(tmp_path: Path) 
     finally:
         await box.close()
     assert not any(e.action == "mcp:calc.add" for e in events if isinstance(e, AgentActed))
+
+
+async def test_a_crashed_server_is_started_again_once(tmp_path: Path) -> None:
+    ctx, events = context(tmp_path)
+    box = McpToolbox("MCP", {"calc": stdio()})
+    try:
+        await box.start(ctx)
+        first = box.connections["calc"].pid
+        crashed = await box.registry(ctx).call("calc__crash", {})
+        assert crashed.is_error and "exit code 3" in crashed.text
+        await box.start(ctx)  # the next step
+        assert (await box.registry(ctx).call("calc__add", {"a": 2, "b": 2})).text == "4"
+        await box.registry(ctx).call("calc__crash", {})
+        await box.start(ctx)  # no second restart: the model is told it stopped
+        assert "MCP server calc stopped" in box.notes()[0]
+    finally:
+        await box.close()
+    starts = [e for e in events if isinstance(e, AgentActed) and e.action == "mcp_start"]
+    assert len(starts) == 2 and "exit code 3" in starts[1].args["restarted_after"]
+    assert first is not None and not alive(first)
