@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 _live: set[int] = set()  # process group ids of servers this process started
@@ -78,7 +79,12 @@ def live_groups() -> set[int]:
         return set(_live)
 
 
-def kill_all() -> None:
-    """The exit path: SIGKILL every server group this process still owns."""
-    for pgid in live_groups():
+def kill_all(wait_s: float = 1.0) -> None:
+    """The exit path: SIGKILL every server group this process still owns, and wait (a
+    little) until they are gone, so none is still running when this process has left."""
+    groups = live_groups()
+    for pgid in groups:
         kill_group(pgid)
+    until = time.monotonic() + wait_s
+    while any(members(pgid) for pgid in groups) and time.monotonic() < until:
+        time.sleep(0.02)

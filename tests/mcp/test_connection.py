@@ -3,7 +3,12 @@ a clear McpError while the run's process stays in charge (no hang, no survivor).
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,7 +18,7 @@ from magentic.agents.web_surfer.settings import UrlPolicySettings
 from magentic.agents.web_surfer.url_policy import UrlPolicy
 from magentic.mcp.connection import McpConnection, McpError
 from magentic.mcp.settings import McpServerSettings
-from tests.mcp.helpers import RAW_SERVER, alive, stdio
+from tests.mcp.helpers import RAW_SERVER, TOOL_SERVER, alive, stdio
 
 
 async def test_stdio_tools_are_listed_filtered_and_called() -> None:
@@ -122,3 +127,47 @@ async def test_http_server_under_the_url_policy(http_url: str) -> None:
         assert (await conn.call("echo", {"text": "on"}, 10)).text == "on"
     finally:
         await conn.close()
+
+
+EXIT_WITHOUT_CLOSING = """
+import asyncio, atexit, os, sys
+from magentic.mcp.connection import McpConnection
+from magentic.mcp.settings import McpServerSettings
+
+async def main():
+    conn = McpConnection("left", McpServerSettings(command=sys.executable, args=[sys.argv[1]]))
+    await conn.start()
+    child = (await conn.call("spawn", {}, 10)).text
+    print(conn.pid, child, flush=True)
+    if sys.argv[2] == "hooks":
+        atexit._run_exitfuncs()  # what magentic.stopping's hard exit does before leaving
+    os._exit(0)  # no finally blocks, no task cleanup: the server is still open
+
+asyncio.run(main())
+"""
+
+
+def _exit_without_closing(mode: str) -> tuple[int, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_WITHOUT_CLOSING, str(TOOL_SERVER), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    server, child = map(int, done.stdout.split())
+    return server, child
+
+
+def test_the_exit_hook_kills_servers_a_process_left_open() -> None:
+    """The hard stop's path: no close, only the exit hooks; without them what the server
+    started would live on (the server itself may end when its stdin closes; its child does
+    not), as the control run shows."""
+    server, child = _exit_without_closing("none")
+    try:
+        assert alive(child)
+    finally:
+        os.killpg(server, signal.SIGKILL)  # the control run's server group, by its id
+    server, child = _exit_without_closing("hooks")
+    assert not alive(server) and not alive(child)
