@@ -35,6 +35,7 @@ from magentic.bench.suites import load_suite
 from magentic.bench.team import TeamRunner
 from magentic.config import load_config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
+from tests.bench.solvers import LOCAL_SUITE, SOLVABLE, SolveRunner, solve
 from tests.conftest import require
 
 pytestmark = pytest.mark.slow
@@ -245,6 +246,25 @@ async def test_tasks_run_on_both_nodes_and_come_back_once(
             # Each task's folder came back from its node with the trace in it.
             assert (out / row["trace_path"]).is_file()
     assert json.loads(lines[0])["node"] in nodes
+
+
+async def test_attachments_and_sites_reach_the_nodes(ray_cluster: Nodes, tmp_path: Path) -> None:
+    """The local suite's web, file and code tasks, solved by script on the nodes: each node
+    serves the suite's sites itself and reads its own copy of each attachment."""
+    from magentic.bench.ray_runner import RayCluster
+
+    cluster = RayCluster(ray_cluster.cluster.address, SolveRunner, poll_s=0.2)
+    cluster.connect()
+    options = BenchOptions(
+        suite=LOCAL_SUITE, out=tmp_path / "out", tasks=list(SOLVABLE), concurrency=2
+    )
+    run = await run_bench(load_suite(LOCAL_SUITE), options, solve, cluster=cluster)
+    assert run.stopped is None
+    rows = {r.task_id: r for r in ResultStore(tmp_path / "out").load()}
+    assert set(rows) == set(SOLVABLE) and all(r.correct for r in rows.values()), rows
+    for task_id in ("file-minutes-treasurer", "code-transactions-total"):
+        copy = rows[task_id].reasoning.split("; attachment ")[1]
+        assert "magentic-ray" in copy and not copy.startswith(str(LOCAL_SUITE)), copy
 
 
 async def test_a_killed_nodes_task_runs_again_elsewhere_and_counts_once(
