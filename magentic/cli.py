@@ -456,15 +456,16 @@ def _bench(args: argparse.Namespace) -> int:
             if judge is not None:
                 await judge.close()
 
+    work = bench()
     if args.ui:
-        return run_async(_with_bench_view(bench(), args.out or Path("runs") / "bench"))
-    if cluster is not None:  # Ray prints its notices (a node died) to stdout: not on ours
-        with contextlib.redirect_stdout(sys.stderr):
-            try:
-                return run_async(bench())
-            finally:
-                cluster.close()
-    return run_async(bench())
+        work = _with_bench_view(work, args.out or Path("runs") / "bench")
+    if cluster is None:
+        return run_async(work)
+    with contextlib.redirect_stdout(sys.stderr):  # Ray prints notices (a node died) to stdout
+        try:
+            return run_async(work)
+        finally:
+            cluster.close()
 
 
 def _bench_merge(args: argparse.Namespace) -> int:

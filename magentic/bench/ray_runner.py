@@ -20,6 +20,7 @@ Ray is an optional extra (`magentic[ray]`); it is imported only when `--ray` is 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import socket
 import uuid
@@ -164,7 +165,8 @@ class RayCluster:
                         f"{left} task(s) did not finish"
                     )
         finally:
-            for _task, _repeat, ref in running.values():
+            for future, (_task, _repeat, ref) in running.items():
+                future.cancel()  # no "exception never retrieved" when a dropped one fails later
                 _cancel(ray, ref)
         if lost:
             return f"{len(lost)} task(s) were lost with their nodes: {', '.join(lost)}"
@@ -223,6 +225,4 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _digest(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()[:16]

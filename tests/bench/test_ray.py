@@ -222,7 +222,7 @@ async def test_tasks_run_on_both_nodes_and_come_back_once(
             server.base_url,
             address,
             concurrency=2,
-            task_timeout=8,
+            task_timeout=10,
             repeat=2,
             resume=True,
         )
@@ -333,6 +333,8 @@ async def test_a_cluster_without_workers_ends_the_bench_with_what_finished(
     assert "lost every node" in line["stopped"]
     rows = ResultStore(out).load()
     assert [r.task_id for r in rows] == ["sum-0"] and rows[0].correct
+    # --concurrency 1 (the default) held for the cluster: the third task never started.
+    assert gate.waiting == ["What is 9 plus 9?"]
 
 
 def test_an_unreachable_address_is_one_clear_line(tmp_path: Path) -> None:
