@@ -267,6 +267,58 @@ async def test_attachments_and_sites_reach_the_nodes(ray_cluster: Nodes, tmp_pat
         assert "magentic-ray" in copy and not copy.startswith(str(LOCAL_SUITE)), copy
 
 
+def cli_command(suite: Path, out: Path, address: str, base_url: str) -> list[str]:
+    return [
+        sys.executable, "-m", "magentic.cli", "bench", str(suite), "--out", str(out),
+        "--ray", address, "--base-url", base_url, "--model", "scripted", "--agents", "Coder",
+    ]  # fmt: skip
+
+
+CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "unused"}
+
+
+async def until_held(gate: Gate, child: asyncio.subprocess.Process) -> None:
+    """Wait until the gate holds a task, or fail with the child's words if it ended first."""
+    held = asyncio.ensure_future(asyncio.to_thread(gate.full.wait, 120))
+    ended = asyncio.ensure_future(child.wait())
+    await asyncio.wait([held, ended], return_when=asyncio.FIRST_COMPLETED)
+    if not held.done() or not held.result():
+        gate.full.set()
+        gate.open.set()
+        _, stderr = await asyncio.wait_for(child.communicate(), 120)
+        pytest.fail(f"no task was held: {stderr.decode()[-2000:]}")
+
+
+async def test_ctrl_c_keeps_what_finished_and_resume_runs_the_rest(
+    ray_cluster: Nodes, tmp_path: Path
+) -> None:
+    suite = write_suite(tmp_path / "suite", [(2, 2), (9, 9), (7, 1)])
+    out = tmp_path / "out"
+    gate = Gate(1, opens_itself=False, lets_through=("What is 2 plus 2?",))
+    address = ray_cluster.cluster.address
+    with ScriptedLLMServer(make_script(gate)) as server:
+        command = cli_command(suite, out, address, server.base_url)
+        child = await asyncio.create_subprocess_exec(
+            *command, env=CLI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        await until_held(gate, child)
+        child.send_signal(signal.SIGINT)
+        _, stderr = await asyncio.wait_for(child.communicate(), 120)
+        gate.open.set()
+        said = stderr.decode()
+        assert child.returncode == 130, said
+        assert "Traceback" not in said and "interrupted: 1 results kept" in said
+        assert [r.task_id for r in ResultStore(out).load()] == ["sum-0"]
+        resume = functools.partial(
+            subprocess.run, [*command, "--resume"], env=CLI_ENV, capture_output=True, text=True
+        )
+        resumed = await asyncio.to_thread(resume, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = ResultStore(out).load()
+    assert [r.task_id for r in rows] == ["sum-0", "sum-1", "sum-2"]
+    assert all(r.correct for r in rows)
+
+
 async def test_a_killed_nodes_task_runs_again_elsewhere_and_counts_once(
     ray_cluster: Nodes, tmp_path: Path
 ) -> None:
@@ -304,23 +356,11 @@ async def test_a_cluster_without_workers_ends_the_bench_with_what_finished(
     # The first task passes; the second is held until its node is gone.
     gate = Gate(1, opens_itself=False, lets_through=("What is 2 plus 2?",))
     with ScriptedLLMServer(make_script(gate)) as server:
-        command = [
-            sys.executable, "-m", "magentic.cli", "bench", str(suite), "--out", str(out),
-            "--ray", ray_cluster.cluster.address, "--base-url", server.base_url,
-            "--model", "scripted", "--agents", "Coder", "--json",
-        ]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "unused"}
+        command = [*cli_command(suite, out, ray_cluster.cluster.address, server.base_url), "--json"]
         child = await asyncio.create_subprocess_exec(
-            *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            *command, env=CLI_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        held = asyncio.ensure_future(asyncio.to_thread(gate.full.wait, 120))
-        ended = asyncio.ensure_future(child.wait())
-        await asyncio.wait([held, ended], return_when=asyncio.FIRST_COMPLETED)
-        if not held.done() or not held.result():
-            gate.full.set()
-            gate.open.set()
-            stdout, stderr = await asyncio.wait_for(child.communicate(), 120)
-            pytest.fail(f"the second task never started: {stderr.decode()[-2000:]}")
+        await until_held(gate, child)
         for node in list(ray_cluster.workers):  # the last one (all, if run on its own)
             await asyncio.to_thread(kill_node, ray_cluster, node)
         stdout, stderr = await asyncio.wait_for(child.communicate(), 120)
