@@ -428,6 +428,7 @@ def _bench(args: argparse.Namespace) -> int:
         task_timeout=args.task_timeout,
         config=config.summary(),
         judge_model=args.judge_model,
+        ray=args.ray,
     )
 
     judge_settings = None

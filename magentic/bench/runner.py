@@ -82,6 +82,7 @@ class BenchOptions:
     json_output: bool = False
     task_timeout: float | None = None  # a hard stop per task, above the team's own budgets
     judge_model: str | None = None  # recorded in the manifest; the Judge itself is passed in
+    ray: str | None = None  # `--ray ADDRESS`, recorded in run.json; the cluster is passed in
     # The config's secret-free summary, for manifest.json (the CLI passes it; tests may not).
     config: dict[str, Any] | None = field(default=None, repr=False)
 

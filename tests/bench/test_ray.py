@@ -202,7 +202,7 @@ async def bench(suite: Path, out: Path, base_url: str, address: str, **flags: An
     config = team_config(base_url)
     cluster = RayCluster(address, functools.partial(TeamRunner, config), poll_s=0.2)
     cluster.connect()
-    options = BenchOptions(suite=suite, out=out, **flags)
+    options = BenchOptions(suite=suite, out=out, ray=address, **flags)
     async with TeamRunner(config) as run_one:  # unused on a cluster; the signature asks for it
         return await run_bench(load_suite(suite), options, run_one, cluster=cluster)
 
@@ -231,6 +231,7 @@ async def test_tasks_run_on_both_nodes_and_come_back_once(
     assert again.stopped is None and (again.planned, again.skipped) == (5, 3)
     lines = (out / "results.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines]
+    assert json.loads((out / "run.json").read_text())["options"]["ray"] == address
     assert Counter((r["task_id"], r["repeat"]) for r in rows).most_common(1)[0][1] == 1
     assert len(rows) == 8
     nodes = {worker.node_id for worker in ray_cluster.workers}
