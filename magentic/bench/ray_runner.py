@@ -82,6 +82,11 @@ class RayCluster:
                     logging_level=logging.WARNING,
                 )
             except (ConnectionError, RuntimeError, ValueError) as exc:
+                if self.address == "auto" and isinstance(exc, ConnectionError):
+                    raise ConfigError(
+                        "--ray auto found no Ray cluster on this machine: start one "
+                        "(ray start --head) or give its head's HOST:PORT"
+                    ) from None
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
                 raise ConfigError(
                     f"cannot join the Ray cluster at {self.address}: {first}"

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -115,6 +116,13 @@ def kill_node(nodes: Nodes, node: Any) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     nodes.workers.remove(node)
+    import ray
+
+    for _ in range(600):  # until the cluster has noticed (health checks every 0.3 s)
+        if not any(n["Alive"] for n in ray.nodes() if n["NodeID"] == node.node_id):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the cluster still counts node {node.node_id} as alive after 60 s")
 
 
 class Gate:
@@ -376,6 +384,22 @@ async def test_a_cluster_without_workers_ends_the_bench_with_what_finished(
     assert [r.task_id for r in rows] == ["sum-0"] and rows[0].correct
     # --concurrency 1 (the default) held for the cluster: the third task never started.
     assert gate.waiting == ["What is 9 plus 9?"]
+
+
+async def test_a_cluster_without_slots_is_refused_before_anything_runs(
+    ray_cluster: Nodes, tmp_path: Path
+) -> None:
+    """After the test above, the head (which offers no slots) is all that is left."""
+    for node in list(ray_cluster.workers):  # when run on its own
+        await asyncio.to_thread(kill_node, ray_cluster, node)
+    suite = write_suite(tmp_path / "suite", [(1, 1)])
+    command = cli_command(suite, tmp_path / "o", ray_cluster.cluster.address, "http://127.0.0.1:9")
+    run = functools.partial(subprocess.run, command, env=CLI_ENV, capture_output=True, text=True)
+    result = await asyncio.to_thread(run, timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "no live node of the Ray cluster" in line and "magentic_browser" in line, line
+    assert not (tmp_path / "o" / "results.jsonl").exists()
 
 
 def test_an_unreachable_address_is_one_clear_line(tmp_path: Path) -> None:
