@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -34,7 +35,7 @@ from harness import emit, peak_rss_mb
 from magentic.bench.runner import BenchOptions, run_bench
 from magentic.bench.suites import load_suite
 from magentic.bench.team import TeamRunner
-from magentic.config import load_config
+from magentic.config import Config, load_config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 
 SUITE = Path(__file__).parent / "suites" / "local"
@@ -56,7 +57,7 @@ def make_script(delay: float):  # type: ignore[no-untyped-def]
     return script
 
 
-def team_config(base_url: str):  # type: ignore[no-untyped-def]
+def team_config(base_url: str) -> Config:
     return load_config(
         overrides={
             "models.default.base_url": base_url,
@@ -82,7 +83,7 @@ async def timed_run(
     return time.perf_counter() - started
 
 
-def start_cluster(slots: int):  # type: ignore[no-untyped-def]
+def start_cluster(slots: int) -> Any:
     """A local Ray cluster kept small: no dashboard, the smallest object stores, a head
     without slots, two workers with `slots` each."""
     from ray.cluster_utils import Cluster

@@ -61,7 +61,7 @@ def ray_cluster() -> Iterator[Nodes]:
 
     # Every node on this machine, at the address Ray picks for it (pinning 127.0.0.1 would
     # have to be repeated for each driver, the CLI's included, or they would not find them).
-    common = {"object_store_memory": SMALL_STORE}
+    common: dict[str, Any] = {"object_store_memory": SMALL_STORE}
     cluster = Cluster(
         initialize_head=True,
         connect=False,
