@@ -156,7 +156,7 @@ class RayCluster:
                     task, repeat, _ref = running.pop(future)
                     try:
                         payload = future.result()
-                    except ray.exceptions.RayError as exc:  # its retries ran out
+                    except ray.exceptions.RayError as exc:  # retries ran out, or a bug
                         lost.append(f"{task.task_id} r{repeat} ({_first_line(exc)})")
                         continue
                     await asyncio.to_thread(unpack, payload.folder, out)
@@ -174,7 +174,8 @@ class RayCluster:
                 future.cancel()  # no "exception never retrieved" when a dropped one fails later
                 _cancel(ray, ref)
         if lost:
-            return f"{len(lost)} task(s) were lost with their nodes: {', '.join(lost)}"
+            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+            return f"{len(lost)} task(s) did not come back from the cluster: {shown}"
         return None
 
 
@@ -225,7 +226,12 @@ def _cancel(ray: Any, ref: Any) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """What went wrong, briefly: a task's own exception rather than Ray's wrapper of it (a
+    node without magentic installed says ModuleNotFoundError here)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = f"{type(exc).__name__}: {exc}".strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 

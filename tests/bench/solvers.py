@@ -111,3 +111,10 @@ class SolveRunner:
 
     async def close(self) -> None:
         return None
+
+
+class UnbuildableRunner(SolveRunner):
+    """A runner a node cannot make (as when a node lacks a part the team needs)."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("this node cannot build a runner")

@@ -36,7 +36,7 @@ from magentic.bench.suites import load_suite
 from magentic.bench.team import TeamRunner
 from magentic.config import load_config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
-from tests.bench.solvers import LOCAL_SUITE, SOLVABLE, SolveRunner, solve
+from tests.bench.solvers import LOCAL_SUITE, SOLVABLE, SolveRunner, UnbuildableRunner, solve
 from tests.conftest import require
 
 pytestmark = pytest.mark.slow
@@ -274,6 +274,20 @@ async def test_attachments_and_sites_reach_the_nodes(ray_cluster: Nodes, tmp_pat
     for task_id in ("file-minutes-treasurer", "code-transactions-total"):
         copy = rows[task_id].reasoning.split("; attachment ")[1]
         assert "magentic-ray" in copy and not copy.startswith(str(LOCAL_SUITE)), copy
+
+
+async def test_a_task_that_fails_on_its_node_is_named_and_not_recorded(
+    ray_cluster: Nodes, tmp_path: Path
+) -> None:
+    from magentic.bench.ray_runner import RayCluster
+
+    cluster = RayCluster(ray_cluster.cluster.address, UnbuildableRunner, poll_s=0.2)
+    options = BenchOptions(suite=LOCAL_SUITE, out=tmp_path / "out", tasks=list(SOLVABLE[:2]))
+    run = await run_bench(load_suite(LOCAL_SUITE), options, solve, cluster=cluster)
+    assert run.stopped is not None and run.stopped.startswith("2 task(s) did not come back")
+    assert "RuntimeError: this node cannot build a runner" in run.stopped
+    assert all(task_id in run.stopped for task_id in SOLVABLE[:2])
+    assert ResultStore(tmp_path / "out").load() == []  # --resume runs them again
 
 
 def cli_command(suite: Path, out: Path, address: str, base_url: str) -> list[str]:
