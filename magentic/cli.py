@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -162,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--judge-model", help="model that judges tasks without exact answers (WebVoyager-style)"
+    )
+    bench.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic[ray])",
     )
     _add_model_flags(bench)
 
@@ -471,25 +477,45 @@ def _bench(args: argparse.Namespace) -> int:
         task_timeout=args.task_timeout,
         config=config.summary(),
         judge_model=args.judge_model,
+        ray=args.ray,
     )
+
+    judge_settings = None
+    if args.judge_model:
+        judge_settings = config.model_for("default").model_copy(update={"model": args.judge_model})
+    cluster = None
+    if args.ray:
+        from magentic.bench.ray_runner import RayCluster
+
+        cluster = RayCluster(args.ray, functools.partial(TeamRunner, config), judge=judge_settings)
+        cluster.connect()  # before the loop: a bad address fails here, in one line
+    json_out = sys.stdout
 
     async def bench() -> int:
         judge = None
-        if args.judge_model:
+        if judge_settings is not None:
             from magentic.bench.judge import Judge
 
-            settings = config.model_for("default").model_copy(update={"model": args.judge_model})
-            judge = Judge(settings)
+            judge = Judge(judge_settings)
         try:
             async with TeamRunner(config) as run_one:
-                return await bench_main(options, run_one, judge=judge)
+                return await bench_main(
+                    options, run_one, judge=judge, cluster=cluster, json_out=json_out
+                )
         finally:
             if judge is not None:
                 await judge.close()
 
+    work = bench()
     if args.ui:
-        return run_async(_with_bench_view(bench(), args.out or Path("runs") / "bench"))
-    return run_async(bench())
+        work = _with_bench_view(work, args.out or Path("runs") / "bench")
+    if cluster is None:
+        return run_async(work)
+    with contextlib.redirect_stdout(sys.stderr):  # Ray prints notices (a node died) to stdout
+        try:
+            return run_async(work)
+        finally:
+            cluster.close()
 
 
 def _bench_merge(args: argparse.Namespace) -> int:
