@@ -1,4 +1,4 @@
-"""`magentic run | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
+"""`magentic run | resume | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
 
 Exit codes: 0 answered, 1 failed or out of budget, 2 bad usage or configuration, 130 on
 Ctrl-C. Errors print one line; a traceback only with MAGENTIC_DEBUG=1.
@@ -116,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ui-port", type=int, default=0, help="the web view's port (default: any)")
     _add_model_flags(run)
 
+    resume = commands.add_parser(
+        "resume",
+        help="go on with a killed, cancelled or budget-stopped run from its checkpoint",
+        description="Continue a run in its own folder, from the last round it finished, with "
+        "the config it was made with. Flags override that config; budgets count the whole "
+        "run, so a run stopped at 10 rounds goes on with --max-rounds 20 for 10 more.",
+    )
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder")
+    resume.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the answer"
+    )
+    resume.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    resume.add_argument("--base-url", help="the model endpoint, if it moved")
+    resume.add_argument("--model", help="model name for every role")
+    resume.add_argument("--api-key-env", help="environment variable holding the API key")
+    resume.add_argument("--max-rounds", type=int, help="budget: rounds, in all")
+    resume.add_argument("--max-seconds", type=float, help="budget: wall-clock seconds, in all")
+    resume.add_argument("--max-tokens", type=int, help="budget: model tokens, in all")
+    resume.add_argument("--max-cost", type=float, help="budget: US dollars, in all")
+    resume.add_argument("--headed", action="store_true", help="show the browser window")
+
     ui = commands.add_parser("ui", help="a local web view of runs and benches, live as they go")
     ui.add_argument(
         "dirs", nargs="*", type=Path, metavar="DIR", help="run or bench folders (default: runs/)"
@@ -208,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     handlers = {
         "run": _run,
+        "resume": _resume,
         "trace": lambda a: (
             _trace_html(a.path) if a.trace_command == "html" else _trace_show(a.path)
         ),
@@ -297,6 +319,45 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if telemetry is not None:
             telemetry.close()
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
+    return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """`magentic resume RUN_DIR`: everything is checked before anything is written, so a
+    bad checkpoint or a budget with no room left changes nothing in the folder."""
+    from magentic.team import prepare_resume, resume_task
+    from magentic.ui.live import LiveConsole
+
+    overrides = {
+        "models.default.base_url": args.base_url,
+        "models.default.model": args.model,
+        "models.default.api_key_env": args.api_key_env,
+        "orchestrator.budgets.max_rounds": args.max_rounds,
+        "orchestrator.budgets.max_seconds": args.max_seconds,
+        "orchestrator.budgets.max_tokens": args.max_tokens,
+        "orchestrator.budgets.max_cost": args.max_cost,
+        "web.headless": False if args.headed else None,
+    }
+    resumption = prepare_resume(args.run_dir, overrides)
+    saved = resumption.checkpoint
+    if resumption.finished:
+        print(
+            f"magentic: {args.run_dir} already finished ({saved.status}); nothing to resume",
+            file=sys.stderr,
+        )
+        if args.json:
+            print(json.dumps({"status": saved.status, "answer": saved.answer, "resumed": False}))
+        elif saved.answer:
+            print(saved.answer)
+        return EXIT_OK
+    watcher = _watcher(args, step_mode=False)
+    subscribers: list[Any] = [watcher] if watcher is not None else []
+    with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+        result = run_async(resume_task(resumption, subscribers=subscribers))
     if args.json:
         print(json.dumps(result.to_json()))
     else:

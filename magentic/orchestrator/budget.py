@@ -23,8 +23,9 @@ class BudgetGuard:
     meter: UsageMeter
     started: float = 0.0  # time.monotonic() at the start of the run
 
-    def start(self) -> None:
-        self.started = time.monotonic()
+    def start(self, *, already: float = 0.0) -> None:
+        """Start the clock; a resumed run counts the `already` seconds it ran before."""
+        self.started = time.monotonic() - already
 
     @property
     def elapsed(self) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,16 @@ from magentic.events import (
     Replanned,
     RunFailed,
     RunFinished,
+    RunResumed,
     RunStarted,
     Stalled,
 )
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import Message, assistant, system, user
-from magentic.orchestrator import prompts
+from magentic.orchestrator import prompts, resuming
 from magentic.orchestrator.answers import not_an_answer
 from magentic.orchestrator.budget import BudgetGuard
+from magentic.orchestrator.checkpoint import Checkpoint, CheckpointWriter, Stage
 from magentic.orchestrator.fallbacks import (
     CODER,
     TERMINAL,
@@ -77,6 +79,7 @@ class Orchestrator:
     settings: OrchestratorSettings = field(default_factory=OrchestratorSettings)
     files: Sequence[Path] = ()
     approver: Approver | None = None
+    checkpoints: CheckpointWriter | None = None  # None: the run saves no checkpoints
 
     def __post_init__(self) -> None:
         self.by_name = {agent.name: agent for agent in self.agents}
@@ -110,12 +113,44 @@ class Orchestrator:
                 config=config or {},
             )
         )
+        return await self._conclude(self._started())
+
+    async def _started(self) -> str:
+        await self._save("started")
+        return await self._run(planned=False)
+
+    async def resume(self, saved: Checkpoint, images: dict[str, bytes]) -> RunResult:
+        """Go on with a run from its checkpoint: no finished round is done again."""
+        resuming.restore(self, saved, images)
+        self.guard.start(already=saved.elapsed_s)
+        self.events.emit(
+            RunResumed(
+                round=saved.rounds,
+                previous_status=saved.status,
+                previous_reason=saved.stop_reason,
+                budgets=self.settings.budgets.model_dump(),
+            )
+        )
+        return await self._conclude(self._resumed(saved))
+
+    async def _resumed(self, saved: Checkpoint) -> str:
+        await resuming.restore_agents(self, saved, self._context())
+        return await self._run(planned=saved.stage != "started")
+
+    async def _save(self, stage: Stage) -> None:
+        """Checkpoint the run between rounds (see `magentic.orchestrator.checkpoint`)."""
+        if self.checkpoints is not None:
+            state, images = await resuming.capture(self, stage)
+            await self.checkpoints.save(state, images)
+
+    async def _conclude(self, work: Coroutine[Any, Any, str]) -> RunResult:
+        """Await the run's work and end it with a status, a reason and its last events."""
         status: Status = "failed"
         reason = ""
         answer = ""
         error_type = ""
         try:
-            answer = await self._run()
+            answer = await work
             status, reason = "answered", "the task was answered"
             if self.answer_fault:
                 status, reason = "failed", f"no real final answer: {self.answer_fault}"
@@ -150,6 +185,17 @@ class Orchestrator:
                     seconds=result.seconds,
                 )
             )
+            if self.checkpoints is not None:
+                # A final answer ends the run for good; any other end can be resumed from
+                # the last finished round.
+                ended = status == "answered" or bool(self.answer_fault)
+                await self.checkpoints.end(
+                    ended=ended,
+                    status=status,
+                    stop_reason=reason,
+                    answer=answer,
+                    seq=self.events.seq,
+                )
         return result
 
     def _result(self, answer: str, status: Status, reason: str) -> RunResult:
@@ -167,8 +213,10 @@ class Orchestrator:
             failed_calls=self.client.meter.failed_calls,
         )
 
-    async def _run(self) -> str:
-        await self._plan()
+    async def _run(self, *, planned: bool) -> str:
+        if not planned:
+            await self._plan()
+            await self._save("working")
         while True:
             self.guard.check(self.rounds)
             outcome = await self._round()
@@ -178,6 +226,7 @@ class Orchestrator:
                 await self._replan(outcome.reason)
             else:
                 await self._delegate(outcome)
+            await self._save("working")
 
     # Outer loop: facts and plan -----------------------------------------------------------
     def _ledger_messages(self) -> list[Message]:
@@ -334,16 +383,7 @@ class Orchestrator:
         self.events.emit(
             Delegated(round=self.rounds, agent=agent.name, instruction=outcome.instruction)
         )
-        ctx = StepContext(
-            task=self.ledger.task,
-            conversation=self.transcript.for_agents(),
-            workspace=self.workspace,
-            events=self.events,
-            files=self.files,
-            round=self.rounds,
-            deadline=self.guard.deadline,
-            approver=self.approver,
-        )
+        ctx = self._context()
         started = time.perf_counter()
         try:
             reply = await self.guard.bounded(agent.step(outcome.instruction, ctx))
@@ -376,6 +416,18 @@ class Orchestrator:
         )
         if reply.guidance:
             self.transcript.add(TeamMessage("user", reply.guidance))
+
+    def _context(self) -> StepContext:
+        return StepContext(
+            task=self.ledger.task,
+            conversation=self.transcript.for_agents(),
+            workspace=self.workspace,
+            events=self.events,
+            files=self.files,
+            round=self.rounds,
+            deadline=self.guard.deadline,
+            approver=self.approver,
+        )
 
     # Answers ------------------------------------------------------------------------------
     async def _final_answer(self, note: str = "") -> str:

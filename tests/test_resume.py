@@ -1,0 +1,177 @@
+"""`magentic resume RUN_DIR` as a person uses it: a real `magentic run` subprocess killed
+with SIGKILL mid-run (or stopped by its budget), then resumed, against a real scripted
+endpoint whose recorded requests show which rounds the model was asked about."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
+
+NOTES = 5  # the run takes this many rounds of work before the task is done
+HOLD_AT = 4  # the first process's round 4 waits on the model: it is killed there
+
+
+class Notes:
+    """The orchestrator asks the Coder for note 1..NOTES, one a round; the final answer is
+    the sum of the values the Coder gave, read from the transcript the model is sent."""
+
+    def __init__(self) -> None:
+        self.hold = False
+
+    def __call__(self, request: ChatRequest) -> Reply:
+        step = roles.phase(request)
+        if step == "coder":
+            number = int(re.findall(r"note (\d+)", request.last_user_text())[-1])
+            return Reply.text(f"note {number}: value {number * number}")
+        if step == "facts":
+            return roles.facts(to_derive=["the sum of the notes"])
+        if step == "plan":
+            return roles.plan(("Coder", "give the notes one by one"))
+        done = done_notes(request)
+        if step == "progress":
+            if done >= NOTES:
+                return roles.progress(satisfied=True)
+            reply = roles.progress("Coder", f"Give note {done + 1}.")
+            return reply.slow(120) if self.hold and done + 1 == HOLD_AT else reply
+        values = [int(v) for _, text in roles.said(request) for v in re.findall(r"value (\d+)", text)]
+        return Reply.text(f"The notes add up to {sum(values)}.")
+
+
+def done_notes(request: ChatRequest) -> int:
+    return sum(1 for who, _ in roles.said(request) if who == "Coder")
+
+
+def progress_rounds(server: ScriptedLLMServer) -> list[int]:
+    """The round each progress-ledger request was about (1 + the notes already given)."""
+    return [done_notes(r) + 1 for r in server.requests if roles.phase(r) == "progress"]
+
+
+def env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+
+
+def magentic(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "magentic.cli", *args],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run_args(server: ScriptedLLMServer, trace_dir: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        "Give the five notes and add them up.",
+        "--base-url",
+        server.base_url,
+        "--agents",
+        "Coder",
+        "--trace-dir",
+        str(trace_dir),
+        "--json",
+        *extra,
+    ]
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by its bytes' hash: to show a folder was not touched."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def trace_events(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+
+
+def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
+    tmp_path: Path,
+) -> None:
+    script = Notes()
+    with ScriptedLLMServer(script) as server:
+        whole = magentic(*run_args(server, tmp_path / "whole"), cwd=tmp_path)
+        assert whole.returncode == 0, whole.stderr
+        expected = json.loads(whole.stdout)["answer"]
+        assert expected == f"The notes add up to {sum(n * n for n in range(1, NOTES + 1))}."
+
+        server.requests.clear()
+        script.hold = True
+        process = subprocess.Popen(
+            [sys.executable, "-m", "magentic.cli", *run_args(server, tmp_path / "runs")],
+            cwd=tmp_path,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while HOLD_AT not in progress_rounds(server) and time.monotonic() < deadline:
+                assert process.poll() is None, process.communicate()[1]
+                time.sleep(0.02)  # polling for the held request, not timing anything
+            assert HOLD_AT in progress_rounds(server), "the run never reached the held round"
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+        assert process.returncode == -signal.SIGKILL
+        run_dir = next((tmp_path / "runs").iterdir())
+        before = len(server.requests)
+        saved = json.loads((run_dir / "checkpoint.json").read_text())
+        assert (saved["status"], saved["rounds"]) == ("running", HOLD_AT - 1)
+
+        script.hold = False
+        resumed = magentic("resume", str(run_dir), "--json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    out = json.loads(resumed.stdout)
+    assert out["answer"] == expected and out["status"] == "answered"
+    assert out["rounds"] == NOTES + 1  # the rounds of the whole run, the finishing one too
+
+    # The model saw each finished round once: rounds 1-3 only before the kill; round 4,
+    # cut off by the kill, once in each process.
+    asked = progress_rounds(server)
+    for number in range(1, HOLD_AT):
+        assert asked.count(number) == 1, asked
+    assert asked.count(HOLD_AT) == 2, asked
+    coder_asks = [r for r in server.requests[before:] if roles.phase(r) == "coder"]
+    assert [int(re.findall(r"note (\d+)", r.last_user_text())[-1]) for r in coder_asks] == [
+        4,
+        5,
+    ]
+    assert not any(roles.phase(r) in ("facts", "plan") for r in server.requests[before:])
+
+    events = trace_events(run_dir)
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    resumed_at = [e for e in events if e["kind"] == "run_resumed"]
+    assert len(resumed_at) == 1 and resumed_at[0]["round"] == HOLD_AT - 1
+    assert resumed_at[0]["previous_status"] == "running"
+    assert events[-1]["kind"] == "run_finished" and events[-1]["status"] == "answered"
+    final = json.loads((run_dir / "checkpoint.json").read_text())
+    assert (final["stage"], final["status"]) == ("ended", "answered")
+
+    # Resuming a finished run says so and changes nothing.
+    untouched = folder_state(run_dir)
+    again = magentic("resume", str(run_dir), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "already finished" in again.stderr and again.stdout.strip() == expected
+    assert folder_state(run_dir) == untouched
