@@ -45,7 +45,9 @@ class Notes:
                 return roles.progress(satisfied=True)
             reply = roles.progress("Coder", f"Give note {done + 1}.")
             return reply.slow(120) if self.hold and done + 1 == HOLD_AT else reply
-        values = [int(v) for _, text in roles.said(request) for v in re.findall(r"value (\d+)", text)]
+        values = [
+            int(v) for _, text in roles.said(request) for v in re.findall(r"value (\d+)", text)
+        ]
         return Reply.text(f"The notes add up to {sum(values)}.")
 
 
@@ -174,4 +176,88 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
     again = magentic("resume", str(run_dir), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "already finished" in again.stderr and again.stdout.strip() == expected
+    assert folder_state(run_dir) == untouched
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run stopped by its budget of 2 rounds (of the 6 it needs)."""
+    tmp = tmp_path_factory.mktemp("stopped")
+    with ScriptedLLMServer(Notes()) as server:
+        done = magentic(*run_args(server, tmp / "runs", "--max-rounds", "2"), cwd=tmp)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["status"] == "out_of_budget"
+    return next((tmp / "runs").iterdir())
+
+
+def test_a_budget_stop_resumes_with_a_larger_budget_and_only_then(
+    stopped_run: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(stopped_run), str(run_dir)], check=True)
+    untouched = folder_state(run_dir)
+    same = magentic("resume", str(run_dir), cwd=tmp_path)
+    assert same.returncode == 2 and "--max-rounds" in same.stderr, same.stderr
+    assert len(same.stderr.strip().splitlines()) == 1
+    assert folder_state(run_dir) == untouched
+
+    with ScriptedLLMServer(Notes()) as server:
+        more = magentic(
+            "resume", str(run_dir), "--base-url", server.base_url, "--max-rounds", "10", "--json",
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert more.returncode == 0, more.stderr
+    out = json.loads(more.stdout)
+    assert out["status"] == "answered" and out["answer"] == "The notes add up to 55."
+    assert min(progress_rounds(server)) == 3  # rounds 1 and 2 were done before the stop
+    resumed = [e for e in trace_events(run_dir) if e["kind"] == "run_resumed"]
+    assert resumed[0]["previous_status"] == "out_of_budget"
+    assert resumed[0]["budgets"]["max_rounds"] == 10
+
+
+def _truncated(text: str) -> str:
+    return text[: len(text) // 2]
+
+
+def _nonsense(text: str) -> str:
+    data = json.loads(text)
+    data["rounds"] = "a few"
+    return json.dumps(data)
+
+
+def _cursor_past_plan(text: str) -> str:
+    data = json.loads(text)
+    data["cursor_done"] = 99
+    return json.dumps(data)
+
+
+def _other_version(text: str) -> str:
+    data = json.loads(text)
+    data["version"] = 99
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    "spoil, says",
+    [
+        (_truncated, "not a readable checkpoint"),
+        (_nonsense, "rounds"),
+        (_cursor_past_plan, "plan cursor"),
+        (_other_version, "format version 99"),
+        (lambda text: "", "not a readable checkpoint"),
+    ],
+    ids=["truncated", "edited", "inconsistent", "other-version", "empty"],
+)
+def test_a_bad_checkpoint_is_one_line_exit_2_and_the_folder_untouched(
+    stopped_run: Path, tmp_path: Path, spoil: Any, says: str
+) -> None:
+    run_dir = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(stopped_run), str(run_dir)], check=True)
+    checkpoint = run_dir / "checkpoint.json"
+    checkpoint.write_text(spoil(checkpoint.read_text()))
+    untouched = folder_state(run_dir)
+    done = magentic("resume", str(run_dir), "--max-rounds", "10", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(checkpoint) in lines[0] and says in lines[0], lines
     assert folder_state(run_dir) == untouched
