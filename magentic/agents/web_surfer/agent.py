@@ -139,11 +139,30 @@ class WebSurfer(BaseAgent):
         if self._own_pool:
             await self.pool.close()
 
+    async def snapshot(self) -> dict[str, Any]:
+        """The tabs, the active one, cookies and local storage (nothing before a first
+        web step: a resumed run then opens the browser when it is first needed)."""
+        return await self.session.state() if self.session is not None else {}
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
+        """Reopen the saved tabs, signed in as before, ahead of the next step."""
+        tabs = [str(url) for url in state.get("tabs", [])]
+        if tabs:
+            await self._session(
+                ctx, tabs, int(state.get("active", 0)), state.get("storage") or None
+            )
+
     # Helpers -----------------------------------------------------------------------------
-    async def _session(self, ctx: StepContext) -> tuple[BrowserSession, Actions]:
+    async def _session(
+        self,
+        ctx: StepContext,
+        urls: list[str] | None = None,
+        active_index: int = 0,
+        storage_state: dict[str, Any] | None = None,
+    ) -> tuple[BrowserSession, Actions]:
         if self.session is None or self.actions is None:
             session = BrowserSession(self.pool, self.settings, downloads_dir=ctx.workspace)
-            await session.start()
+            await session.start(urls, active_index, storage_state)
             self.session = session
             self.actions = Actions(
                 session, self.settings, workspace=ctx.workspace, files=list(ctx.files)
