@@ -160,7 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out", type=Path, help="results folder (default: a new one in runs/bench/)"
     )
-    bench.add_argument("--resume", action="store_true", help="run only what --out lacks")
+    bench.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out: finished tasks are kept, tasks left in flight go on "
+        "from their checkpoints, the rest start",
+    )
     bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
     bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")

@@ -261,3 +261,47 @@ def test_a_bad_checkpoint_is_one_line_exit_2_and_the_folder_untouched(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(checkpoint) in lines[0] and says in lines[0], lines
     assert folder_state(run_dir) == untouched
+
+
+def test_bench_resume_goes_on_with_a_task_in_flight(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    row = {"task_id": "notes", "Question": "Give the five notes and add them up.", "Level": 1,
+           "Final answer": "55", "file_name": ""}  # fmt: skip
+    (suite / "metadata.jsonl").write_text(json.dumps(row) + "\n")
+    out = tmp_path / "out"
+    script = Notes()
+    script.hold = True
+    with ScriptedLLMServer(script) as server:
+        args = ["bench", str(suite), "--out", str(out), "--agents", "Coder",
+                "--base-url", server.base_url, "--model", "scripted", "--json"]  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "magentic.cli", *args],
+            cwd=tmp_path,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while HOLD_AT not in progress_rounds(server) and time.monotonic() < deadline:
+                assert process.poll() is None, process.communicate()[1]
+                time.sleep(0.02)  # polling for the held request, not timing anything
+            assert HOLD_AT in progress_rounds(server), "the task never reached the held round"
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+        before = len(server.requests)
+        script.hold = False
+        done = magentic(*args, "--resume", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["status"] == "answered" and "55" in rows[0]["answer"]
+    after = [done_notes(r) + 1 for r in server.requests[before:] if roles.phase(r) == "progress"]
+    assert min(after) == HOLD_AT  # the finished rounds were not asked about again
+    trace = out / rows[0]["trace_path"]
+    kinds = [json.loads(line)["kind"] for line in trace.read_text().splitlines()]
+    assert kinds.count("run_resumed") == 1 and kinds.count("run_started") == 1
