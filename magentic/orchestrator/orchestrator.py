@@ -134,7 +134,10 @@ class Orchestrator:
         return await self._conclude(self._resumed(saved))
 
     async def _resumed(self, saved: Checkpoint) -> str:
-        await resuming.restore_agents(self, saved, self._context())
+        # The browser relaunches while the model client gets ready: both before the first call.
+        await asyncio.gather(
+            resuming.restore_agents(self, saved, self._context()), self.client.warm_up()
+        )
         return await self._run(planned=saved.stage != "started")
 
     async def _save(self, stage: Stage) -> None:
