@@ -24,6 +24,7 @@ from magentic import secrets
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.attachments import AttachmentSettings
+from magentic.control.settings import ApprovalSettings
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
@@ -65,6 +66,7 @@ class Config(BaseModel):
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
 
     def model_for(self, role: str) -> ModelSettings:
         """The settings of one role: the default's, overlaid with the role's own."""
@@ -103,6 +105,7 @@ class Config(BaseModel):
             "file_surfer": self.file_surfer.model_dump(),
             "max_attachment_mb": self.attachments.max_mb,
             "cache": self.cache.model_dump(mode="json"),
+            "approval": self.approval.model_dump(),
         }
 
 

@@ -40,9 +40,10 @@ class Check:
 
 async def check_all(image: str = DEFAULT_IMAGE) -> list[Check]:
     """Every readiness check, in a fixed order."""
-    docker_check, image_check = await _docker_checks(image)
-    others = await asyncio.gather(asyncio.to_thread(check_bwrap), asyncio.to_thread(check_browser))
-    return [check_python(), docker_check, image_check, *others]
+    (docker_check, image_check), bwrap_check, browser_checks = await asyncio.gather(
+        _docker_checks(image), asyncio.to_thread(check_bwrap), _browser_checks()
+    )
+    return [check_python(), docker_check, image_check, bwrap_check, *browser_checks]
 
 
 def check_python() -> Check:
@@ -123,6 +124,57 @@ def check_browser() -> Check:
         if os.access(path, os.X_OK):
             return Check("chromium", True, path)
     return Check("chromium", False, "no Chromium found", "scripts/install --browser")
+
+
+async def _browser_checks() -> tuple[Check, Check]:
+    browser = await asyncio.to_thread(check_browser)
+    if not browser.ok:
+        return browser, Check(
+            "chromium sandbox", False, "no Chromium to check", "scripts/install --browser"
+        )
+    return browser, await asyncio.to_thread(check_browser_sandbox, browser.detail)
+
+
+def check_browser_sandbox(chromium: str, user: str | None = None) -> Check:
+    """Whether Chromium keeps its own sandbox on this machine, found by starting it the way
+    the WebSurfer would (as root: as `[web] sandbox_user`) and loading a blank page. Without
+    it a page that exploits the renderer has the run's user's rights."""
+    from magentic.agents.web_surfer.sandbox_user import prepare
+    from magentic.agents.web_surfer.settings import WebSurferSettings
+
+    name = "chromium sandbox"
+    user = WebSurferSettings().sandbox_user if user is None else user
+    with tempfile.TemporaryDirectory(prefix="magentic-doctor-") as tmp:
+        plan = prepare(chromium, user, Path(tmp), headless=True)
+        if plan.no_sandbox:
+            return Check(name, False, f"off: {plan.reason}", "scripts/install --browser")
+        profile = Path(tmp) / "profile"
+        profile.mkdir()
+        argv = [
+            plan.executable,
+            "--headless=new",
+            f"--user-data-dir={profile}",
+            "--no-first-run",
+            "--disable-gpu",
+            "--dump-dom",
+            "about:blank",
+        ]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return Check(name, False, f"Chromium did not start: {exc}", "scripts/install --browser")
+    if done.returncode == 0 and "<html" in done.stdout.lower():
+        who = f"as the user {user}" if plan.uid is not None else "as this user"
+        return Check(name, True, f"on (Chromium runs {who})")
+    lines = done.stderr.strip().splitlines()
+    last = next((line for line in reversed(lines) if "sandbox" in line.lower()), "")
+    last = (last or (lines[-1] if lines else f"exit code {done.returncode}"))[:200]
+    return Check(
+        name,
+        False,
+        f"Chromium would not start with its sandbox: {last}",
+        "allow user namespaces (sysctl -w kernel.unprivileged_userns_clone=1) or see MACHINE-NOTES",
+    )
 
 
 def _web_surfer_locate() -> str:

@@ -95,6 +95,16 @@ class BrowserError(MagenticError):
     """The browser could not be found, launched or recovered."""
 
 
+class ControlError(MagenticError):
+    """A command from a face (the console, the web view) that cannot be taken: unknown,
+    malformed, or about a request that is not open. The face shows it; the run goes on."""
+
+
+class StoppedByPerson(MagenticError):
+    """A person stopped the run through the control channel; it ends with the best answer
+    so far, as cancelled."""
+
+
 # The one error policy for agents' steps ---------------------------------------------------
 # Every place that catches an error inside an agent's step (a tool handler, a page read, the
 # orchestrator around `agent.step`) asks these two functions, so the same error never ends
@@ -109,7 +119,7 @@ def ends_the_step(error: BaseException) -> bool:
     the model, which can try another way."""
     if not isinstance(error, Exception):
         return True
-    return isinstance(error, (ModelError, BudgetExceeded))
+    return isinstance(error, (ModelError, BudgetExceeded, StoppedByPerson))
 
 
 def observation_of(error: BaseException) -> str:

@@ -196,6 +196,57 @@ class RunResumed(Event):
     budgets: dict[str, Any] = Field(default_factory=dict)
 
 
+RequestKind = Literal["approval", "plan_review", "question"]
+
+
+class ControlReceived(Event):
+    """A command a person gave through a face (see `magentic.control`), as it came."""
+
+    kind: Literal["control_received"] = "control_received"
+    command: dict[str, Any]
+    face: str = ""
+
+
+class ControlRequested(Event):
+    """The run wants a person: an action to approve, a plan to review, a question.
+
+    For an approval, `action` is its kind (run_code, submit_form, ...) and `target` what it
+    acts on (a URL, a file, a tool); `detail` is the exact action as the person sees it."""
+
+    kind: Literal["control_requested"] = "control_requested"
+    request_id: str
+    request: RequestKind
+    agent: str = ""
+    action: str = ""
+    target: str = ""
+    detail: str = ""
+
+
+class ControlDecided(Event):
+    """How a request ended, and who decided: the person, the policy (allow/deny rules,
+    --yes), or nobody (no person present, or the run stopping)."""
+
+    kind: Literal["control_decided"] = "control_decided"
+    request_id: str
+    request: RequestKind
+    decision: Literal["allow", "deny", "approve", "edit", "comment", "answer", "unanswered"]
+    by: Literal["person", "policy", "nobody"]
+    reason: str = ""
+    text: str = ""  # the edited plan, the comment, or the answer
+
+
+class Paused(Event):
+    """The run is waiting at a safe point until a person resumes or stops it."""
+
+    kind: Literal["paused"] = "paused"
+    where: str = ""
+
+
+class Unpaused(Event):
+    kind: Literal["unpaused"] = "unpaused"
+    seconds: float = 0.0  # how long the run waited
+
+
 class FinalAnswer(Event):
     kind: Literal["final_answer"] = "final_answer"
     answer: str
@@ -213,6 +264,8 @@ class RunFinished(Event):
     kind: Literal["run_finished"] = "run_finished"
     status: Literal["answered", "out_of_budget", "failed", "cancelled"]
     stop_reason: str
+    # Which budget stopped it (rounds, time, tokens, cost, replans) when one did.
+    budget: str = ""
     answer: str = ""
     rounds: int = 0
     prompt_tokens: int = 0
@@ -238,6 +291,11 @@ AnyEvent = Annotated[
     | ApprovalRequested
     | ApprovalGiven
     | RunResumed
+    | ControlReceived
+    | ControlRequested
+    | ControlDecided
+    | Paused
+    | Unpaused
     | FinalAnswer
     | RunFailed
     | RunFinished,

@@ -22,6 +22,8 @@ from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
 from magentic.attachments import prepare_workspace
 from magentic.config import Config, load_config
+from magentic.control.channel import ControlChannel
+from magentic.control.gate import ApprovalGate
 from magentic.errors import CheckpointError, ConfigError
 from magentic.events import EventBus, Subscriber
 from magentic.execution.settings import SandboxSettings
@@ -166,8 +168,13 @@ async def run_task(
     approver: Approver | None = None,
     run_dir: Path | None = None,
     resources: SharedResources | None = None,
+    control: ControlChannel | None = None,
 ) -> RunResult:
-    """Run one task to its end and return the outcome; the trace is in the run folder."""
+    """Run one task to its end and return the outcome; the trace is in the run folder.
+
+    `control` is the channel the caller's faces (console, web view) steer through; without
+    one the run is unattended, and every action the `[approval]` table says to ask about is
+    denied, with the reason in the trace."""
     task = escape_surrogates(task)  # from argv or a suite's JSON: it must encode as UTF-8
     run_id = new_run_id()
     run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
@@ -175,7 +182,7 @@ async def run_task(
     workspace, attached = await prepare_workspace(run_dir, files, max_bytes)
     copied = [a.copy for a in attached]
     summary = {**config.summary(), "attachments": [a.note() for a in attached]}
-    assembly = _Assembly(config, run_id, run_dir, workspace, copied, subscribers, approver)
+    assembly = _Assembly(config, run_id, run_dir, workspace, copied, subscribers, approver, control)
     return await assembly.go(
         lambda orchestrator: orchestrator.run(task, config=summary), UsageMeter(), 0, resources
     )
@@ -233,6 +240,7 @@ async def resume_task(
     subscribers: Sequence[Subscriber] = (),
     approver: Approver | None = None,
     resources: SharedResources | None = None,
+    control: ControlChannel | None = None,
 ) -> RunResult:
     """Go on with a killed, cancelled or budget-stopped run in its own folder: the same
     workspace, attachments and trace (numbered on, after a `run_resumed` event)."""
@@ -249,6 +257,7 @@ async def resume_task(
         files,
         subscribers,
         approver,
+        control,
     )
     return await assembly.go(
         lambda orchestrator: orchestrator.resume(saved, resumption.images),
@@ -270,6 +279,7 @@ class _Assembly:
     files: list[Path]
     subscribers: Sequence[Subscriber]
     approver: Approver | None
+    control: ControlChannel | None = None
 
     async def go(
         self,
@@ -290,6 +300,9 @@ class _Assembly:
         )
         memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
         make_client = _ClientMaker(config, events, meter, cache, memory)
+        control = self.control if self.control is not None else ControlChannel()
+        control.connect(events)
+        gate = ApprovalGate(config.approval, control)
         ctx = AgentContext(
             config=config,
             events=events,
@@ -319,6 +332,8 @@ class _Assembly:
                 settings=config.orchestrator,
                 files=self.files,
                 approver=self.approver,
+                control=control,
+                gate=gate,
                 checkpoints=checkpoints,
             )
             result = await start(orchestrator)

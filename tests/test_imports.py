@@ -21,7 +21,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (4, ("magentic.config", "magentic.ui", "magentic.testing")),
     (3, ("magentic.orchestrator",)),
     (2, ("magentic.agents",)),
-    (1, ("magentic.llm", "magentic.execution", "magentic.trace")),
+    (1, ("magentic.llm", "magentic.execution", "magentic.trace", "magentic.control")),
     (0, ("magentic.errors", "magentic.events", "magentic.text", "magentic")),
 ]
 

@@ -21,6 +21,8 @@ from magentic.text import escape_surrogates
 if TYPE_CHECKING:  # types only: agents never import the config or the browser at run time
     from magentic.agents.web_surfer.browser import BrowserPool
     from magentic.config import Config
+    from magentic.control.channel import ControlChannel
+    from magentic.control.gate import ApprovalGate
     from magentic.llm.client import ModelClient
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,10 @@ class StepContext:
     # time.monotonic() value by which the step should be over (the run's wall budget).
     deadline: float | None = None
     approver: Approver | None = None
+    # The run's control channel (questions to the person) and the approval gate agents pass
+    # before guarded actions; see `magentic.control`.
+    control: ControlChannel | None = None
+    gate: ApprovalGate | None = None
 
     def seconds_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

@@ -67,10 +67,15 @@ def not_right(result: TaskResult) -> bool:
 def classify(result: TaskResult, events: Sequence[Any]) -> Failure:
     """The class of one run that was not right, from its result and its trace events."""
     reason = result.stop_reason.lower()
-    if "replans" in reason and "stall" in reason:
+    finished = [e for e in events if e.kind == "run_finished"]
+    # The run says which budget stopped it; traces from before that field are read by the
+    # stop reason's words.
+    budget = finished[-1].budget if finished and finished[-1].budget else ""
+    if budget == "replans" or (not budget and "replans" in reason and "stall" in reason):
         return Failure(STALLED)
     if result.status == "out_of_budget":
-        budget = next((name for key, name in _BUDGETS if key in reason), "")
+        if not budget or "task timeout" in reason:
+            budget = next((name for key, name in _BUDGETS if key in reason), "")
         return Failure(OUT_OF_BUDGET, budget)
     if result.status == "error":
         return Failure(CRASHED, result.error or "")

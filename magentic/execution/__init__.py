@@ -12,10 +12,11 @@ Importing this package starts nothing; the executors import the Docker SDK only 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
+from magentic.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from magentic.execution.base import Executor
@@ -47,13 +48,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(name)
-    from importlib import import_module
-
-    return getattr(import_module(module), name)
+__getattr__ = lazy_exports(_EXPORTS)
 
 
 def make_executor(

@@ -57,7 +57,7 @@ class BubblewrapExecutor:
         self._user: tuple[int, int] | None = None
         self._lock = asyncio.Lock()
         self._seq = 0
-        self._quota: quota.QuotaMount | None = None
+        self._quota = quota.WorkspaceQuota(self.workspace, self.settings.quota_bytes)
         self._notes: list[str] = []  # said once, with the next result
 
     async def start(self) -> None:
@@ -69,27 +69,8 @@ class BubblewrapExecutor:
             )
         self._prlimit = shutil.which("prlimit")
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
-        attached = False
-        if self._quota is None:
-            self._quota, why = await asyncio.to_thread(
-                quota.attach, self.workspace, self.settings.quota_bytes
-            )
-            attached = self._quota is not None
-            if why:
-                log.warning(why)
-                self._notes.append(why)
-        try:
-            await self._prepare()
-        except BaseException:  # failed or cancelled: no mount outlives a start that failed
-            if attached:
-                await asyncio.shield(self._release_quota())
-            raise
+        await self._quota.start_with(self._prepare, self._notes)
         self._bwrap = bwrap  # started: run() no longer calls start()
-
-    async def _release_quota(self) -> None:
-        mount, self._quota = self._quota, None
-        if mount is not None:
-            await asyncio.to_thread(quota.detach, mount)
 
     async def _prepare(self) -> None:
         """The interpreter, the user code runs as, and what of the host it sees."""
@@ -169,7 +150,7 @@ class BubblewrapExecutor:
             self.settings,
             workdir=WORKDIR,
             sigkill_means_memory=False,
-            workspace_full=await quota.is_full(self._quota),
+            workspace_full=await self._quota.is_full(),
         )
         add_truncation_notes(result, out, err)
         result.notes.extend(self._notes)
@@ -187,7 +168,7 @@ class BubblewrapExecutor:
             argv = [self._python, *argv[1:]]
         cpu_seconds = math.ceil(timeout * max(1.0, s.cpus)) + 1
         # With no quota filesystem (not root), at least no one file may pass the quota.
-        fsize = s.quota_bytes if self._quota is None and s.quota_bytes > 0 else "unlimited"
+        fsize = s.quota_bytes if not self._quota.enforced and s.quota_bytes > 0 else "unlimited"
         if self._prlimit:
             limited = [
                 self._prlimit,
@@ -229,7 +210,7 @@ class BubblewrapExecutor:
     async def close(self) -> None:
         """Give the workspace its plain folder back (each block's sandbox is gone already)."""
         self._bwrap = ""
-        await self._release_quota()
+        await self._quota.release()
 
 
 _SETRLIMIT = (

@@ -83,7 +83,7 @@ class DockerExecutor:
         self._lock = asyncio.Lock()
         self._seq = 0
         self._oom_seen = 0
-        self._quota: quota.QuotaMount | None = None
+        self._quota = quota.WorkspaceQuota(self.workspace, self.settings.quota_bytes)
         self._notes: list[str] = []  # said once, with the next result
         self._lost = False  # the engine stopped answering; run() says so until it is back
         self._replace = False  # the container died with a block: a fresh one before the next
@@ -96,27 +96,8 @@ class DockerExecutor:
         docker_cleanup.install_hooks()
         self._api = await asyncio.to_thread(_api)
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
-        attached = False
-        if self._quota is None:  # before the container: it must bind the quota filesystem
-            self._quota, why = await asyncio.to_thread(
-                quota.attach, self.workspace, self.settings.quota_bytes
-            )
-            attached = self._quota is not None
-            if why:
-                log.warning(why)
-                self._notes.append(why)
-        try:
-            await self._start_container()
-        except BaseException:  # failed or cancelled: no mount outlives a start that failed
-            if attached:
-                await asyncio.shield(self._release_quota())
-            raise
+        await self._quota.start_with(self._start_container, self._notes)
         self._oom_seen = 0
-
-    async def _release_quota(self) -> None:
-        mount, self._quota = self._quota, None
-        if mount is not None:
-            await asyncio.to_thread(quota.detach, mount)
 
     async def _start_container(self) -> None:
         uid, gid = await asyncio.to_thread(sandbox_ids, self.workspace)
@@ -163,7 +144,7 @@ class DockerExecutor:
             cap_add=["KILL"],  # the keep-alive's alone: exec'd code runs with none
             # with no quota filesystem (not root), at least no one file may pass the quota
             ulimits=[Ulimit(name="fsize", soft=s.quota_bytes, hard=s.quota_bytes)]
-            if self._quota is None and s.quota_bytes > 0
+            if not self._quota.enforced and s.quota_bytes > 0
             else None,
             security_opt=["no-new-privileges"],
             init=True,
@@ -200,7 +181,7 @@ class DockerExecutor:
     async def close(self) -> None:
         """Remove the container, then give the workspace its plain folder back."""
         await self._drop_container()
-        await self._release_quota()
+        await self._quota.release()
 
     async def _drop_container(self) -> None:
         container_id, self.container_id = self.container_id, None
@@ -290,7 +271,7 @@ class DockerExecutor:
                 workdir=WORKDIR,
                 oom_killed=oom,
                 sigkill_means_memory=False,  # the cgroup's count says, or nothing does
-                workspace_full=await quota.is_full(self._quota),
+                workspace_full=await self._quota.is_full(),
             )
             if self._replace and result.exit_code is not None:
                 result.notes.append(

@@ -52,24 +52,14 @@ class LocalExecutor:
         self._scratch: str | None = None
         self._lock = asyncio.Lock()
         self._seq = 0
-        self._quota: quota.QuotaMount | None = None
+        self._quota = quota.WorkspaceQuota(self.workspace, self.settings.quota_bytes)
+        self._notes: list[str] = []  # said once, with the next result
 
     async def start(self) -> None:
         log.warning(WARNING)
         await asyncio.to_thread(self.workspace.mkdir, parents=True, exist_ok=True)
-        if self._quota is None:  # caps the workspace only: the code can write anywhere
-            self._quota, why = await asyncio.to_thread(
-                quota.attach, self.workspace, self.settings.quota_bytes
-            )
-            if why:
-                log.warning(why)
-        try:
-            self._python = await asyncio.to_thread(
-                resolve_python, self.settings.python or "python3"
-            )
-        except BaseException:  # no mount outlives a start that failed
-            await asyncio.shield(self._release_quota())
-            raise
+        # The quota caps the workspace only: this executor's code can write anywhere.
+        await self._quota.start_with(self._find_python, self._notes)
         # Block files live outside the workspace so they never show up as "files created".
         self._scratch = tempfile.mkdtemp(prefix="magentic-local-")
 
@@ -117,9 +107,11 @@ class LocalExecutor:
             self.settings,
             workdir=self.workdir,
             sigkill_means_memory=False,
-            workspace_full=await quota.is_full(self._quota),
+            workspace_full=await self._quota.is_full(),
         )
         add_truncation_notes(result, out, err)
+        result.notes.extend(self._notes)
+        self._notes.clear()
         return result
 
     def _env(self) -> dict[str, str]:
@@ -131,9 +123,7 @@ class LocalExecutor:
         if self._scratch:
             await asyncio.to_thread(shutil.rmtree, self._scratch, True)
             self._scratch = None
-        await self._release_quota()
+        await self._quota.release()
 
-    async def _release_quota(self) -> None:
-        mount, self._quota = self._quota, None
-        if mount is not None:
-            await asyncio.to_thread(quota.detach, mount)
+    async def _find_python(self) -> None:
+        self._python = await asyncio.to_thread(resolve_python, self.settings.python or "python3")

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,45 @@ class QuotaMount:
 async def is_full(mount: QuotaMount | None) -> bool:
     """Whether the workspace's quota is used up (False when there is no quota)."""
     return mount is not None and await asyncio.to_thread(mount.full)
+
+
+class WorkspaceQuota:
+    """One executor's hold on its workspace quota: attached before the sandbox starts (a
+    container must bind the quota filesystem, not the folder under it), released when the
+    executor closes, and never left mounted by a start that failed or was cancelled."""
+
+    def __init__(self, workspace: Path, limit: int) -> None:
+        self.workspace, self.limit = workspace, limit
+        self.mount: QuotaMount | None = None
+
+    @property
+    def enforced(self) -> bool:
+        return self.mount is not None
+
+    async def start_with(self, start: Callable[[], Awaitable[None]], notes: list[str]) -> None:
+        """Attach (once), then `start()`; why the quota is not enforced goes to the log and
+        to `notes`, which the executor tells with its next result."""
+        attached = False
+        if self.mount is None:
+            self.mount, why = await asyncio.to_thread(attach, self.workspace, self.limit)
+            attached = self.mount is not None
+            if why:
+                log.warning(why)
+                notes.append(why)
+        try:
+            await start()
+        except BaseException:  # failed or cancelled: no mount outlives a start that failed
+            if attached:
+                await asyncio.shield(self.release())
+            raise
+
+    async def is_full(self) -> bool:
+        return await is_full(self.mount)
+
+    async def release(self) -> None:
+        mount, self.mount = self.mount, None
+        if mount is not None:
+            await asyncio.to_thread(detach, mount)
 
 
 _mounts: dict[Path, QuotaMount] = {}

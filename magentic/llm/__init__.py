@@ -6,7 +6,7 @@ for the openai SDK, which only a run that calls a model needs.
 
 from __future__ import annotations
 
-from typing import Any
+from magentic.lazy import lazy_exports
 
 _EXPORTS = {
     "ChatResult": "magentic.llm.wire",
@@ -21,10 +21,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(name)
-    from importlib import import_module
-
-    return getattr(import_module(module), name)
+__getattr__ = lazy_exports(_EXPORTS)

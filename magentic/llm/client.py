@@ -37,7 +37,7 @@ from magentic.llm.context import (
 from magentic.llm.deltas import DeltaCoalescer
 from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
-from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of
+from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of, price_of
 from magentic.llm.transcribe import Transcript
 from magentic.llm.transport import Transport
 from magentic.llm.usage import Usage, UsageMeter
@@ -399,10 +399,36 @@ class ModelClient:
                 await asyncio.sleep(wait)
 
     async def transcribe(self, audio: bytes, filename: str) -> Transcript:
-        """Speech to text for one upload (at most 25 MB) through `/audio/transcriptions`."""
+        """Speech to text for one upload (at most 25 MB) through `/audio/transcriptions`.
+
+        Accounted like a chat call (a `ModelCalled` event, the run's meter and budgets):
+        priced by its tokens when the endpoint reports them, else by the audio's minutes."""
         from magentic.llm.transcribe import transcribe
 
-        return await transcribe(self, audio, filename)
+        started = time.perf_counter()
+        transcript = await transcribe(self, audio, filename)
+        usage = Usage(
+            prompt_tokens=transcript.input_tokens, completion_tokens=transcript.output_tokens
+        )
+        price = price_of(self.prices, self.settings.model)
+        if price is not None and (usage.prompt_tokens or usage.completion_tokens):
+            usage.cost = cost_of(
+                self.prices, self.settings.model, usage.prompt_tokens, usage.completion_tokens, 0
+            )
+        elif price is not None and price.per_minute and transcript.seconds:
+            usage.cost = transcript.seconds / 60 * price.per_minute
+        self.meter.add(self.role, usage)
+        self.events.emit(
+            ModelCalled(
+                role=self.role,
+                model=self.settings.model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                cost=usage.cost,
+            )
+        )
+        return transcript
 
     # Shaped answers (validated, re-asked) live in shaped.py; these keep call sites short.
     async def structured(

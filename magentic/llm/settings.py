@@ -19,6 +19,8 @@ class Price(BaseModel):
     input: float = 0.0
     output: float = 0.0
     cached_input: float | None = None  # defaults to `input` when a provider gives no discount
+    # Speech models priced by the audio's length (whisper-1) rather than by tokens.
+    per_minute: float | None = None
 
 
 # Published list prices at the time of writing; a config file's [prices] table overrides them.
@@ -30,20 +32,32 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4.1-nano": Price(input=0.1, output=0.4, cached_input=0.025),
     "o3": Price(input=2.0, output=8.0, cached_input=0.5),
     "o4-mini": Price(input=1.1, output=4.4, cached_input=0.275),
+    # Speech to text: by audio tokens in and text tokens out, or by the minute.
+    "gpt-4o-transcribe": Price(input=6.0, output=10.0),
+    "gpt-4o-mini-transcribe": Price(input=3.0, output=5.0),
+    "whisper-1": Price(per_minute=0.006),
 }
+
+
+def price_of(prices: dict[str, Price], model: str) -> Price | None:
+    """The model's price; "gpt-4o-2024-08-06" is priced as "gpt-4o" (the longest known
+    prefix); None for a model with no known price (a local model, say)."""
+    price = prices.get(model)
+    if price is None:
+        matches = [name for name in prices if model.startswith(name)]
+        if not matches:
+            return None
+        price = prices[max(matches, key=len)]
+    return price
 
 
 def cost_of(
     prices: dict[str, Price], model: str, prompt: int, completion: int, cached: int
 ) -> float:
-    """Dollars for one call; 0 for a model with no known price (a local model, say)."""
-    price = prices.get(model)
+    """Dollars for one call; 0 for a model with no known price."""
+    price = price_of(prices, model)
     if price is None:
-        # "gpt-4o-2024-08-06" is priced as "gpt-4o": take the longest known prefix.
-        matches = [name for name in prices if model.startswith(name)]
-        if not matches:
-            return 0.0
-        price = prices[max(matches, key=len)]
+        return 0.0
     cached_rate = price.input if price.cached_input is None else price.cached_input
     uncached = max(prompt - cached, 0)
     return (uncached * price.input + cached * cached_rate + completion * price.output) / 1e6

@@ -40,6 +40,11 @@ class Transcript:
     text: str
     segments: list[Segment] = field(default_factory=list)
     language: str | None = None
+    # What the endpoint says the upload cost it: the audio's length (verbose_json's
+    # `duration`, or usage of type "duration") and tokens (usage of type "tokens").
+    seconds: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 async def transcribe(client: ModelClient, audio: bytes, filename: str) -> Transcript:
@@ -110,14 +115,32 @@ async def _once(
 def _parse(response: Any) -> Transcript:
     if isinstance(response, str):
         return Transcript(response.strip())
-    data = response.model_dump() if hasattr(response, "model_dump") else dict(response)
+    # An endpoint's odd field (a "duration" that is text) must not warn: it is just unread.
+    data = (
+        response.model_dump(warnings=False) if hasattr(response, "model_dump") else dict(response)
+    )
     segments = []
     for seg in data.get("segments") or []:
         try:
             segments.append(Segment(float(seg["start"]), float(seg["end"]), str(seg["text"])))
         except (KeyError, TypeError, ValueError):
             continue
-    return Transcript(str(data.get("text") or "").strip(), segments, data.get("language"))
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return Transcript(
+        str(data.get("text") or "").strip(),
+        segments,
+        data.get("language"),
+        seconds=_number(usage.get("seconds"), float) or _number(data.get("duration"), float),
+        input_tokens=_number(usage.get("input_tokens"), int) or 0,
+        output_tokens=_number(usage.get("output_tokens"), int) or 0,
+    )
+
+
+def _number(value: Any, kind: type[float] | type[int]) -> Any:
+    """A non-negative number from an endpoint's answer, or None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    return kind(value)
 
 
 def _detail(error: openai.APIStatusError) -> str:

@@ -19,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from magentic.agents.base import Agent, AgentReply, Approver, StepContext, TeamMessage
+from magentic.control.channel import ControlChannel, Steering
+from magentic.control.gate import ApprovalGate
+from magentic.control.settings import ApprovalSettings
 from magentic.errors import (
     BudgetExceeded,
     MagenticError,
     ModelOutputError,
+    StoppedByPerson,
     ends_the_step,
     observation_of,
 )
@@ -55,7 +59,14 @@ from magentic.orchestrator.fallbacks import (
     default_plan,
     match_agents,
 )
-from magentic.orchestrator.ledger import Facts, Plan, ProgressLedger, TaskLedger, progress_schema
+from magentic.orchestrator.ledger import (
+    Facts,
+    Plan,
+    PlanStep,
+    ProgressLedger,
+    TaskLedger,
+    progress_schema,
+)
 from magentic.orchestrator.outcomes import (
     Delegate,
     Finish,
@@ -79,12 +90,21 @@ class Orchestrator:
     settings: OrchestratorSettings = field(default_factory=OrchestratorSettings)
     files: Sequence[Path] = ()
     approver: Approver | None = None
+    # How people steer the run (see `magentic.control`); with none given, a channel nobody
+    # is attached to: the run goes on alone and every "ask" is answered no.
+    control: ControlChannel | None = None
+    gate: ApprovalGate | None = None
     checkpoints: CheckpointWriter | None = None  # None: the run saves no checkpoints
 
     def __post_init__(self) -> None:
         self.by_name = {agent.name: agent for agent in self.agents}
         if not self.by_name:
             raise MagenticError("the team has no agents")
+        if self.control is None:
+            self.control = ControlChannel(self.events)
+        self.control.connect(self.events)
+        if self.gate is None:
+            self.gate = ApprovalGate(ApprovalSettings(), self.control)
         self.guard = BudgetGuard(self.settings.budgets, self.client.meter)
         self.transcript = Transcript(
             message_chars=self.settings.message_chars,
@@ -152,14 +172,18 @@ class Orchestrator:
         reason = ""
         answer = ""
         error_type = ""
+        budget = ""
         try:
             answer = await work
             status, reason = "answered", "the task was answered"
             if self.answer_fault:
                 status, reason = "failed", f"no real final answer: {self.answer_fault}"
         except BudgetExceeded as stop:
-            status, reason = "out_of_budget", stop.reason
+            status, reason, budget = "out_of_budget", stop.reason, stop.budget
             answer = await self._best_answer(stop.reason)
+        except StoppedByPerson as stop:
+            status, reason = "cancelled", f"stopped by the person: {stop.reason}"
+            answer = await self._best_answer(reason)
         except MagenticError as error:  # the model's output, its endpoint, or ours
             status, reason, error_type = "failed", error.reason, type(error).__name__
             self.events.emit(RunFailed(reason=error.reason, error_type=error_type))
@@ -173,13 +197,14 @@ class Orchestrator:
             self.events.emit(RunFailed(reason=reason, error_type=error_type))
         finally:
             result = self._result(answer, status, reason)
-            result.error_type = error_type
+            result.error_type, result.budget = error_type, budget
             if answer:
                 self.events.emit(FinalAnswer(answer=answer))
             self.events.emit(
                 RunFinished(
                     status=status,
                     stop_reason=reason,
+                    budget=budget,
                     answer=answer,
                     rounds=self.rounds,
                     prompt_tokens=result.prompt_tokens,
@@ -221,6 +246,8 @@ class Orchestrator:
             await self._plan()
             await self._save("working")
         while True:
+            if await self._steer(f"before round {self.rounds + 1}"):
+                await self._save("working")  # a person's words are not lost to a crash
             self.guard.check(self.rounds)
             outcome = await self._round()
             if isinstance(outcome, Finish):
@@ -266,6 +293,65 @@ class Orchestrator:
             prompts.PLAN.format(names=names),
             [self.system_prompt],
         )
+        await self._review_plan()
+
+    # A person steering ---------------------------------------------------------------------
+    async def _steer(self, where: str) -> bool:
+        """A safe point: wait out a pause, end on a stop, take in guidance and plan edits.
+        True when a person's words or plan were taken in."""
+        assert self.control is not None
+        steering: Steering = await self.control.safe_point(where)
+        for text in steering.guidance:
+            self.transcript.add(TeamMessage("user", text))
+        if steering.plan is not None:
+            self._use_plan_from_person(steering.plan)
+        return bool(steering.guidance) or steering.plan is not None
+
+    def _use_plan_from_person(self, steps: Sequence[str]) -> None:
+        """A person's plan, used verbatim: "Agent: action" keeps its agent (spelled in any
+        case); a step naming no agent of the team keeps all its words and gets the agent the
+        fallback planner would pick for them."""
+        team = list(self.by_name)
+        parsed: list[PlanStep] = []
+        for text in steps:
+            head, sep, rest = text.partition(":")
+            named = match_agents(Plan(steps=[PlanStep(agent=head, action=rest)]), team)
+            agent = named.steps[0].agent
+            if sep and agent in self.by_name and rest.strip():
+                parsed.append(PlanStep(agent=agent, action=rest.strip()))
+            else:
+                guess = default_plan(text, team, False).steps[0].agent
+                parsed.append(PlanStep(agent=guess, action=text.strip()))
+        plan = Plan(steps=parsed)
+        self.ledger.plan = plan
+        self.cursor.reset(plan)
+        self.events.emit(
+            LedgerUpdated(
+                replan=self.ledger.replans, facts=self.ledger.facts.render(), plan=plan.render()
+            )
+        )
+
+    async def _review_plan(self) -> None:
+        """With --review-plan: the person approves, edits or comments on the plan; a comment
+        replans with it (not counted as a stall replan), up to `max_plan_reviews` times."""
+        if not self.settings.review_plan or self.ledger.plan is None:
+            return
+        assert self.control is not None
+        for _ in range(self.settings.max_plan_reviews):
+            verdict = await self.control.review_plan(self.ledger.plan.render())
+            if verdict.decision == "edit":
+                self._use_plan_from_person(verdict.steps)
+                return
+            if verdict.decision != "comment":
+                return  # approved, or nobody there: the plan stands
+            self.transcript.add(TeamMessage("user", verdict.comment))
+            names = ", ".join(self.by_name)
+            reason = f"the user reviewed the plan and said: {verdict.comment}"
+            await self._ask_facts_and_plan(
+                prompts.REPLAN_FACTS.format(facts=self.ledger.facts.render()),
+                prompts.REPLAN_PLAN.format(reason=reason, names=names),
+                [*self._ledger_messages(), *self.transcript.messages()],
+            )
 
     async def _replan(self, reason: str) -> None:
         if self.ledger.replans >= self.settings.max_replans:
@@ -283,6 +369,7 @@ class Orchestrator:
             prompts.REPLAN_PLAN.format(reason=reason, names=names),
             head,
         )
+        await self._review_plan()
         for agent in self.agents:
             try:
                 await agent.reset()
@@ -430,6 +517,8 @@ class Orchestrator:
             round=self.rounds,
             deadline=self.guard.deadline,
             approver=self.approver,
+            control=self.control,
+            gate=self.gate,
         )
 
     # Answers ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ class RunResult:
     trace_path: str | None = None
     # The class of the error that ended the run ("ModelError" for an endpoint), if one did.
     error_type: str = ""
+    budget: str = ""  # which budget stopped it (rounds, time, tokens, cost, replans)
     failed_calls: int = 0  # model call attempts the endpoint failed
 
     def to_json(self) -> dict[str, Any]:

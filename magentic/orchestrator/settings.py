@@ -30,3 +30,7 @@ class OrchestratorSettings(BaseModel):
     transcript_chars: int = 24000
     transcript_images: Literal["none", "last"] = "none"
     final_answer_timeout_s: float = 60.0
+    # Show the plan to a person before work starts and after every replan (`--review-plan`).
+    review_plan: bool = False
+    # How many times a person's comments may send one plan back before it is used as is.
+    max_plan_reviews: int = Field(default=5, ge=1)

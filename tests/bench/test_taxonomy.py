@@ -17,6 +17,7 @@ from magentic.events import (
     LedgerUpdated,
     ModelCallFailed,
     RunFailed,
+    RunFinished,
 )
 from magentic.trace.writer import TraceWriter
 
@@ -40,16 +41,14 @@ async def scenario(task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
     kind = IDS.index(task.task_id)
     events: list[Event] = []
     outcome = TaskOutcome(answer="FINAL ANSWER: definitely-wrong-xyz")
-    if kind == 0:
+    if kind == 0:  # a trace from before `budget`: read by the stop reason's words
         outcome = TaskOutcome(
             answer="", status="out_of_budget", stop_reason="reached the limit of 3 rounds"
         )
-    elif kind == 1:
-        outcome = TaskOutcome(
-            answer="",
-            status="out_of_budget",
-            stop_reason="the team stalled and the limit of 2 replans is reached",
-        )
+    elif kind == 1:  # the run names its budget: the stop reason's words do not matter
+        reason = "no way forward after two fresh plans"
+        events = [RunFinished(status="out_of_budget", stop_reason=reason, budget="replans")]
+        outcome = TaskOutcome(answer="", status="out_of_budget", stop_reason=reason)
     elif kind == 2:
         events = [
             ModelCallFailed(role="orchestrator", model="m", attempt=5, reason="HTTP 503"),

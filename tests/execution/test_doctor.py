@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from magentic.doctor import check_all, language_of, sandbox_run_file
 from magentic.errors import ConfigError
 from magentic.execution.image import input_hash, sandbox_dir
+from tests.conftest import require
 
 from .conftest import require_docker, require_kind
 
@@ -33,7 +36,14 @@ def _bwrap_works() -> bool:
 
 async def test_doctor_reports_every_part_as_the_machine_is() -> None:
     checks = {c.name: c for c in await check_all()}
-    assert list(checks) == ["python", "docker engine", "sandbox image", "bubblewrap", "chromium"]
+    assert list(checks) == [
+        "python",
+        "docker engine",
+        "sandbox image",
+        "bubblewrap",
+        "chromium",
+        "chromium sandbox",
+    ]
     assert checks["python"].ok
     # each verdict agrees with a probe of our own: a doctor saying "ok" to all would fail
     assert checks["docker engine"].ok == await asyncio.to_thread(_engine_answers)
@@ -121,3 +131,27 @@ def test_language_of_refuses_what_it_cannot_tell() -> None:
     assert language_of(Path("run"), "#!/bin/sh\n") == "sh"
     with pytest.raises(ConfigError, match=r"name it \.py or \.sh"):
         language_of(Path("notes.txt"), "hello")
+
+
+@pytest.mark.browser
+def test_doctor_starts_chromium_to_see_its_sandbox() -> None:
+    """The verdict comes from a real start: the installed Chromium keeps its sandbox (as root
+    through the sandbox user), a missing user or a binary that is not Chromium is named."""
+    from magentic.doctor import check_browser, check_browser_sandbox
+
+    browser = check_browser()
+    require(browser.ok, "Chromium (scripts/install --browser)")
+    real = check_browser_sandbox(browser.detail)
+    assert real.ok and real.detail.startswith("on"), real.detail
+    if os.geteuid() == 0:
+        missing = check_browser_sandbox(browser.detail, user="no-such-user-xyz")
+        assert not missing.ok and "no user 'no-such-user-xyz'" in missing.detail
+        assert missing.fix == "scripts/install --browser"
+    # Where the sandbox user can reach it (pytest's own folders are root's alone).
+    with tempfile.TemporaryDirectory() as shared:
+        Path(shared).chmod(0o755)
+        fake = Path(shared) / "not-chromium"
+        fake.write_text("#!/bin/sh\necho 'No usable sandbox!' >&2\nexit 1\n")
+        fake.chmod(0o755)
+        broken = check_browser_sandbox(str(fake))
+    assert not broken.ok and "No usable sandbox!" in broken.detail

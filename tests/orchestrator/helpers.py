@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from magentic.agents.base import Agent, AgentReply, BaseAgent, StepContext
 from magentic.agents.coder import Coder
+from magentic.control.channel import ControlChannel
 from magentic.events import Event, EventBus
 from magentic.llm.client import ModelClient
 from magentic.llm.settings import ModelSettings
@@ -72,10 +73,14 @@ async def run_team(
     usage_meter: UsageMeter | None = None,
     server_options: dict[str, Any] | None = None,
     model_options: dict[str, Any] | None = None,
+    control: ControlChannel | None = None,
+    watchers: Sequence[Callable[[Event], None]] = (),
 ) -> Run:
     bus = EventBus("test-run")
     events: list[Event] = []
     bus.subscribe(events.append)
+    for watcher in watchers:
+        bus.subscribe(watcher)
     meter = usage_meter or UsageMeter()
     async with ScriptedLLMServer(script, **(server_options or {})) as server:
         model_settings = ModelSettings(
@@ -107,6 +112,7 @@ async def run_team(
             events=bus,
             workspace=tmp_path,
             settings=settings or OrchestratorSettings(),
+            control=control,
         )
         result = await orchestrator.run(task)
         await orchestrator_client.close()

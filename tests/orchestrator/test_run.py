@@ -120,6 +120,7 @@ async def test_replan_bound_ends_the_run_cleanly(tmp_path: Path) -> None:
     )
     assert run.result.status == "out_of_budget"
     assert "limit of 2 replans" in run.result.stop_reason
+    assert run.result.budget == "replans" and run.of("run_finished")[0].budget == "replans"  # type: ignore[attr-defined]
     assert run.result.answer == "4, probably"
     assert len(run.of("replanned")) == 2
     assert run.kinds()[-1] == "run_finished"
@@ -140,7 +141,7 @@ async def test_round_budget(tmp_path: Path) -> None:
     settings = OrchestratorSettings(budgets=Budgets(max_rounds=3))
     run = await run_team(_forever, tmp_path, agents=["Calculator"], settings=settings)
     assert run.result.status == "out_of_budget"
-    assert "3 rounds" in run.result.stop_reason
+    assert "3 rounds" in run.result.stop_reason and run.result.budget == "rounds"
     assert run.result.rounds == 3 and run.result.answer == "best so far: 9"
 
 
@@ -149,7 +150,7 @@ async def test_time_budget_cuts_a_slow_agent_short(tmp_path: Path) -> None:
     settings = OrchestratorSettings(budgets=Budgets(max_seconds=1.5))
     run = await run_team(_forever, tmp_path, agents=[slow], settings=settings)
     assert run.result.status == "out_of_budget"
-    assert "time limit" in run.result.stop_reason
+    assert "time limit" in run.result.stop_reason and run.result.budget == "time"
     assert run.result.seconds < 10
     assert run.result.answer == "best so far: 9"
 

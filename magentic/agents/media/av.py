@@ -97,33 +97,35 @@ def frame_times(duration: float, every_s: float = 5.0, cap: int = MAX_FRAMES) ->
     return times
 
 
+# Every ffmpeg call: errors only, never reading the terminal, one thread (the worker's CPU
+# share is one core).
+FFMPEG = ("ffmpeg", "-v", "error", "-nostdin", "-threads", "1")
+
+
+def frame_args(path: Path, at_s: float, max_side: int = 1280) -> list[str]:
+    """ffmpeg's arguments for the frame at `at_s` seconds as JPEG on stdout, scaled down to
+    `max_side` (for the worker's key frames and the agent's `view_frame` alike)."""
+    return [
+        *FFMPEG,
+        "-ss",
+        f"{max(0.0, at_s):.3f}",
+        "-i",
+        str(path),
+        "-frames:v",
+        "1",
+        "-vf",
+        f"scale='min({max_side},iw)':-2",
+        "-f",
+        "image2pipe",
+        "-c:v",
+        "mjpeg",
+        "-",
+    ]
+
+
 def grab_frame(path: Path, at_s: float, *, max_side: int = 1280) -> bytes:
     """The frame at `at_s` seconds as JPEG bytes (scaled down to `max_side`)."""
-    scale = f"scale='min({max_side},iw)':-2"
-    return run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-nostdin",
-            "-threads",
-            "1",
-            "-ss",
-            f"{at_s:.3f}",
-            "-i",
-            str(path),
-            "-frames:v",
-            "1",
-            "-vf",
-            scale,
-            "-f",
-            "image2pipe",
-            "-c:v",
-            "mjpeg",
-            "-",
-        ],
-        timeout_s=FRAME_TIMEOUT_S,
-    )
+    return run(frame_args(path, at_s, max_side), timeout_s=FRAME_TIMEOUT_S)
 
 
 def frames_text(path: Path, duration: float, deadline_s: float = 60.0) -> str:

@@ -13,6 +13,7 @@ import io
 import re
 from pathlib import Path
 
+from magentic.agents.media.av import frame_args
 from magentic.agents.media.tools_async import run_tool
 
 QUADRANTS = {
@@ -35,30 +36,7 @@ class BadRegion(ValueError):
 
 async def frame_at(path: Path, seconds: float) -> bytes:
     """The video's frame at `seconds` as JPEG (empty when the video is shorter)."""
-    return await run_tool(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-nostdin",
-            "-threads",
-            "1",
-            "-ss",
-            f"{max(0.0, seconds):.3f}",
-            "-i",
-            str(path),
-            "-frames:v",
-            "1",
-            "-vf",
-            "scale='min(1280,iw)':-2",
-            "-f",
-            "image2pipe",
-            "-c:v",
-            "mjpeg",
-            "-",
-        ],
-        timeout_s=60.0,
-    )
+    return await run_tool(frame_args(path, seconds), timeout_s=60.0)
 
 
 async def render_pdf_page(path: Path, number: int) -> bytes:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magentic.agents.media.av import clock
+from magentic.agents.media.av import FFMPEG, clock
 from magentic.agents.media.proc import ToolFailed, ToolMissing
 from magentic.agents.media.tools_async import run_tool
 from magentic.errors import ModelError
@@ -127,12 +127,7 @@ class Transcriber:
             pattern = str(Path(tmp) / "chunk%04d.mp3")
             await run_tool(
                 [
-                    "ffmpeg",
-                    "-v",
-                    "error",
-                    "-nostdin",
-                    "-threads",
-                    "1",
+                    *FFMPEG,
                     "-i",
                     str(path),
                     "-t",

@@ -24,7 +24,7 @@ Names are imported lazily, so `python -m ...locate` does not pay for Playwright 
 
 from __future__ import annotations
 
-from typing import Any
+from magentic.lazy import lazy_exports
 
 _EXPORTS = {
     "WebSurfer": "magentic.agents.web_surfer.agent",
@@ -37,10 +37,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(name)
-    from importlib import import_module
-
-    return getattr(import_module(module), name)
+__getattr__ = lazy_exports(_EXPORTS)
