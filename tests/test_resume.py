@@ -170,6 +170,8 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
     assert events[-1]["kind"] == "run_finished" and events[-1]["status"] == "answered"
     final = json.loads((run_dir / "checkpoint.json").read_text())
     assert (final["stage"], final["status"]) == ("ended", "answered")
+    shown = magentic("trace", "show", str(run_dir), cwd=tmp_path)
+    assert f"resumed after round {HOLD_AT - 1} (the run was killed)" in shown.stdout
 
     # Resuming a finished run says so and changes nothing.
     untouched = folder_state(run_dir)
