@@ -7,6 +7,7 @@ and the surfer's next prompt shows the same URL."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,12 +92,16 @@ async def test_a_resumed_websurfer_is_on_the_same_page_with_its_cookies(
             "agents": ["WebSurfer"],
             "web.url_policy.allow": [pages],
             "orchestrator.budgets.max_rounds": 1,
+            "orchestrator.transcript_images": "last",
         }
         config = load_config(overrides=overrides, environ={})
         first = await run_task("Sign in on the site.", config, run_dir=run_dir)
         assert first.status == "out_of_budget", first.stop_reason
         assert [seen[:2] for seen in SEEN] == [("/login", "")]
 
+        saved = json.loads((run_dir / "checkpoint.json").read_text())
+        shots = [i["file"] for e in saved["transcript"] for i in e["images"]]
+        assert shots and (run_dir / "checkpoint-images" / shots[-1]).is_file()  # not base64
         resumption = prepare_resume(run_dir, {"orchestrator.budgets.max_rounds": 5})
         asked_before = len(server.requests)
         result = await resume_task(resumption)
@@ -105,3 +110,6 @@ async def test_a_resumed_websurfer_is_on_the_same_page_with_its_cookies(
     assert SEEN[1] == ("/login", "session=member-42", asked_before)
     surfer_asks = [r for r in server.requests[asked_before:] if roles.phase(r) == "other"]
     assert surfer_asks and f"{base}/login" in surfer_asks[0].all_text()
+    # The first question after the resume carries the screenshot of the restored conversation.
+    first_progress = next(r for r in server.requests[asked_before:] if roles.phase(r) == "progress")
+    assert first_progress.image_count() == 1
