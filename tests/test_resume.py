@@ -307,3 +307,23 @@ def test_bench_resume_goes_on_with_a_task_in_flight(tmp_path: Path) -> None:
     trace = out / rows[0]["trace_path"]
     kinds = [json.loads(line)["kind"] for line in trace.read_text().splitlines()]
     assert kinds.count("run_resumed") == 1 and kinds.count("run_started") == 1
+
+
+def test_an_echoed_api_key_is_redacted_from_the_checkpoint(tmp_path: Path) -> None:
+    key = "sk-resume-test-0123456789abcdef"
+
+    def echoing(request: ChatRequest) -> Reply:
+        if roles.phase(request) == "coder":
+            return Reply.text(f"My key is {key}.")
+        return Notes()(request)
+
+    with ScriptedLLMServer(echoing) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "magentic.cli",
+             *run_args(server, tmp_path / "runs", "--max-rounds", "1", "--api-key-env", "MY_API_KEY")],
+            cwd=tmp_path, env={**env(), "MY_API_KEY": key}, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    text = next((tmp_path / "runs").glob("*/checkpoint.json")).read_text()
+    assert key not in text and "My key is [redacted]." in text

@@ -224,7 +224,8 @@ class CheckpointWriter:
                 if not target.exists():
                     _atomic_write(target, data, self._tmp(target))
                     written.append(target)
-        text = secrets.redact(json.dumps(record, ensure_ascii=False))
+        scrubbed = {k: _scrub(v) if k in _TEXT_FIELDS else v for k, v in record.items()}
+        text = json.dumps(scrubbed, ensure_ascii=False)
         _atomic_write(self.path, text.encode("utf-8", "backslashreplace"), self._tmp(self.path))
         written.append(self.path)
         return written
@@ -240,6 +241,23 @@ class CheckpointWriter:
 
     def _tmp(self, target: Path) -> Path:
         return target.with_name(f".{target.name}.{os.getpid()}-{next(self._counter)}.tmp")
+
+
+# Fields of words (the task, the conversation, the ledger, the answer): API keys are
+# redacted from them as from the trace. Value by value, never over the JSON text, which a
+# secret that looks like a number could break. Agents' state is kept exact (a cookie must
+# come back as it was): the run folder is as private as a browser profile.
+_TEXT_FIELDS = {"task", "transcript", "instructions", "facts", "plan", "answer", "stop_reason"}
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return secrets.redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
