@@ -103,6 +103,7 @@ def trace_events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
     tmp_path: Path,
 ) -> None:
@@ -265,6 +266,7 @@ def test_a_bad_checkpoint_is_one_line_exit_2_and_the_folder_untouched(
     assert folder_state(run_dir) == untouched
 
 
+@pytest.mark.slow
 def test_bench_resume_goes_on_with_a_task_in_flight(tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
