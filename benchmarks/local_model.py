@@ -2,15 +2,18 @@
 
 The server behaves as llama.cpp's OpenAI-compatible server does with a small model and its
 defaults: `response_format: json_schema`, native tools and list content get HTTP 500 with a
-traceback; it computes one request at a time and paces its tokens; its context is 8k tokens
-(said at `/props`); its JSON replies come in small-model styles (flat values, "yes"/"no",
-lower-case names, fences with trailing commas, prose around the object, Python dicts).
+traceback, llama.cpp's own `{"type": "json_object", "schema": ...}` is taken and constrains
+the reply; it computes one request at a time and paces its tokens; its context is 8k tokens
+(said at `/props`, which also tells the client it is llama.cpp); its JSON replies, where no
+schema constrains them, come in small-model styles (flat values, "yes"/"no", lower-case
+names, fences with trailing commas, prose around the object, Python dicts).
 
 The run uses no config file and no settings but the base URL, the default team, and the real
 Docker sandbox, so the Coder's code really runs. One JSON line:
 - `right_answer`: the final answer holds the true sum, and the terminal's run printed it;
 - `calls`, `wasted_calls` (failed attempts plus re-asks) and `wasted_share` (target <= 0.10);
-  the step-downs of a first run against an unknown endpoint are wasted calls too, so the
+  a first run identifies the server from its informational routes (no model call) and asks
+  in llama.cpp's schema spelling from the start; any step-down would count as wasted. The
   same numbers follow for a second run, which starts from what the first one learned (the
   capabilities file in the cache folder);
 - `small_style_replies` and `small_style_accepted_share`: of the replies the server wrote in a
@@ -120,7 +123,11 @@ async def style_share(rounds: int = 6) -> dict[str, object]:
     with server:
         bus = EventBus("styles")
         bus.subscribe(events.append)
-        settings = ModelSettings(model="small", base_url=server.base_url, api_key="x")
+        # Plain JSON mode: with llama.cpp's schema spelling its grammar lets no styled reply
+        # through, and this measures reading the replies no schema constrains.
+        settings = ModelSettings(
+            model="small", base_url=server.base_url, api_key="x", structured_mode="json_object"
+        )
         client = ModelClient(settings, role="orchestrator", events=bus)
         try:
             for index in range(len(replies)):  # the n-th request gets the n-th reply, styled

@@ -5,7 +5,9 @@ message content given as a list of parts; some answer such a request with a 400,
 (llama.cpp's server) with a 500. `Capabilities` is the one owner of that knowledge for a
 (base URL, model) pair: the client asks it how to shape a request and tells it when the
 endpoint refused a feature; the step-down holds for the rest of the run, and a
-`CapabilityMemory` with a file keeps it for the next run.
+`CapabilityMemory` with a file keeps it for the next run. The kind of server, identified
+without a model call (`servers.py`), is kept beside it, so a llama.cpp server is asked in
+the form it takes from the first request on.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ class Capabilities:
     stream: bool = True
     stream_usage: bool = True  # `stream_options: {include_usage}` accepted
     context_tokens: int | None = None
-    context_probed: bool = False  # whether the server was asked for its context size
+    context_probed: bool = False  # whether the server's informational routes were asked
+    # The kind of server (`servers.py`): it decides how a schema-constrained reply is asked
+    # for. None: not identified yet; "unknown": asked, and it is none we know.
+    server: str | None = None
     # The probe in flight, awaited by every client of the endpoint (never saved).
     probing: asyncio.Future[None] | None = field(default=None, repr=False, compare=False)
 
@@ -80,6 +85,8 @@ class Capabilities:
         caps.context_probed = False  # a server may restart with another size: ask each run
         if caps.structured not in ("json_schema", "json_object", "text"):
             caps.structured = "json_schema"
+        if not isinstance(caps.server, str):
+            caps.server = None
         return caps
 
 

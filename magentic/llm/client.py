@@ -31,12 +31,12 @@ from magentic.llm.context import (
     context_limit_in,
     estimate_tokens,
     fit_messages,
-    probe_context_tokens,
     reply_reserve,
 )
 from magentic.llm.deltas import DeltaCoalescer
 from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
+from magentic.llm.servers import identify_server, starting_structured
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of, price_of
 from magentic.llm.transcribe import Transcript
 from magentic.llm.transport import Transport
@@ -92,6 +92,11 @@ class ModelClient:
         return _STRUCTURED_ORDER[max(floor, learned)]
 
     @property
+    def server_kind(self) -> str | None:
+        """The kind of server (`servers.py`), which spells schema-constrained requests."""
+        return self.capabilities.server
+
+    @property
     def tools_supported(self) -> bool:
         return self.settings.tool_mode != "json" and self.capabilities.tools
 
@@ -126,7 +131,9 @@ class ModelClient:
         await asyncio.gather(self.transport.warm_up(), self.ready())
 
     async def ready(self) -> None:
-        """Take this endpoint's capabilities from the memory; learn its context size once.
+        """Take this endpoint's capabilities from the memory; once a run, ask the server's
+        informational routes (no model call) what kind it is, if not known yet, and its
+        context size.
 
         Clients sharing a memory share one probe: the first starts it, the others wait."""
         if self._ready_done:
@@ -135,7 +142,7 @@ class ModelClient:
         self.capabilities = caps = await self.memory.get(s.base_url, s.model)
         replaying = self.cache is not None and self.cache.mode == "replay"
         if (
-            s.context_tokens is None
+            (s.context_tokens is None or caps.server is None)
             and not caps.context_probed
             and s.base_url
             and s.provider == "openai"
@@ -143,20 +150,48 @@ class ModelClient:
             and not replaying
         ):
             caps.context_probed = True
-            caps.probing = asyncio.ensure_future(self._probe_context(caps))
+            caps.probing = asyncio.ensure_future(self._probe_endpoint(caps))
         if caps.probing is not None and not caps.probing.done():
             await asyncio.shield(caps.probing)
         self._ready_done = True
 
-    async def _probe_context(self, caps: Capabilities) -> None:
+    async def _probe_endpoint(self, caps: Capabilities) -> None:
+        """What kind of server this is and its context size; a server that fails or hangs
+        costs one short deadline and changes nothing."""
         s = self.settings
         assert s.base_url is not None
-        found, where = await probe_context_tokens(
-            s.base_url, s.model, api_key=s.resolved_key(), timeout_s=min(s.timeout_s, 5.0)
-        )
-        if found:
-            log.info("context of %s at %s: %d tokens (from %s)", s.model, s.base_url, found, where)
-            caps.context_tokens = found
+        try:
+            info = await identify_server(
+                s.base_url,
+                s.model,
+                api_key=s.resolved_key(),
+                timeout_s=min(s.timeout_s, 5.0),
+                known=caps.server,
+            )
+        except Exception as error:  # never a reason to fail the run
+            log.info("could not ask %s what it is: %s", s.base_url, error)
+            return
+        changed = False
+        if caps.server is None and (info.conclusive or info.kind != "unknown"):
+            caps.server = info.kind
+            start = starting_structured(info)
+            if start is not None and _STRUCTURED_ORDER.index(
+                caps.structured
+            ) < _STRUCTURED_ORDER.index(start):
+                caps.structured = start  # type: ignore[assignment]
+            log.info("the endpoint at %s is a %s server", s.base_url, info.kind)
+            changed = True
+        if info.context_tokens:
+            log.info(
+                "context of %s at %s: %d tokens (from %s)",
+                s.model,
+                s.base_url,
+                info.context_tokens,
+                info.context_from,
+            )
+            changed = changed or caps.context_tokens != info.context_tokens
+            caps.context_tokens = info.context_tokens
+        if changed:
             await self.memory.save()
 
     # -------------------------------------------------------------------------------------

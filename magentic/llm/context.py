@@ -1,8 +1,8 @@
 """The model's context window: how big it is, and fitting every request into it.
 
-The size comes from the settings (`context_tokens`) or from the server where it says so:
-llama.cpp's `/props` (`n_ctx`), Ollama's `/api/show` (`num_ctx`, else the model's
-`context_length`), vLLM's `max_model_len` in `/v1/models`.
+The size comes from the settings (`context_tokens`) or from the server where it says so
+(`servers.py` asks: llama.cpp's `/props`, Ollama's `/api/show`, vLLM's `max_model_len` in
+`/v1/models`, TGI's `/info`).
 
 A request that is too big is fitted before it is sent, in this order: the oldest messages of
 the conversation are left out (with a note saying so), then the observations (tool results,
@@ -17,9 +17,6 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
 
 from magentic.errors import ContextOverflow
 from magentic.llm.messages import ImagePart, Message, user
@@ -178,81 +175,3 @@ def context_limit_in(text: str) -> int | None:
 
 def _is_note(message: Message) -> bool:
     return message.role == "user" and message.text.startswith("[") and "left out" in message.text
-
-
-# Reading the size from the server ----------------------------------------------------------
-
-
-def _server_root(base_url: str) -> str:
-    root = base_url.rstrip("/")
-    return root[: -len("/v1")] if root.endswith("/v1") else root
-
-
-def _from_llama_props(data: Any) -> int | None:
-    if not isinstance(data, dict):
-        return None
-    settings = data.get("default_generation_settings")
-    for source in (settings, data):
-        if isinstance(source, dict) and isinstance(source.get("n_ctx"), int):
-            return int(source["n_ctx"])
-    return None
-
-
-OLLAMA_DEFAULT_CTX = 4096  # Ollama's window when the model sets no num_ctx (older: 2048)
-
-
-def _from_ollama_show(data: Any) -> int | None:
-    """The window Ollama runs the model with: its num_ctx, else Ollama's default (never
-    more than the model was trained for). Ollama cuts an overlong prompt silently."""
-    if not isinstance(data, dict):
-        return None
-    for line in str(data.get("parameters") or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == "num_ctx" and parts[1].isdigit():
-            return int(parts[1])
-    info = data.get("model_info")
-    if isinstance(info, dict):
-        for key, value in info.items():
-            if key.endswith(".context_length") and isinstance(value, int):
-                return min(int(value), OLLAMA_DEFAULT_CTX)
-    return None
-
-
-def _from_vllm_models(data: Any, model: str) -> int | None:
-    items = data.get("data") if isinstance(data, dict) else None
-    for item in items or []:
-        if isinstance(item, dict) and item.get("id") == model:
-            value = item.get("max_model_len")
-            return int(value) if isinstance(value, int) else None
-    return None
-
-
-async def probe_context_tokens(
-    base_url: str, model: str, *, api_key: str = "", timeout_s: float = 5.0
-) -> tuple[int | None, str]:
-    """(context size, where it was read) from a llama.cpp, Ollama or vLLM server, or None."""
-    root = _server_root(base_url)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    async with httpx.AsyncClient(timeout=timeout_s, headers=headers) as http:
-        probes: list[tuple[str, str, dict[str, Any] | None]] = [
-            ("GET", f"{base_url.rstrip('/')}/models", None),
-            ("GET", f"{root}/props", None),
-            ("POST", f"{root}/api/show", {"model": model}),
-        ]
-        for method, url, payload in probes:
-            try:
-                response = await http.request(method, url, json=payload)
-                if response.status_code != 200:
-                    continue
-                data = response.json()
-            except (httpx.HTTPError, ValueError):
-                continue
-            if url.endswith("/models"):
-                found = _from_vllm_models(data, model)
-            elif url.endswith("/props"):
-                found = _from_llama_props(data)
-            else:
-                found = _from_ollama_show(data)
-            if found:
-                return found, url
-    return None, ""

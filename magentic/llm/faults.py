@@ -51,12 +51,18 @@ class Used:
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Used:
-        kind = (body.get("response_format") or {}).get("type")
+        form = body.get("response_format") or {}
+        kind = form.get("type")
+        # llama.cpp and TGI take a schema inside a json_object format: that asks for a
+        # schema-constrained reply, and a refusal of it steps down to plain JSON mode.
+        constrained = kind == "json_schema" or (
+            kind == "json_object" and ("schema" in form or "value" in form)
+        )
         lists = [m.get("content") for m in body.get("messages", [])]
         lists = [c for c in lists if isinstance(c, list)]
         return cls(
-            json_schema=kind == "json_schema",
-            json_object=kind == "json_object",
+            json_schema=constrained,
+            json_object=kind == "json_object" and not constrained,
             tools=bool(body.get("tools")),
             list_content=bool(lists),
             images=any(p.get("type") == "image_url" for c in lists for p in c),
@@ -99,7 +105,7 @@ def refused_feature(status: int, detail: str, used: Used) -> str | None:
     if used.images and any(w in text for w in ("image", "vision", "multimodal")):
         return "vision"
     if used.json_schema and any(
-        w in text for w in ("json_schema", "response_format", "schema", "grammar")
+        w in text for w in ("json_schema", "json_object", "response_format", "schema", "grammar")
     ):
         return "json_schema"
     if used.json_object and any(w in text for w in ("json_object", "response_format")):

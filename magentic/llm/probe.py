@@ -15,8 +15,14 @@ from typing import Any
 from magentic.errors import ModelError, UnsupportedFeature
 from magentic.llm.capabilities import Capabilities, CapabilityMemory
 from magentic.llm.client import ModelClient
-from magentic.llm.context import probe_context_tokens
 from magentic.llm.limits import effective_limit
+from magentic.llm.servers import (
+    UNKNOWN,
+    ServerInfo,
+    has_own_schema_spelling,
+    identify_server,
+    schema_format,
+)
 from magentic.llm.settings import ModelSettings
 
 # A 1x1 PNG: enough to see whether image parts are accepted.
@@ -60,23 +66,6 @@ _SHAPES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     (
-        "JSON schema",
-        {
-            "messages": [{"role": "user", "content": 'Reply with {"ok": true}.'}],
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": "probe",
-                    "schema": {
-                        "type": "object",
-                        "properties": {"ok": {"type": "boolean"}},
-                        "required": ["ok"],
-                    },
-                },
-            },
-        },
-    ),
-    (
         "JSON mode",
         {
             "messages": [{"role": "user", "content": 'Reply with the JSON {"ok": true}.'}],
@@ -100,6 +89,17 @@ _SHAPES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
 ]
+_PROBE_SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+
+
+def _schema_shape(kind: str | None) -> dict[str, Any]:
+    """The JSON schema probe, spelled the way this kind of server takes it."""
+    return {
+        "messages": [{"role": "user", "content": 'Reply with {"ok": true}.'}],
+        "response_format": schema_format(kind, "probe", _PROBE_SCHEMA),
+    }
+
+
 _LEARNS = {
     "list content": "list_content",
     "images": "vision",
@@ -131,11 +131,14 @@ async def probe_endpoint(
             on_row(row)
 
     try:
-        window, where = (None, "")
+        info = ServerInfo()
         if settings.base_url:
-            window, where = await probe_context_tokens(
+            info = await identify_server(
                 settings.base_url, settings.model, api_key=settings.resolved_key()
             )
+        window, where = info.context_tokens, info.context_from
+        version = f" {info.version}" if info.version else ""
+        add(ProbeRow("server", info.kind + version, "asked its informational routes"))
         add(
             ProbeRow(
                 "context size",
@@ -143,11 +146,15 @@ async def probe_endpoint(
                 f"from {where}" if where else "the server does not say; set context_tokens",
             )
         )
-        for feature, shape in _SHAPES:
+        shapes = list(_SHAPES)
+        spelled = info.kind if has_own_schema_spelling(info.kind) else ""
+        shapes.insert(3, ("JSON schema", _schema_shape(info.kind)))
+        for feature, shape in shapes:
             body = {"model": settings.model, "max_tokens": 16, **shape}
             try:
                 await client.transport.send(body, stream=False)
-                add(ProbeRow(feature, "yes"))
+                form = f"{spelled}'s form" if spelled and feature == "JSON schema" else ""
+                add(ProbeRow(feature, "yes", form))
             except UnsupportedFeature as refused:
                 add(ProbeRow(feature, "no", refused.reason))
                 fresh.step_down(refused.feature)
@@ -176,6 +183,8 @@ async def probe_endpoint(
         await client.close()
     caps.structured, caps.tools, caps.vision = fresh.structured, fresh.tools, fresh.vision
     caps.list_content, caps.stream = fresh.list_content, fresh.stream
+    if info.conclusive or info.kind != UNKNOWN:
+        caps.server = info.kind
     if window:
         caps.context_tokens = window
     caps.context_probed = True
@@ -183,6 +192,7 @@ async def probe_endpoint(
     used = ModelClient(settings, role="doctor", memory=memory)
     await used.ready()
     chosen = {
+        "server": used.server_kind,
         "structured_mode": used.structured_mode,
         "tool_mode": "native" if used.tools_supported else "json",
         "vision": used.vision,

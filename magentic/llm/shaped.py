@@ -6,7 +6,8 @@ in plain words and a short example, a bounded number of times, then a ModelOutpu
 `Shape` says how to request, read and repair one kind of answer.
 
 The forms step down with the endpoint's capabilities (owned by the client, which records
-every refusal): JSON schema, else JSON object mode, else plain text with the schema in the
+every refusal): JSON schema (in the spelling of the server's kind, see `servers.py`), else
+JSON object mode, else plain text with the schema in the
 prompt; native tool calls, else a JSON action reply. This module imports no client: it works
 with anything that has the few members of `ShapedClient`.
 """
@@ -26,6 +27,7 @@ from magentic.llm import prompts
 from magentic.llm.jsonout import extract_json, schema_errors
 from magentic.llm.lenient import coerce, example_of, plain_reason
 from magentic.llm.messages import Message, ToolCall, ToolSpec, assistant, user
+from magentic.llm.servers import schema_format
 from magentic.llm.settings import ModelSettings
 from magentic.llm.wire import ChatResult
 
@@ -45,6 +47,9 @@ class ShapedClient(Protocol):
 
     @property
     def structured_mode(self) -> str: ...
+
+    @property
+    def server_kind(self) -> str | None: ...
 
     @property
     def tools_supported(self) -> bool: ...
@@ -161,11 +166,10 @@ class StructuredShape(Generic[T]):
         self, client: ShapedClient, conversation: list[Message]
     ) -> tuple[list[Message], dict[str, Any]]:
         mode = client.structured_mode
-        if mode == "json_schema":
-            response_format = {
-                "type": "json_schema",
-                "json_schema": {"name": _schema_name(self.schema), "schema": self.json_schema},
-            }
+        if mode == "json_schema":  # schema-constrained, spelled the way this server takes it
+            response_format = schema_format(
+                client.server_kind, _schema_name(self.schema), self.json_schema
+            )
             return conversation, {"response_format": response_format}
         note = prompts.JSON_REPLY.format(
             example=self.example, schema=json.dumps(self.json_schema, separators=(",", ":"))

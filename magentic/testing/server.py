@@ -24,6 +24,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+import jsonschema
+
 from magentic.testing.replies import Reply
 from magentic.testing.styles import small_model_style
 from magentic.testing.transcription import (
@@ -129,14 +131,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0].rstrip("/")
         owner = self.server.owner
-        if path == "/props" and owner.context_tokens is not None:
+        with owner._lock:
+            owner.info_requests.append(path)
+        if owner.info_delay_s and owner.wait_or_stop(owner.info_delay_s):
+            return
+        if path == "/props" and owner.llama_cpp:
             # llama.cpp's server says its context size here.
             settings = {"n_ctx": owner.context_tokens}
             self._send_json(200, {"default_generation_settings": settings, "total_slots": 1})
         elif path.endswith("/models"):
             models = self.server.owner.models or ["scripted"]
+            owner_name = "llamacpp" if owner.llama_cpp else "magentic"
             data = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "magentic"} for m in models
+                {"id": m, "object": "model", "created": 0, "owned_by": owner_name} for m in models
             ]
             self._send_json(200, {"object": "list", "data": data})
         else:
@@ -378,7 +385,14 @@ class ScriptedLLMServer:
     request whose client gave up before taking the next; `token_delay_s` paces the reply's
     tokens; `context_tokens` is the context size (said at `/props`, like llama.cpp), past
     which a request gets a 400; `reply_style="small"` rewrites the script's JSON replies the
-    way small models write them (see `styles.py`). `llama_cpp_like` sets them all.
+    way small models write them (see `styles.py`), except where a schema constrains them.
+    `llama_cpp_like` sets them all.
+
+    A server with `context_tokens` is llama.cpp-like in what its informational routes say
+    (`/props`, `owned_by: "llamacpp"`) and in taking llama.cpp's own schema spelling,
+    `{"type": "json_object", "schema": {...}}`, which every llama.cpp server with
+    `response_format` turns into a grammar. `info_delay_s` makes those routes slow (a busy or
+    hung server); `info_requests` records the paths asked.
     """
 
     def __init__(
@@ -399,6 +413,7 @@ class ScriptedLLMServer:
         token_delay_s: float = 0.0,
         context_tokens: int | None = None,
         reply_style: Literal["exact", "small"] = "exact",
+        info_delay_s: float = 0.0,
     ) -> None:
         self.transcribe = transcribe  # None: no /audio/transcriptions route (a 404)
         self.transcriptions: list[TranscriptionRequest] = []
@@ -413,6 +428,8 @@ class ScriptedLLMServer:
         self.token_delay_s = token_delay_s
         self.context_tokens = context_tokens
         self.reply_style = reply_style
+        self.info_delay_s = info_delay_s
+        self.info_requests: list[str] = []  # paths of the informational GETs, in order
         self.styled_replies = 0  # JSON replies rewritten in a small model's style
         self._serial_lock = threading.Lock()
         self.models = list(models or [])
@@ -431,7 +448,11 @@ class ScriptedLLMServer:
 
     @classmethod
     def llama_cpp_like(cls, script: Script | Sequence[Reply | str], **kw: Any) -> ScriptedLLMServer:
-        """A server that behaves like llama.cpp's with a small model and default settings."""
+        """A server that behaves like llama.cpp's with a small model and default settings,
+        as measured: `/props` with an 8k context, HTTP 500s with a traceback for
+        `json_schema` (llama-cpp-python's server and llama-server builds before it took
+        that spelling), tools and list content; llama.cpp's own `json_object` + `schema`
+        spelling is accepted and constrains the reply."""
         options: dict[str, Any] = {
             "supports_json_schema": False,
             "supports_tools": False,
@@ -507,13 +528,38 @@ class ScriptedLLMServer:
             with self._lock:
                 self.in_flight -= 1
 
+    @property
+    def llama_cpp(self) -> bool:
+        """A server that says its context at `/props` behaves as llama.cpp's does."""
+        return self.context_tokens is not None
+
+    def constraining_schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The JSON schema this server would constrain the reply to (its grammar), if any:
+        `json_schema` where supported, and on a llama.cpp-like server also llama.cpp's own
+        spelling, `{"type": "json_object", "schema": {...}}`."""
+        form = body.get("response_format")
+        if not isinstance(form, dict):
+            return None
+        if form.get("type") == "json_schema" and self.supports_json_schema:
+            schema = (form.get("json_schema") or {}).get("schema")
+        elif form.get("type") == "json_object" and self.llama_cpp and self.supports_json_object:
+            schema = form.get("schema")
+        else:
+            return None
+        return schema if isinstance(schema, dict) and schema else None
+
     def styled(self, request: ChatRequest, reply: Reply) -> Reply:
-        """The reply as this server's model would write it."""
+        """The reply as this server's model would write it. Under a schema the server
+        constrains decoding to, only what fits the schema can be written: a small model's
+        mangled variant that does not fit is never produced."""
         if self.reply_style != "small" or not reply.content or reply.fault != "none":
             return reply
         with self._lock:
             index = self.styled_replies
         rewritten = small_model_style(reply.content, index)
+        schema = self.constraining_schema(request.body)
+        if schema is not None and not _fits(rewritten, schema):
+            return reply
         if rewritten != reply.content:
             with self._lock:
                 self.styled_replies += 1
@@ -566,6 +612,14 @@ class ScriptedLLMServer:
                     "exceed_context_size_error",
                 )
         return None
+
+
+def _fits(text: str, schema: dict[str, Any]) -> bool:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return False
+    return jsonschema.Draft202012Validator(schema).is_valid(value)
 
 
 def _traceback(last_line: str) -> str:

@@ -16,7 +16,8 @@ from magentic.errors import ContextOverflow, ModelError
 from magentic.events import ContextTrimmed, ModelCalled, ModelCallFailed, ModelOutputRejected
 from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec, system, user
-from magentic.testing import Reply, ScriptedLLMServer
+from magentic.orchestrator.ledger import progress_schema
+from magentic.testing import Reply, ScriptedLLMServer, roles
 
 from .helpers import make_client
 
@@ -59,6 +60,57 @@ async def test_json_schema_500_steps_down_once_and_is_remembered(tmp_path: Path)
     assert "Traceback" not in failed.reason and "\n" not in failed.reason
     assert not failures(later_events)
     assert '"structured": "json_object"' in memory_file.read_text()
+    # An endpoint of no kind we know is asked in OpenAI's spelling first, and remembered so.
+    assert server.refused[0][2]["response_format"]["type"] == "json_schema"
+    assert '"server": "unknown"' in memory_file.read_text()
+
+
+# llama.cpp's own schema spelling ---------------------------------------------------------
+
+
+async def test_a_llama_cpp_server_is_asked_in_its_own_schema_form_from_the_first_call(
+    tmp_path: Path,
+) -> None:
+    memory_file = tmp_path / "endpoints.json"
+    replies = [Reply.json({"city": "Oslo", "population": 709000})]
+    async with ScriptedLLMServer.llama_cpp_like(replies, token_delay_s=0) as server:
+        client, events = make_client(server.base_url, memory=CapabilityMemory(memory_file))
+        first = await client.structured([user("Where?")], Answer)
+        asked_first = list(server.info_requests)
+        later, later_events = make_client(server.base_url, memory=CapabilityMemory(memory_file))
+        second = await later.structured([user("Again?")], Answer)
+        asked_later = server.info_requests[len(asked_first) :]
+    assert first == second == Answer(city="Oslo", population=709000)
+    assert not server.refused and not failures(events) and not failures(later_events)
+    schema = Answer.model_json_schema()
+    assert [r.response_format for r in server.requests] == [
+        {"type": "json_object", "schema": schema}
+    ] * 2
+    assert "/props" in asked_first and client.server_kind == "llama.cpp"
+    # The kind is remembered: the next run asks only for the context size, at /props.
+    assert asked_later == ["/props"] and later.server_kind == "llama.cpp"
+    assert '"server": "llama.cpp"' in memory_file.read_text()
+
+
+async def test_a_refused_llama_cpp_schema_form_steps_down_through_json_mode() -> None:
+    # A llama.cpp-like server that takes no response_format at all: the schema spelling is
+    # refused, then plain JSON mode, and the schema goes in the prompt as text.
+    replies = [Reply.json({"city": "Oslo", "population": 709000})]
+    async with ScriptedLLMServer(
+        replies, context_tokens=8192, supports_json_object=False, refusal_status=500
+    ) as server:
+        client, events = make_client(server.base_url)
+        answer = await client.structured([user("Where?")], Answer)
+    assert answer == Answer(city="Oslo", population=709000)
+    assert [(f.feature, f.next) for f in failures(events)] == [
+        ("json_schema", "step_down"),
+        ("json_object", "step_down"),
+    ]
+    assert [body["response_format"] for *_, body in server.refused] == [
+        {"type": "json_object", "schema": Answer.model_json_schema()},
+        {"type": "json_object"},
+    ]
+    assert client.structured_mode == "text"
 
 
 # 500 on list content --------------------------------------------------------------------------
@@ -194,10 +246,15 @@ async def test_the_context_size_is_read_from_the_server_and_requests_fit_it() ->
 
 
 async def test_a_wrong_context_setting_meets_the_servers_400_and_shrinks() -> None:
-    async with ScriptedLLMServer([Reply.text("fits now")], context_tokens=2048) as server:
-        client, events = make_client(server.base_url, context_tokens=16000)
+    # Its informational routes hang (a busy server): asking costs one short deadline, the
+    # setting stands, and the server's 400 corrects it.
+    async with ScriptedLLMServer(
+        [Reply.text("fits now")], context_tokens=2048, info_delay_s=60
+    ) as server:
+        client, events = make_client(server.base_url, context_tokens=16000, timeout_s=1.0)
         result = await client.chat(long_conversation())
     assert result.text == "fits now"
+    assert server.info_requests and client.server_kind is None  # nothing concluded
     assert [status for status, _, _ in server.refused] == [400]
     assert [f.feature for f in failures(events)] == ["context"]
 
@@ -234,3 +291,23 @@ async def test_a_retry_after_a_time_out_waits_for_the_abandoned_request_too() ->
     assert result.text == "on time"
     assert [f.next for f in failures(events)] == ["retry"]
     assert "did not answer within 1s" in failures(events)[0].reason
+
+
+@pytest.mark.parametrize(("mode", "constrained"), [("auto", True), ("json_object", False)])
+async def test_only_replies_that_fit_a_constraining_schema_are_written(
+    mode: str, constrained: bool
+) -> None:
+    # llama.cpp turns the schema into a grammar: its small model cannot write flat values,
+    # prose or fences then. Without a schema (plain JSON mode) it writes them all.
+    ledger = progress_schema(["Coder", "ComputerTerminal"])
+    replies = [roles.progress("Coder", "Write the program.")] * 6
+    async with ScriptedLLMServer.llama_cpp_like(replies, token_delay_s=0) as server:
+        client, events = make_client(server.base_url, structured_mode=mode)
+        for index in range(6):
+            answer = await client.structured([user(f"round {index}")], ledger)
+            assert answer.next_speaker.answer == "Coder"  # type: ignore[attr-defined]
+    assert (server.styled_replies == 0) == constrained
+    assert not failures(events)
+    kinds = {(r.response_format or {}).get("type") for r in server.requests}
+    assert kinds == {"json_object"}
+    assert all(("schema" in (r.response_format or {})) == constrained for r in server.requests)

@@ -21,15 +21,18 @@ def test_doctor_prints_the_capability_table_and_the_settings_it_will_use(
         code_json = main(["doctor", "--model", "small", "--base-url", server.base_url, "--json"])
         line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         url = server.base_url
+        refused = list(server.refused)
     assert code == code_json == 0
-    assert "context size: 8192" in table
-    assert "ok   JSON mode" in table and "no   JSON schema" in table
+    assert "server: llama.cpp" in table and "context size: 8192" in table
+    # llama.cpp takes a schema in its own spelling; the OpenAI one is never sent to it.
+    assert "ok   JSON mode" in table and "ok   JSON schema:  (llama.cpp's form)" in table
     assert "no   native tools" in table and "no   list content" in table
     assert "Traceback" not in table
     found = {p["feature"]: p["status"] for p in line["probes"]}
     assert found["plain text"] == "yes" and found["images"] == "no"
     assert line["settings"] == {
-        "structured_mode": "json_object",
+        "server": "llama.cpp",
+        "structured_mode": "json_schema",
         "tool_mode": "json",
         "vision": False,
         "stream": True,
@@ -40,7 +43,11 @@ def test_doctor_prints_the_capability_table_and_the_settings_it_will_use(
     }
     # What the doctor learned is where the next run looks for it.
     remembered = json.loads((tmp_path / ".magentic" / "endpoints.json").read_text())
-    assert remembered[f"{url}|small"]["structured"] == "json_object"
+    assert remembered[f"{url}|small"]["structured"] == "json_schema"
+    assert remembered[f"{url}|small"]["server"] == "llama.cpp"
+    assert not any(
+        body.get("response_format", {}).get("type") == "json_schema" for *_, body in refused
+    )
 
 
 def test_doctor_on_an_endpoint_that_fails_says_so_in_one_line(
@@ -91,7 +98,8 @@ def test_doctor_json_prints_what_it_found_when_interrupted(tmp_path: Path) -> No
     assert process.returncode == 130, stderr
     partial = json.loads(stdout.strip().splitlines()[-1])
     assert partial["interrupted"] is True
-    assert partial["probes"][0] == {
+    assert partial["probes"][0]["status"] == "llama.cpp"
+    assert partial["probes"][1] == {
         "feature": "context size",
         "status": "4096",
         "detail": f"from {root}/props",
