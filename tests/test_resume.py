@@ -173,6 +173,8 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
     assert (final["stage"], final["status"]) == ("ended", "answered")
     shown = magentic("trace", "show", str(run_dir), cwd=tmp_path)
     assert f"resumed after round {HOLD_AT - 1} (the run was killed)" in shown.stdout
+    assert magentic("trace", "html", str(run_dir), cwd=tmp_path).returncode == 0
+    assert f"Resumed after round {HOLD_AT - 1}" in (run_dir / "report.html").read_text()
 
     # Resuming a finished run says so and changes nothing.
     untouched = folder_state(run_dir)
