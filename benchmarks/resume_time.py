@@ -9,7 +9,8 @@ the tab with its cookie (the page server must have seen that reload, with the co
 before the model is asked anything), and the trace. Twice: in this process, with magentic
 already imported (the resume's own work), and as a new `magentic resume` process, whose
 Python start-up and imports (about 1.4 s of CPU: openai's types alone take a second) are
-the same for every magentic command.
+the same for every magentic command. Also: what the WebSurfer adds to each round's
+checkpoint (its tabs and Playwright storage state), `websurfer_snapshot_ms_*`.
 
     .venv/bin/python benchmarks/resume_time.py
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import emit
+from harness import emit, median
 
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 
@@ -108,6 +109,7 @@ def main() -> None:
 
         # In this process (imports done): the resume's own work.
         in_process = asyncio.run(resume_here(run_dir))
+        snapshot_ms = asyncio.run(browser_snapshot_ms(url, host))
 
         # A new `magentic resume` process: start-up and imports too.
         asked_before, pages_before = len(ASKED), len(PAGES)
@@ -130,6 +132,8 @@ def main() -> None:
             "cli_seconds_to_first_model_call": cli[1],
             "cli_seconds_to_tab_reopened": cli[0],
             "cookie_restored_before_first_call": True,
+            "websurfer_snapshot_ms_median": round(median(snapshot_ms), 3),
+            "websurfer_snapshot_ms_max": round(max(snapshot_ms), 3),
             "measured": "from prepare_resume in a process with magentic imported; cli_*: "
             "from the start of a new `magentic resume` process (start-up and imports too)",
             "load_average_1m": os.getloadavg()[0],
@@ -151,6 +155,28 @@ async def resume_here(run_dir: Path) -> tuple[float, float]:
     result = await resume_task(resumption)
     assert result.rounds == ROUNDS + 1, result.stop_reason
     return reopened_and_asked(started, asked_before, pages_before)
+
+
+async def browser_snapshot_ms(url: str, host: str) -> list[float]:
+    """What the WebSurfer adds to each round's checkpoint: its tabs and storage state."""
+    from magentic.agents.web_surfer.browser import BrowserPool, BrowserSession
+    from magentic.agents.web_surfer.settings import UrlPolicySettings, WebSurferSettings
+
+    settings = WebSurferSettings(url_policy=UrlPolicySettings(allow=[host]))
+    pool = BrowserPool(settings)
+    with tempfile.TemporaryDirectory() as downloads:
+        session = BrowserSession(pool, settings, downloads_dir=Path(downloads))
+        try:
+            await session.start([url])
+            samples = []
+            for _ in range(20):
+                started = time.perf_counter()
+                await session.state()
+                samples.append((time.perf_counter() - started) * 1000)
+            return samples
+        finally:
+            await session.close()
+            await pool.close()
 
 
 def reopened_and_asked(started: float, asked_before: int, pages_before: int) -> tuple[float, float]:

@@ -63,6 +63,8 @@ class WebSurfer(BaseAgent):
         self.actions: Actions | None = None
         self.reader: PageReader | None = None
         self.guard: PageGuard | None = None
+        self._moved = False  # stepped since the last snapshot
+        self._saved: dict[str, Any] | None = None  # the last snapshot
 
     @classmethod
     def from_context(cls, ctx: AgentContext) -> WebSurfer:
@@ -79,6 +81,7 @@ class WebSurfer(BaseAgent):
 
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        self._moved = True  # the browser may change from here on: snapshot it again
         session, _ = await self._session(ctx)
         # A person approves each action when the run brought an approver (a face's, e.g.
         # the console's for --step); the core never asks a terminal itself.
@@ -133,6 +136,7 @@ class WebSurfer(BaseAgent):
         self.actions = None
         self.reader = None
         self.guard = None
+        self._saved = None
 
     async def close(self) -> None:
         await self.reset()
@@ -141,8 +145,16 @@ class WebSurfer(BaseAgent):
 
     async def snapshot(self) -> dict[str, Any]:
         """The tabs, the active one, cookies and local storage (nothing before a first
-        web step: a resumed run then opens the browser when it is first needed)."""
-        return await self.session.state() if self.session is not None else {}
+        web step: a resumed run then opens the browser when it is first needed).
+
+        Taken again only after a step of ours (asking the browser costs ~3-10 ms); rounds
+        of the other agents reuse the last one."""
+        if self.session is None:
+            return {}
+        if self._moved or self._saved is None:
+            self._saved = await self.session.state()
+            self._moved = False
+        return self._saved
 
     async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
         """Reopen the saved tabs, signed in as before, ahead of the next step."""
