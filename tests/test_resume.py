@@ -108,8 +108,12 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
     tmp_path: Path,
 ) -> None:
     script = Notes()
+    attached = tmp_path / "ledger-notes.csv"
+    attached.write_text("note,value\n")
     with ScriptedLLMServer(script) as server:
-        whole = magentic(*run_args(server, tmp_path / "whole"), cwd=tmp_path)
+        whole = magentic(
+            *run_args(server, tmp_path / "whole", "--file", str(attached)), cwd=tmp_path
+        )
         assert whole.returncode == 0, whole.stderr
         expected = json.loads(whole.stdout)["answer"]
         assert expected == f"The notes add up to {sum(n * n for n in range(1, NOTES + 1))}."
@@ -117,7 +121,12 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
         server.requests.clear()
         script.hold = True
         process = subprocess.Popen(
-            [sys.executable, "-m", "magentic.cli", *run_args(server, tmp_path / "runs")],
+            [
+                sys.executable,
+                "-m",
+                "magentic.cli",
+                *run_args(server, tmp_path / "runs", "--file", str(attached)),
+            ],
             cwd=tmp_path,
             env=env(),
             stdout=subprocess.DEVNULL,
@@ -161,6 +170,8 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
         5,
     ]
     assert not any(roles.phase(r) in ("facts", "plan") for r in server.requests[before:])
+    # The same workspace and attachment: the Coder is told of the run's copy of the file.
+    assert all("ledger-notes.csv" in r.last_user_text() for r in coder_asks)
 
     events = trace_events(run_dir)
     seqs = [e["seq"] for e in events]
