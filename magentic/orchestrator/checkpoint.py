@@ -27,6 +27,7 @@ the run folder is touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
@@ -170,17 +171,27 @@ class CheckpointWriter:
         self._written: set[str] = set()
         self._syncing: set[asyncio.Future[None]] = set()
         self._counter = itertools.count()
+        self.failing = False  # a write failed (said once in the log)
 
     async def save(self, state: dict[str, Any], images: dict[str, bytes]) -> None:
         """Save a complete state (a round's end); the images are those its transcript names."""
         record = {**self.base, **state}
         self.last = record
         fresh = {n: d for n, d in images.items() if n not in self._written}
-        written = await asyncio.to_thread(self._write, record, fresh)
+        try:
+            written = await asyncio.to_thread(self._write, record, fresh)
+        except OSError as error:  # a full disk, a folder gone: the run goes on without
+            self._failed(error)
+            return
         self._written.update(fresh)
         syncing = asyncio.ensure_future(asyncio.to_thread(self._sync, written))
         self._syncing.add(syncing)
         syncing.add_done_callback(self._synced)
+
+    def _failed(self, error: OSError) -> None:
+        if not self.failing:
+            log.error("the checkpoint %s cannot be written (%s); the run goes on", self.path, error)
+        self.failing = True
 
     def _synced(self, task: asyncio.Future[None]) -> None:
         self._syncing.discard(task)
@@ -206,8 +217,11 @@ class CheckpointWriter:
         try:
             await self.flush()
             await asyncio.to_thread(self._write_and_sync, record)
+        except OSError as error:
+            self._failed(error)
         except asyncio.CancelledError:
-            self._write_and_sync(record)
+            with contextlib.suppress(OSError):
+                self._write_and_sync(record)
             raise
 
     def _write_and_sync(self, record: dict[str, Any]) -> None:
@@ -225,7 +239,7 @@ class CheckpointWriter:
                     _atomic_write(target, data, self._tmp(target))
                     written.append(target)
         scrubbed = {k: _scrub(v) if k in _TEXT_FIELDS else v for k, v in record.items()}
-        text = json.dumps(scrubbed, ensure_ascii=False)
+        text = json.dumps(scrubbed, ensure_ascii=False, default=str)  # an agent's odd value
         _atomic_write(self.path, text.encode("utf-8", "backslashreplace"), self._tmp(self.path))
         written.append(self.path)
         return written

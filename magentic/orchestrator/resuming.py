@@ -34,12 +34,14 @@ async def capture(o: Orchestrator, stage: Stage) -> tuple[dict[str, Any], dict[s
     its transcript holds, by file name. Lists are copied: the disk write runs in a thread."""
     assert o.checkpoints is not None
     names = o.checkpoints.image_names
+    live: dict[int, tuple[ImagePart, str]] = {}
     images: dict[str, bytes] = {}
     entries = []
     for entry in o.transcript.entries:
         refs = []
         for image in entry.images:
             name, ref = image_ref(image, names)
+            live[id(image)] = (image, name)
             images[name] = image.data
             refs.append(ref)
         entries.append(
@@ -51,6 +53,8 @@ async def capture(o: Orchestrator, stage: Stage) -> tuple[dict[str, Any], dict[s
                 "untrusted": entry.untrusted,
             }
         )
+    names.clear()  # only the images still in the conversation stay remembered
+    names.update(live)
     meter = o.client.meter
     plan = o.ledger.plan
     state = {
