@@ -342,3 +342,12 @@ def test_an_echoed_api_key_is_redacted_from_the_checkpoint(tmp_path: Path) -> No
     assert done.returncode == 1, done.stderr
     text = next((tmp_path / "runs").glob("*/checkpoint.json")).read_text()
     assert key not in text and "My key is [redacted]." in text
+
+
+def test_a_folder_that_is_not_a_resumable_run_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for folder, says in [("missing", "is not a run folder"), ("empty", "no checkpoint here")]:
+        done = magentic("resume", str(tmp_path / folder), cwd=tmp_path)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and says in lines[0], done.stderr
+    assert not (tmp_path / "missing").exists() and not list((tmp_path / "empty").iterdir())
