@@ -28,16 +28,17 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 1
 T = TypeVar("T")
 
 
-def run_async(work: Coroutine[Any, Any, T]) -> T:
+def run_async(work: Coroutine[Any, Any, T], on_interrupt: Callable[[], bool] | None = None) -> T:
     """asyncio.run, ended by SIGTERM or Ctrl-C whatever a thread is doing.
 
     The first signal cancels the work, so the run's finally blocks close the browser and the
     sandbox and the trace gets its last event; if the process has not ended within the grace
-    period (MAGENTIC_STOP_GRACE_S, 10 s) it exits hard (see `magentic.stopping`).
+    period (MAGENTIC_STOP_GRACE_S, 10 s) it exits hard (see `magentic.stopping`). With
+    `on_interrupt` (a console face) the first Ctrl-C asks for a pause instead.
     """
     from magentic.stopping import run_until_stopped
 
-    return run_until_stopped(work)
+    return run_until_stopped(work, on_interrupt=on_interrupt)
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +91,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "trace_dir", None) is not None:
         flags["trace_dir"] = args.trace_dir
+    if getattr(args, "review_plan", False):
+        flags["orchestrator.review_plan"] = True
     return flags
 
 
@@ -114,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     run.add_argument("--ui", action="store_true", help="watch the run in a local web view")
     run.add_argument("--ui-port", type=int, default=0, help="the web view's port (default: any)")
+    run.add_argument(
+        "--review-plan",
+        action="store_true",
+        help="show the plan before work starts and after each replan: approve, edit or comment",
+    )
+    run.add_argument(
+        "--interactive",
+        action="store_true",
+        help="a person is here: add the User agent and answer at the console, even from a pipe",
+    )
     _add_model_flags(run)
 
     resume = commands.add_parser(
@@ -136,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--max-tokens", type=int, help="budget: model tokens, in all")
     resume.add_argument("--max-cost", type=float, help="budget: US dollars, in all")
     resume.add_argument("--headed", action="store_true", help="show the browser window")
+    resume.add_argument(
+        "--interactive", action="store_true", help="a person answers on stdin, as for run"
+    )
 
     ui = commands.add_parser("ui", help="a local web view of runs and benches, live as they go")
     ui.add_argument(
@@ -283,6 +299,7 @@ def _guarded(command: Callable[[], int]) -> int:
 def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
+    from magentic.control.channel import ControlChannel
     from magentic.team import check_agent_names, run_task
     from magentic.ui.live import LiveConsole
 
@@ -293,6 +310,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.answer_format:
         overrides["orchestrator.answer_format"] = args.answer_format
     config = load_config(args.config, overrides=overrides)
+    if args.interactive and "User" not in config.agents:
+        config.agents = [*config.agents, "User"]
     check_agent_names(config.agents)
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
@@ -301,22 +320,33 @@ def _run(args: argparse.Namespace) -> int:
     subscribers: list[Any] = [watcher] if watcher is not None else []
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
+    control = ControlChannel()
+    face = _console_face(args, control, watcher)
+    if face is not None:
+        subscribers.append(face)
     approver = None
     if config.web.step_mode:  # the console is the face that asks the person
         from magentic.ui.console_approver import ConsoleApprover
 
-        approver = ConsoleApprover()
+        approver = ConsoleApprover(reader=face.reader if face is not None else None)
     from magentic.ui.telemetry import telemetry_from_env
 
     telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
     if telemetry is not None:
         subscribers.append(telemetry)
-    work = run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
+    work = run_task(
+        task,
+        config,
+        files=args.file,
+        subscribers=subscribers,
+        approver=approver,
+        control=control,
+    )
     if args.ui:
-        work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers)
+        work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers, control)
     try:
         with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
-            result = run_async(work)
+            result = run_async(work, on_interrupt=face.interrupt if face is not None else None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
             print(json.dumps(last or {"status": "cancelled", "stop_reason": "interrupted"}))
@@ -334,6 +364,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     """`magentic resume RUN_DIR`: everything is checked before anything is written, so a
     bad checkpoint or a budget with no room left changes nothing in the folder."""
+    from magentic.control.channel import ControlChannel
     from magentic.team import prepare_resume, resume_task
     from magentic.ui.live import LiveConsole
 
@@ -361,13 +392,33 @@ def _resume(args: argparse.Namespace) -> int:
         return EXIT_OK
     watcher = _watcher(args, step_mode=False)
     subscribers: list[Any] = [watcher] if watcher is not None else []
+    control = ControlChannel()  # a resumed run is steered as a new one is
+    face = _console_face(args, control, watcher)
+    if face is not None:
+        subscribers.append(face)
+    work = resume_task(resumption, subscribers=subscribers, control=control)
     with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
-        result = run_async(resume_task(resumption, subscribers=subscribers))
+        result = run_async(work, on_interrupt=face.interrupt if face is not None else None)
     if args.json:
         print(json.dumps(result.to_json()))
     else:
         print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
     return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _console_face(args: argparse.Namespace, control: Any, watcher: Any) -> Any:
+    """The console as a face on the run's control channel when a person is there: stdin is
+    a terminal, or `--interactive` says answers come on stdin. None otherwise: then nobody
+    is asked at the console, and a Ctrl-C ends the run as it always did."""
+    if not (args.interactive or sys.stdin.isatty()):
+        return None
+    from magentic.ui.console_face import ConsoleFace
+    from magentic.ui.live import LiveConsole
+
+    display = watcher if isinstance(watcher, LiveConsole) else None
+    face = ConsoleFace(control, display=display)
+    face.attach()
+    return face
 
 
 def _watcher(args: argparse.Namespace, *, step_mode: bool) -> Any:
@@ -396,10 +447,15 @@ def _web_view(dirs: list[Path], port: int) -> Any:
 
 
 async def _with_web_view(
-    work: Coroutine[Any, Any, T], trace_dir: Path, port: int, subscribers: list[Any]
+    work: Coroutine[Any, Any, T],
+    trace_dir: Path,
+    port: int,
+    subscribers: list[Any],
+    control: Any = None,
 ) -> T:
     """Run `work` with the web view serving its trace folder; the run's page is announced on
-    stderr when the run starts. The view closes with the run."""
+    stderr when the run starts. The view closes with the run. With `control`, the view is
+    also a face on the run's control channel while it serves."""
     view = _web_view([Path(trace_dir)], port)
     url = await view.start()
 
@@ -409,6 +465,8 @@ async def _with_web_view(
 
     subscribers.insert(0, announce)
     subscribers.append(view.streams.push)  # the model's text as it streams, to the page
+    if control is not None:  # the page's steering panel: a face while the view serves
+        subscribers.append(view.steer(control).push)
     try:
         return await work
     finally:

@@ -111,6 +111,12 @@ def _file_surfer(ctx: AgentContext) -> Agent:
     return FileSurfer(ctx.client_for("file_surfer"), roots, ctx.config.file_surfer, speech)
 
 
+def _user(ctx: AgentContext) -> Agent:
+    from magentic.agents.user import UserAgent
+
+    return UserAgent()
+
+
 # Imports happen inside the factories: a part whose extra is not installed (Playwright,
 # the Docker SDK) costs nothing until its agent is asked for, and is left out if missing.
 FACTORIES: dict[str, AgentFactory] = {
@@ -118,6 +124,7 @@ FACTORIES: dict[str, AgentFactory] = {
     "FileSurfer": _file_surfer,
     "Coder": _coder,
     "ComputerTerminal": _terminal,
+    "User": _user,  # asks the person; in the team by `--interactive` or by naming it
 }
 
 

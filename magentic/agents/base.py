@@ -108,8 +108,13 @@ class StepContext:
     control: ControlChannel | None = None
     gate: ApprovalGate | None = None
 
+    # The deadline as it stands now: waiting for a person (an approval asked in this step)
+    # moves it on, so an agent that asked is not left with less time for having asked.
+    deadline_now: Callable[[], float | None] | None = None
+
     def seconds_left(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        deadline = self.deadline_now() if self.deadline_now is not None else self.deadline
+        return None if deadline is None else deadline - time.monotonic()
 
     def emit(self, event: Event) -> None:
         self.events.emit(event)

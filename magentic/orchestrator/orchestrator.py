@@ -105,7 +105,9 @@ class Orchestrator:
         self.control.connect(self.events)
         if self.gate is None:
             self.gate = ApprovalGate(ApprovalSettings(), self.control)
-        self.guard = BudgetGuard(self.settings.budgets, self.client.meter)
+        self.guard = BudgetGuard(
+            self.settings.budgets, self.client.meter, waited=self.control.waited_seconds
+        )
         self.transcript = Transcript(
             message_chars=self.settings.message_chars,
             budget_chars=self.settings.transcript_chars,
@@ -516,6 +518,7 @@ class Orchestrator:
             files=self.files,
             round=self.rounds,
             deadline=self.guard.deadline,
+            deadline_now=lambda: self.guard.deadline,
             approver=self.approver,
             control=self.control,
             gate=self.gate,

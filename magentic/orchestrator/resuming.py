@@ -78,7 +78,7 @@ async def capture(o: Orchestrator, stage: Stage) -> tuple[dict[str, Any], dict[s
             "calls": meter.calls,
             "failed_calls": meter.failed_calls,
         },
-        "elapsed_s": round(o.guard.elapsed, 3),
+        "elapsed_s": round(o.guard.used, 3),  # less the time spent waiting for a person
         "seq": o.events.seq,
         "agents": await _agent_states(o),
         "saved_at": time.time(),

@@ -12,6 +12,8 @@ from magentic.events import (
     AgentActed,
     AgentReplied,
     ContextTrimmed,
+    ControlDecided,
+    ControlReceived,
     Delegated,
     Event,
     FinalAnswer,
@@ -25,6 +27,7 @@ from magentic.events import (
     RunResumed,
     RunStarted,
     Stalled,
+    Unpaused,
 )
 
 
@@ -95,6 +98,15 @@ class ConsolePrinter:
         if isinstance(event, RunResumed):
             was = event.previous_status if event.previous_status != "running" else "killed"
             return f"▶ resumed after round {event.round} (the run was {was})"
+        if isinstance(event, ControlDecided):
+            what = event.request.replace("_", " ")
+            why = f" ({_short(event.reason, 120)})" if event.reason else ""
+            return f"  {what} {event.request_id}: {event.decision} by {event.by}{why}"
+        if isinstance(event, ControlReceived):
+            kind = event.command.get("kind", "?")
+            return f"  ({event.face or 'a face'} sent {kind})" if self.verbose else None
+        if isinstance(event, Unpaused):
+            return f"  ▶ going on after {event.seconds:.0f} s paused"
         if isinstance(event, RunFailed):
             return f"✗ {event.reason}"
         if isinstance(event, FinalAnswer):

@@ -1,28 +1,35 @@
 """A console Approver for `--step`: pause before each action and let the person decide.
 
 Enter continues, `s` skips the action, anything else is guidance for the orchestrator. The
-line is read without blocking the event loop (a reader callback on stdin where the loop
-supports it, else a thread), so the browser and the trace keep running while we wait.
+line is read without blocking the event loop (`line_reader.LineReader`), so the browser and
+the trace keep running while we wait.
 `magentic run --step` (or `[web] step_mode = true`) hands it to the run.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
 from typing import TextIO
 
 from magentic.agents.base import Approval
+from magentic.ui.line_reader import LineReader
 
 PROMPT = "[Enter] continue   [s] skip   or type guidance for the orchestrator: "
 
 
 class ConsoleApprover:
-    def __init__(self, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        *,
+        reader: LineReader | None = None,
+    ) -> None:
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
-        self._pending = b""
+        # The console face's reader when there is one: two readers of one stdin would each
+        # keep part of what was typed.
+        self._reader = reader or LineReader(self.stdin)
 
     async def review(self, agent: str, action: str, detail: str) -> Approval:
         self.stdout.write(f"\n{agent} is about to: {detail or action}\n{PROMPT}")
@@ -35,32 +42,5 @@ class ConsoleApprover:
         return Approval("guide", guidance=line)
 
     async def _read_line(self) -> str:
-        """One line from stdin. Bytes are read from the descriptor ourselves: a buffered
-        reader would swallow typed-ahead lines where the loop's readiness check cannot see
-        them."""
-        try:
-            fd = self.stdin.fileno()
-        except (AttributeError, OSError, ValueError):
-            return await asyncio.to_thread(self.stdin.readline)
-        loop = asyncio.get_running_loop()
-        while b"\n" not in self._pending:
-            ready: asyncio.Future[bytes] = loop.create_future()
-
-            def on_readable(future: asyncio.Future[bytes] = ready) -> None:
-                if not future.done():
-                    future.set_result(os.read(fd, 4096))
-
-            try:
-                loop.add_reader(fd, on_readable)
-            except (NotImplementedError, ValueError, OSError):
-                return await asyncio.to_thread(self.stdin.readline)
-            try:
-                data = await ready
-            finally:
-                loop.remove_reader(fd)
-            if not data:  # end of input: nobody is there to ask, so carry on
-                line, self._pending = self._pending, b""
-                return line.decode(errors="replace")
-            self._pending += data
-        line, _, self._pending = self._pending.partition(b"\n")
-        return line.decode(errors="replace")
+        """One line from stdin; at the end of input, nobody is there to ask: carry on."""
+        return (await self._reader.read_line()) or ""
