@@ -1,4 +1,4 @@
-"""`magentic run | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
+"""`magentic run | resume | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
 
 Exit codes: 0 answered, 1 failed or out of budget, 2 bad usage or configuration, 130 on
 Ctrl-C. Errors print one line; a traceback only with MAGENTIC_DEBUG=1.
@@ -130,6 +130,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_flags(run)
 
+    resume = commands.add_parser(
+        "resume",
+        help="go on with a killed, cancelled or budget-stopped run from its checkpoint",
+        description="Continue a run in its own folder, from the last round it finished, with "
+        "the config it was made with. Flags override that config; budgets count the whole "
+        "run, so a run stopped at 10 rounds goes on with --max-rounds 20 for 10 more.",
+    )
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder")
+    resume.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the answer"
+    )
+    resume.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    resume.add_argument("--base-url", help="the model endpoint, if it moved")
+    resume.add_argument("--model", help="model name for every role")
+    resume.add_argument("--api-key-env", help="environment variable holding the API key")
+    resume.add_argument("--max-rounds", type=int, help="budget: rounds, in all")
+    resume.add_argument("--max-seconds", type=float, help="budget: wall-clock seconds, in all")
+    resume.add_argument("--max-tokens", type=int, help="budget: model tokens, in all")
+    resume.add_argument("--max-cost", type=float, help="budget: US dollars, in all")
+    resume.add_argument("--headed", action="store_true", help="show the browser window")
+    resume.add_argument(
+        "--interactive", action="store_true", help="a person answers on stdin, as for run"
+    )
+
     ui = commands.add_parser("ui", help="a local web view of runs and benches, live as they go")
     ui.add_argument(
         "dirs", nargs="*", type=Path, metavar="DIR", help="run or bench folders (default: runs/)"
@@ -153,7 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out", type=Path, help="results folder (default: a new one in runs/bench/)"
     )
-    bench.add_argument("--resume", action="store_true", help="run only what --out lacks")
+    bench.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out: finished tasks are kept, tasks left in flight go on "
+        "from their checkpoints, the rest start",
+    )
     bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
     bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")
@@ -227,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     handlers = {
         "run": _run,
+        "resume": _resume,
         "trace": lambda a: (
             _trace_html(a.path) if a.trace_command == "html" else _trace_show(a.path)
         ),
@@ -330,6 +360,51 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if telemetry is not None:
             telemetry.close()
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
+    return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """`magentic resume RUN_DIR`: everything is checked before anything is written, so a
+    bad checkpoint or a budget with no room left changes nothing in the folder."""
+    from magentic.control.channel import ControlChannel
+    from magentic.team import prepare_resume, resume_task
+    from magentic.ui.live import LiveConsole
+
+    overrides = {
+        "models.default.base_url": args.base_url,
+        "models.default.model": args.model,
+        "models.default.api_key_env": args.api_key_env,
+        "orchestrator.budgets.max_rounds": args.max_rounds,
+        "orchestrator.budgets.max_seconds": args.max_seconds,
+        "orchestrator.budgets.max_tokens": args.max_tokens,
+        "orchestrator.budgets.max_cost": args.max_cost,
+        "web.headless": False if args.headed else None,
+    }
+    resumption = prepare_resume(args.run_dir, overrides)
+    saved = resumption.checkpoint
+    if resumption.finished:
+        print(
+            f"magentic: {args.run_dir} already finished ({saved.status}); nothing to resume",
+            file=sys.stderr,
+        )
+        if args.json:
+            print(json.dumps({"status": saved.status, "answer": saved.answer, "resumed": False}))
+        elif saved.answer:
+            print(saved.answer)
+        return EXIT_OK
+    watcher = _watcher(args, step_mode=False)
+    subscribers: list[Any] = [watcher] if watcher is not None else []
+    control = ControlChannel()  # a resumed run is steered as a new one is
+    face = _console_face(args, control, watcher)
+    if face is not None:
+        subscribers.append(face)
+    work = resume_task(resumption, subscribers=subscribers, control=control)
+    with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+        result = run_async(work, on_interrupt=face.interrupt if face is not None else None)
     if args.json:
         print(json.dumps(result.to_json()))
     else:

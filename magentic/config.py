@@ -11,6 +11,7 @@ can serve the specialists while a strong one orchestrates:
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -87,6 +88,14 @@ class Config(BaseModel):
                 if value:
                     values.append(value)
         return values
+
+    def record(self) -> dict[str, Any]:
+        """The whole config as JSON data, for a checkpoint to resume with; API keys written
+        in the config are left out (a resumed run reads them from `api_key_env` again)."""
+        tree = self.model_dump(mode="json")
+        for table in tree["models"].values():
+            table.pop("api_key", None)
+        return tree
 
     def summary(self) -> dict[str, Any]:
         """What a trace records of the config: everything but secrets."""
@@ -179,17 +188,24 @@ def load_config(
     *,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> Config:
-    """File, then environment, then `overrides` (dotted keys, from the command line)."""
+    """File, then environment, then `overrides` (dotted keys, from the command line).
+
+    A resumed run passes the config it `recorded` instead of a file and the environment:
+    it goes on as it was made, and only the command line's flags change it."""
     tree: dict[str, Any] = {}
-    if path is not None:
+    if recorded is not None:
+        tree = copy.deepcopy(recorded)
+    elif path is not None:
         tree = _read_toml(Path(path))
-    env = os.environ if environ is None else environ
-    env_tree: dict[str, Any] = {}
-    for name, dotted in ENV_KEYS.items():
-        if env.get(name):
-            _set(env_tree, dotted, env[name])
-    tree = _deep_merge(tree, env_tree)
+    if recorded is None:
+        env = os.environ if environ is None else environ
+        env_tree: dict[str, Any] = {}
+        for name, dotted in ENV_KEYS.items():
+            if env.get(name):
+                _set(env_tree, dotted, env[name])
+        tree = _deep_merge(tree, env_tree)
     flag_tree: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is not None:

@@ -9,29 +9,39 @@ so a run works with whatever agents exist.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets as _secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, Approver, SharedResources
 from magentic.attachments import prepare_workspace
-from magentic.config import Config
+from magentic.config import Config, load_config
 from magentic.control.channel import ControlChannel
 from magentic.control.gate import ApprovalGate
-from magentic.errors import ConfigError
+from magentic.errors import CheckpointError, ConfigError
 from magentic.events import EventBus, Subscriber
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
 from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.client import ModelClient
 from magentic.llm.usage import UsageMeter
+from magentic.orchestrator.checkpoint import FILE_NAME as CHECKPOINT_FILE
+from magentic.orchestrator.checkpoint import (
+    Checkpoint,
+    CheckpointWriter,
+    load_checkpoint,
+    read_images,
+)
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
+from magentic.orchestrator.resuming import exhausted, restore_meter
 from magentic.text import escape_surrogates
-from magentic.trace.writer import TraceWriter
+from magentic.trace.writer import TraceWriter, continue_trace
 
 if TYPE_CHECKING:
     from magentic.agents.mcp_tools import McpToolbox
@@ -220,54 +230,181 @@ async def run_task(
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     workspace, attached = await prepare_workspace(run_dir, files, max_bytes)
     copied = [a.copy for a in attached]
-    secrets.register(key_values(config))
-    events = EventBus(run_id)
-    trace = TraceWriter(run_dir, secrets=key_values(config))
-    events.subscribe(trace)
-    for subscriber in subscribers:
-        events.subscribe(subscriber)
-    cache = ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
-    memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
-    make_client = _ClientMaker(config, events, UsageMeter(), cache, memory)
-    control = control if control is not None else ControlChannel()
-    control.connect(events)
-    gate = ApprovalGate(config.approval, control)
-    ctx = AgentContext(
-        config=config,
-        events=events,
-        workspace=workspace,
-        files=copied,
-        client_for=make_client,
-        run_id=run_id,
-        resources=resources if resources is not None else SharedResources(),
+    summary = {**config.summary(), "attachments": [a.note() for a in attached]}
+    assembly = _Assembly(config, run_id, run_dir, workspace, copied, subscribers, approver, control)
+    return await assembly.go(
+        lambda orchestrator: orchestrator.run(task, config=summary), UsageMeter(), 0, resources
     )
-    agents: list[Agent] = []
+
+
+@dataclass
+class Resumption:
+    """A checked run folder, ready to go on: its checkpoint, images and config (the one it
+    was made with, flags over it). Made by `prepare_resume` without writing anything."""
+
+    run_dir: Path
+    checkpoint: Checkpoint
+    images: dict[str, bytes]
+    config: Config
+
+    @property
+    def finished(self) -> bool:
+        return not self.checkpoint.resumable
+
+
+def prepare_resume(run_dir: Path, overrides: dict[str, Any] | None = None) -> Resumption:
+    """Read and check everything `resume_task` needs; blocking, and it only reads.
+
+    A bad checkpoint raises CheckpointError naming the file; budgets that leave no room
+    raise ConfigError saying which flag to raise (budgets count the whole run)."""
+    run_dir = Path(run_dir)
+    saved = load_checkpoint(run_dir)
+    path = run_dir / CHECKPOINT_FILE
     try:
-        orchestrator_client = make_client("orchestrator")
-        agents = build_agents(ctx, team_names(config))
-        orchestrator = Orchestrator(
-            client=orchestrator_client,
-            agents=agents,
-            events=events,
-            workspace=workspace,
-            settings=config.orchestrator,
-            files=copied,
-            approver=approver,
-            control=control,
-            gate=gate,
+        load_config(recorded=saved.config)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: its recorded config is not valid: {error.reason}") from None
+    try:
+        images = read_images(run_dir, saved)
+    except OSError as error:
+        raise CheckpointError(f"{path}: an image cannot be read: {error}") from None
+    config = load_config(recorded=saved.config, overrides=overrides)
+    check_agent_names(config.agents, config.mcp.agent_names())
+    resumption = Resumption(run_dir, saved, images, config)
+    if resumption.finished:
+        return resumption
+    stop = exhausted(saved, config.orchestrator.budgets)
+    if stop is not None:
+        raise ConfigError(
+            f"cannot resume {run_dir}: it would stop at once, as it {stop}; budgets count the "
+            f"whole run ({saved.rounds} rounds so far), so give a larger limit "
+            "(--max-rounds, --max-seconds, --max-tokens, --max-cost)"
         )
-        summary = {**config.summary(), "attachments": [a.note() for a in attached]}
-        result = await orchestrator.run(task, config=summary)
-        result.trace_path = str(trace.path)
-        return result
-    finally:
-        for agent in agents:
-            try:
-                await agent.close()
-            except Exception:  # closing must not hide the run's outcome
-                log.exception("closing %s failed", agent.name)
-        for client in make_client.clients:
-            await client.close()
-        if cache is not None:
-            cache.close()
-        trace.close()
+    return resumption
+
+
+async def resume_task(
+    resumption: Resumption,
+    *,
+    subscribers: Sequence[Subscriber] = (),
+    approver: Approver | None = None,
+    resources: SharedResources | None = None,
+    control: ControlChannel | None = None,
+) -> RunResult:
+    """Go on with a killed, cancelled or budget-stopped run in its own folder: the same
+    workspace, attachments and trace (numbered on, after a `run_resumed` event)."""
+    saved, run_dir = resumption.checkpoint, resumption.run_dir
+    last_seq = max(saved.seq, await asyncio.to_thread(continue_trace, run_dir / "trace.jsonl"))
+    meter = UsageMeter()
+    restore_meter(meter, saved)
+    files = [run_dir / f for f in saved.files]
+    assembly = _Assembly(
+        resumption.config,
+        saved.run_id,
+        run_dir,
+        run_dir / "workspace",
+        files,
+        subscribers,
+        approver,
+        control,
+    )
+    return await assembly.go(
+        lambda orchestrator: orchestrator.resume(saved, resumption.images),
+        meter,
+        last_seq,
+        resources,
+    )
+
+
+@dataclass
+class _Assembly:
+    """What a new run and a resumed one share: the bus and trace, the clients, the agents,
+    the orchestrator with its checkpoints; and closing all of it, whatever happens."""
+
+    config: Config
+    run_id: str
+    run_dir: Path
+    workspace: Path
+    files: list[Path]
+    subscribers: Sequence[Subscriber]
+    approver: Approver | None
+    control: ControlChannel | None = None
+
+    async def go(
+        self,
+        start: Callable[[Orchestrator], Awaitable[RunResult]],
+        meter: UsageMeter,
+        last_seq: int,
+        resources: SharedResources | None,
+    ) -> RunResult:
+        config = self.config
+        secrets.register(key_values(config))
+        events = EventBus(self.run_id, last_seq=last_seq)
+        trace = TraceWriter(self.run_dir, secrets=key_values(config))
+        events.subscribe(trace)
+        for subscriber in self.subscribers:
+            events.subscribe(subscriber)
+        cache = (
+            ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
+        )
+        memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
+        make_client = _ClientMaker(config, events, meter, cache, memory)
+        control = self.control if self.control is not None else ControlChannel()
+        control.connect(events)
+        gate = ApprovalGate(config.approval, control)
+        ctx = AgentContext(
+            config=config,
+            events=events,
+            workspace=self.workspace,
+            files=self.files,
+            client_for=make_client,
+            run_id=self.run_id,
+            resources=resources if resources is not None else SharedResources(),
+        )
+        checkpoints = CheckpointWriter(
+            self.run_dir,
+            {
+                "run_id": self.run_id,
+                "config": config.record(),
+                "files": [_inside(f, self.run_dir) for f in self.files],
+            },
+        )
+        agents: list[Agent] = []
+        try:
+            orchestrator_client = make_client("orchestrator")
+            agents = build_agents(ctx, team_names(config))
+            orchestrator = Orchestrator(
+                client=orchestrator_client,
+                agents=agents,
+                events=events,
+                workspace=self.workspace,
+                settings=config.orchestrator,
+                files=self.files,
+                approver=self.approver,
+                control=control,
+                gate=gate,
+                checkpoints=checkpoints,
+            )
+            result = await start(orchestrator)
+            result.trace_path = str(trace.path)
+            return result
+        finally:
+            for agent in agents:
+                try:
+                    await agent.close()
+                except Exception:  # closing must not hide the run's outcome
+                    log.exception("closing %s failed", agent.name)
+            for client in make_client.clients:
+                await client.close()
+            if cache is not None:
+                cache.close()
+            trace.close()
+
+
+def _inside(path: Path, run_dir: Path) -> str:
+    """A file's path relative to the run folder (which may move or be resumed from another
+    working folder); absolute if it lies outside."""
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(Path(path).resolve())

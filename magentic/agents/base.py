@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from magentic.events import AgentActed, Attachment, Event, EventBus
 from magentic.llm.messages import ImagePart
@@ -195,8 +195,22 @@ class Agent(Protocol):
         """Release processes and files (called once at the end of a run)."""
 
 
+@runtime_checkable
+class Resumable(Protocol):
+    """An agent whose working state survives the process (`magentic resume`).
+
+    Optional, apart from `Agent`: an agent without it is simply rebuilt fresh on resume.
+    `snapshot` returns plain JSON-able data, taken after each round; `restore` gets it
+    back in a new process, before the first round there, with a context for the run's
+    workspace and files (no instruction: nothing is asked of the agent yet)."""
+
+    async def snapshot(self) -> dict[str, Any]: ...
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None: ...
+
+
 class BaseAgent:
-    """Convenience base with no-op reset and close."""
+    """Convenience base with no-op reset, close, snapshot and restore."""
 
     name: str = "agent"
     description: str = ""
@@ -208,4 +222,11 @@ class BaseAgent:
         return None
 
     async def close(self) -> None:
+        return None
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Nothing to keep: a stateless agent is rebuilt as new on resume."""
+        return {}
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
         return None

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from rich.console import Console
 
@@ -63,6 +63,16 @@ class TaskOutcome:
 
 
 RunOne = Callable[[BenchTask, int, Path], Awaitable[TaskOutcome]]
+
+
+@runtime_checkable
+class Resumes(Protocol):
+    """A `run_one` that can also go on with a task a killed bench left in flight.
+
+    `resume` returns None when the workdir holds nothing it can go on from (no checkpoint,
+    a bad one, a finished run); the runner then starts the task afresh."""
+
+    async def resume(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome | None: ...
 
 
 @dataclass
@@ -150,9 +160,10 @@ async def run_bench(
     """Run the selected tasks and append each result to OUT/results.jsonl as it ends.
 
     Cancelling this coroutine stops the tasks in flight (they leave no record, so `--resume`
-    runs them again) and keeps every result already written. `progress(total)` makes the
-    display, once the number of jobs left is known. With a `cluster` (`--ray`) the jobs run
-    there instead of in this process; choosing, recording and resuming stay here.
+    goes on with them from their checkpoints) and keeps every result already written.
+    `progress(total)` makes the display, once the number of jobs left is known. With a
+    `cluster` (`--ray`) the jobs run there instead of in this process; choosing, recording
+    and resuming stay here.
     """
     if adapter(suite.kind).judged and judge is None:
         raise ConfigError(
@@ -219,6 +230,7 @@ async def run_bench(
                 options.task_timeout,
                 kind=suite.kind,
                 judge=judge,
+                resume=options.resume,
             )
             await record(result)
 
@@ -245,14 +257,17 @@ async def run_job(
     *,
     kind: str = "gaia",
     judge: Judge | None = None,
+    resume: bool = False,
 ) -> TaskResult:
-    """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes."""
+    """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes.
+
+    With `resume`, a task that a killed bench left in flight goes on from its checkpoint
+    (when `run_one` can do that) instead of starting again in a wiped workdir."""
     workdir = out / task_folder(task.task_id, repeat)
     task = task.with_site(base_url)
-    await asyncio.to_thread(_fresh_workdir, workdir)
     started = time.monotonic()
     try:
-        solving = run_one(task, repeat, workdir)
+        solving = await _start(task, repeat, workdir, run_one, resume)
         outcome = await (asyncio.wait_for(solving, timeout) if timeout else solving)
     except asyncio.TimeoutError:
         outcome = await asyncio.to_thread(
@@ -304,6 +319,26 @@ async def run_job(
         error=outcome.error,
         failed_calls=outcome.failed_calls,
     )
+
+
+async def _start(
+    task: BenchTask, repeat: int, workdir: Path, run_one: RunOne, resume: bool
+) -> Awaitable[TaskOutcome]:
+    """The job's work: going on from the workdir's checkpoint, or afresh in an empty one."""
+    if resume and isinstance(run_one, Resumes) and await asyncio.to_thread(workdir.is_dir):
+        return _resumed_or_afresh(task, repeat, workdir, run_one)
+    await asyncio.to_thread(_fresh_workdir, workdir)
+    return run_one(task, repeat, workdir)
+
+
+async def _resumed_or_afresh(
+    task: BenchTask, repeat: int, workdir: Path, run_one: Resumes
+) -> TaskOutcome:
+    outcome = await run_one.resume(task, repeat, workdir)
+    if outcome is not None:
+        return outcome
+    await asyncio.to_thread(_fresh_workdir, workdir)
+    return await run_one(task, repeat, workdir)  # type: ignore[operator]
 
 
 def outcome_from_trace(workdir: Path, outcome: TaskOutcome) -> TaskOutcome:

@@ -31,8 +31,9 @@ class BudgetGuard:
     started: float = 0.0  # time.monotonic() at the start of the run
     waited: Callable[[], float] = field(default=_no_wait)
 
-    def start(self) -> None:
-        self.started = time.monotonic()
+    def start(self, *, already: float = 0.0) -> None:
+        """Start the clock; a resumed run counts the `already` seconds it ran before."""
+        self.started = time.monotonic() - already
 
     @property
     def elapsed(self) -> float:

@@ -24,6 +24,7 @@ from magentic.events import (
     Replanned,
     RunFailed,
     RunFinished,
+    RunResumed,
     RunStarted,
     Stalled,
     Unpaused,
@@ -94,6 +95,9 @@ class ConsolePrinter:
                 f"  ({event.role} request cut to fit {event.context_tokens} tokens: "
                 f"{event.tokens_before} -> {event.tokens_after})"
             )
+        if isinstance(event, RunResumed):
+            was = event.previous_status if event.previous_status != "running" else "killed"
+            return f"▶ resumed after round {event.round} (the run was {was})"
         if isinstance(event, ControlDecided):
             what = event.request.replace("_", " ")
             why = f" ({_short(event.reason, 120)})" if event.reason else ""

@@ -63,6 +63,8 @@ class WebSurfer(BaseAgent):
         self.actions: Actions | None = None
         self.reader: PageReader | None = None
         self.guard: PageGuard | None = None
+        self._moved = False  # stepped since the last snapshot
+        self._saved: dict[str, Any] | None = None  # the last snapshot
 
     @classmethod
     def from_context(cls, ctx: AgentContext) -> WebSurfer:
@@ -79,6 +81,7 @@ class WebSurfer(BaseAgent):
 
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        self._moved = True  # the browser may change from here on: snapshot it again
         session, _ = await self._session(ctx)
         # A person approves each action when the run brought an approver (a face's, e.g.
         # the console's for --step); the core never asks a terminal itself.
@@ -133,17 +136,45 @@ class WebSurfer(BaseAgent):
         self.actions = None
         self.reader = None
         self.guard = None
+        self._saved = None
 
     async def close(self) -> None:
         await self.reset()
         if self._own_pool:
             await self.pool.close()
 
+    async def snapshot(self) -> dict[str, Any]:
+        """The tabs, the active one, cookies and local storage (nothing before a first
+        web step: a resumed run then opens the browser when it is first needed).
+
+        Taken again only after a step of ours (asking the browser costs ~3-10 ms); rounds
+        of the other agents reuse the last one."""
+        if self.session is None:
+            return {}
+        if self._moved or self._saved is None:
+            self._saved = await self.session.state()
+            self._moved = False
+        return self._saved
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
+        """Reopen the saved tabs, signed in as before, ahead of the next step."""
+        tabs = [str(url) for url in state.get("tabs", [])]
+        if tabs:
+            await self._session(
+                ctx, tabs, int(state.get("active", 0)), state.get("storage") or None
+            )
+
     # Helpers -----------------------------------------------------------------------------
-    async def _session(self, ctx: StepContext) -> tuple[BrowserSession, Actions]:
+    async def _session(
+        self,
+        ctx: StepContext,
+        urls: list[str] | None = None,
+        active_index: int = 0,
+        storage_state: dict[str, Any] | None = None,
+    ) -> tuple[BrowserSession, Actions]:
         if self.session is None or self.actions is None:
             session = BrowserSession(self.pool, self.settings, downloads_dir=ctx.workspace)
-            await session.start()
+            await session.start(urls, active_index, storage_state)
             self.session = session
             self.actions = Actions(
                 session, self.settings, workspace=ctx.workspace, files=list(ctx.files)
