@@ -1,4 +1,4 @@
-"""`magentic run | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
+"""`magentic run | resume | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
 
 Exit codes: 0 answered, 1 failed or out of budget, 2 bad usage or configuration, 130 on
 Ctrl-C. Errors print one line; a traceback only with MAGENTIC_DEBUG=1.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -28,16 +29,17 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 1
 T = TypeVar("T")
 
 
-def run_async(work: Coroutine[Any, Any, T]) -> T:
+def run_async(work: Coroutine[Any, Any, T], on_interrupt: Callable[[], bool] | None = None) -> T:
     """asyncio.run, ended by SIGTERM or Ctrl-C whatever a thread is doing.
 
     The first signal cancels the work, so the run's finally blocks close the browser and the
     sandbox and the trace gets its last event; if the process has not ended within the grace
-    period (MAGENTIC_STOP_GRACE_S, 10 s) it exits hard (see `magentic.stopping`).
+    period (MAGENTIC_STOP_GRACE_S, 10 s) it exits hard (see `magentic.stopping`). With
+    `on_interrupt` (a console face) the first Ctrl-C asks for a pause instead.
     """
     from magentic.stopping import run_until_stopped
 
-    return run_until_stopped(work)
+    return run_until_stopped(work, on_interrupt=on_interrupt)
 
 
 def _add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +98,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "trace_dir", None) is not None:
         flags["trace_dir"] = args.trace_dir
+    if getattr(args, "review_plan", False):
+        flags["orchestrator.review_plan"] = True
     return flags
 
 
@@ -120,7 +124,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     run.add_argument("--ui", action="store_true", help="watch the run in a local web view")
     run.add_argument("--ui-port", type=int, default=0, help="the web view's port (default: any)")
+    run.add_argument(
+        "--review-plan",
+        action="store_true",
+        help="show the plan before work starts and after each replan: approve, edit or comment",
+    )
+    run.add_argument(
+        "--interactive",
+        action="store_true",
+        help="a person is here: add the User agent and answer at the console, even from a pipe",
+    )
     _add_model_flags(run)
+
+    resume = commands.add_parser(
+        "resume",
+        help="go on with a killed, cancelled or budget-stopped run from its checkpoint",
+        description="Continue a run in its own folder, from the last round it finished, with "
+        "the config it was made with. Flags override that config; budgets count the whole "
+        "run, so a run stopped at 10 rounds goes on with --max-rounds 20 for 10 more.",
+    )
+    resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder")
+    resume.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the answer"
+    )
+    resume.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    resume.add_argument("--base-url", help="the model endpoint, if it moved")
+    resume.add_argument("--model", help="model name for every role")
+    resume.add_argument("--api-key-env", help="environment variable holding the API key")
+    resume.add_argument("--max-rounds", type=int, help="budget: rounds, in all")
+    resume.add_argument("--max-seconds", type=float, help="budget: wall-clock seconds, in all")
+    resume.add_argument("--max-tokens", type=int, help="budget: model tokens, in all")
+    resume.add_argument("--max-cost", type=float, help="budget: US dollars, in all")
+    resume.add_argument("--headed", action="store_true", help="show the browser window")
+    resume.add_argument(
+        "--interactive", action="store_true", help="a person answers on stdin, as for run"
+    )
 
     ui = commands.add_parser("ui", help="a local web view of runs and benches, live as they go")
     ui.add_argument(
@@ -145,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out", type=Path, help="results folder (default: a new one in runs/bench/)"
     )
-    bench.add_argument("--resume", action="store_true", help="run only what --out lacks")
+    bench.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out: finished tasks are kept, tasks left in flight go on "
+        "from their checkpoints, the rest start",
+    )
     bench.add_argument("--shard", help="I/N: run the I-th of N deterministic slices")
     bench.add_argument("--task-timeout", type=float, help="hard stop per task, in seconds")
     bench.add_argument("--json", action="store_true", help="print one JSON summary line")
@@ -155,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--judge-model", help="model that judges tasks without exact answers (WebVoyager-style)"
+    )
+    bench.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic[ray])",
     )
     _add_model_flags(bench)
 
@@ -214,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     handlers = {
         "run": _run,
+        "resume": _resume,
         "trace": lambda a: (
             _trace_html(a.path) if a.trace_command == "html" else _trace_show(a.path)
         ),
@@ -262,6 +311,7 @@ def _guarded(command: Callable[[], int]) -> int:
 def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
+    from magentic.control.channel import ControlChannel
     from magentic.team import check_agent_names, run_task
     from magentic.ui.live import LiveConsole
 
@@ -272,7 +322,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.answer_format:
         overrides["orchestrator.answer_format"] = args.answer_format
     config = load_config(args.config, overrides=overrides)
-    check_agent_names(config.agents)
+    if args.interactive and "User" not in config.agents:
+        config.agents = [*config.agents, "User"]
+    check_agent_names(config.agents, config.mcp.agent_names())
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
@@ -280,17 +332,21 @@ def _run(args: argparse.Namespace) -> int:
     subscribers: list[Any] = [watcher] if watcher is not None else []
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
+    control = ControlChannel()
+    face = _console_face(args, control, watcher)
+    if face is not None:
+        subscribers.append(face)
     from magentic.ui.telemetry import telemetry_from_env
 
     telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
     if telemetry is not None:
         subscribers.append(telemetry)
-    work = run_task(task, config, files=args.file, subscribers=subscribers)
+    work = run_task(task, config, files=args.file, subscribers=subscribers, control=control)
     if args.ui:
-        work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers)
+        work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers, control)
     try:
         with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
-            result = run_async(work)
+            result = run_async(work, on_interrupt=face.interrupt if face is not None else None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
             print(json.dumps(last or {"status": "cancelled", "stop_reason": "interrupted"}))
@@ -303,6 +359,66 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
     return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """`magentic resume RUN_DIR`: everything is checked before anything is written, so a
+    bad checkpoint or a budget with no room left changes nothing in the folder."""
+    from magentic.control.channel import ControlChannel
+    from magentic.team import prepare_resume, resume_task
+    from magentic.ui.live import LiveConsole
+
+    overrides = {
+        "models.default.base_url": args.base_url,
+        "models.default.model": args.model,
+        "models.default.api_key_env": args.api_key_env,
+        "orchestrator.budgets.max_rounds": args.max_rounds,
+        "orchestrator.budgets.max_seconds": args.max_seconds,
+        "orchestrator.budgets.max_tokens": args.max_tokens,
+        "orchestrator.budgets.max_cost": args.max_cost,
+        "web.headless": False if args.headed else None,
+    }
+    resumption = prepare_resume(args.run_dir, overrides)
+    saved = resumption.checkpoint
+    if resumption.finished:
+        print(
+            f"magentic: {args.run_dir} already finished ({saved.status}); nothing to resume",
+            file=sys.stderr,
+        )
+        if args.json:
+            print(json.dumps({"status": saved.status, "answer": saved.answer, "resumed": False}))
+        elif saved.answer:
+            print(saved.answer)
+        return EXIT_OK
+    watcher = _watcher(args, step_mode=False)
+    subscribers: list[Any] = [watcher] if watcher is not None else []
+    control = ControlChannel()  # a resumed run is steered as a new one is
+    face = _console_face(args, control, watcher)
+    if face is not None:
+        subscribers.append(face)
+    work = resume_task(resumption, subscribers=subscribers, control=control)
+    with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+        result = run_async(work, on_interrupt=face.interrupt if face is not None else None)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
+    return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _console_face(args: argparse.Namespace, control: Any, watcher: Any) -> Any:
+    """The console as a face on the run's control channel when a person is there: stdin is
+    a terminal, or `--interactive` says answers come on stdin. None otherwise: then nobody
+    is asked at the console, and a Ctrl-C ends the run as it always did."""
+    if not (args.interactive or sys.stdin.isatty()):
+        return None
+    from magentic.ui.console_face import ConsoleFace
+    from magentic.ui.live import LiveConsole
+
+    display = watcher if isinstance(watcher, LiveConsole) else None
+    face = ConsoleFace(control, display=display)
+    face.attach()
+    return face
 
 
 def _watcher(args: argparse.Namespace, *, step_mode: bool) -> Any:
@@ -331,10 +447,15 @@ def _web_view(dirs: list[Path], port: int) -> Any:
 
 
 async def _with_web_view(
-    work: Coroutine[Any, Any, T], trace_dir: Path, port: int, subscribers: list[Any]
+    work: Coroutine[Any, Any, T],
+    trace_dir: Path,
+    port: int,
+    subscribers: list[Any],
+    control: Any = None,
 ) -> T:
     """Run `work` with the web view serving its trace folder; the run's page is announced on
-    stderr when the run starts. The view closes with the run."""
+    stderr when the run starts. The view closes with the run. With `control`, the view is
+    also a face on the run's control channel while it serves."""
     view = _web_view([Path(trace_dir)], port)
     url = await view.start()
 
@@ -344,6 +465,8 @@ async def _with_web_view(
 
     subscribers.insert(0, announce)
     subscribers.append(view.streams.push)  # the model's text as it streams, to the page
+    if control is not None:  # the page's steering panel: a face while the view serves
+        subscribers.append(view.steer(control).push)
     try:
         return await work
     finally:
@@ -407,7 +530,7 @@ def _bench(args: argparse.Namespace) -> int:
     from magentic.team import check_agent_names
 
     config = load_config(args.config, overrides=_overrides(args))
-    check_agent_names(config.agents)
+    check_agent_names(config.agents, config.mcp.agent_names())
     options = BenchOptions(
         suite=args.suite,
         level=args.level,
@@ -423,25 +546,45 @@ def _bench(args: argparse.Namespace) -> int:
         task_timeout=args.task_timeout,
         config=config.summary(),
         judge_model=args.judge_model,
+        ray=args.ray,
     )
+
+    judge_settings = None
+    if args.judge_model:
+        judge_settings = config.model_for("default").model_copy(update={"model": args.judge_model})
+    cluster = None
+    if args.ray:
+        from magentic.bench.ray_runner import RayCluster
+
+        cluster = RayCluster(args.ray, functools.partial(TeamRunner, config), judge=judge_settings)
+        cluster.connect()  # before the loop: a bad address fails here, in one line
+    json_out = sys.stdout
 
     async def bench() -> int:
         judge = None
-        if args.judge_model:
+        if judge_settings is not None:
             from magentic.bench.judge import Judge
 
-            settings = config.model_for("default").model_copy(update={"model": args.judge_model})
-            judge = Judge(settings)
+            judge = Judge(judge_settings)
         try:
             async with TeamRunner(config) as run_one:
-                return await bench_main(options, run_one, judge=judge)
+                return await bench_main(
+                    options, run_one, judge=judge, cluster=cluster, json_out=json_out
+                )
         finally:
             if judge is not None:
                 await judge.close()
 
+    work = bench()
     if args.ui:
-        return run_async(_with_bench_view(bench(), args.out or Path("runs") / "bench"))
-    return run_async(bench())
+        work = _with_bench_view(work, args.out or Path("runs") / "bench")
+    if cluster is None:
+        return run_async(work)
+    with contextlib.redirect_stdout(sys.stderr):  # Ray prints notices (a node died) to stdout
+        try:
+            return run_async(work)
+        finally:
+            cluster.close()
 
 
 def _bench_merge(args: argparse.Namespace) -> int:
@@ -457,7 +600,7 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.base_url or args.model:
         return _doctor_endpoint(args)
     config = load_config(args.config)
-    checks = asyncio.run(check_all(image=config.sandbox.image))
+    checks = asyncio.run(check_all(image=config.sandbox.image, mcp=config.mcp))
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         print(f"{mark} {check.name}: {check.detail}")

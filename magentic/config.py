@@ -11,6 +11,7 @@ can serve the specialists while a strong one orchestrates:
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from magentic.control.settings import ApprovalSettings
 from magentic.errors import ConfigError
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
+from magentic.mcp.settings import McpSettings
 from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.text import escape_surrogates
 
@@ -37,7 +39,8 @@ else:  # pragma: no cover
 
 # `transcribe` is the speech-to-text model (e.g. whisper-1) the FileSurfer sends audio to;
 # audio is transcribed only when a [models.transcribe] table is given.
-ROLES = ("orchestrator", "web_surfer", "file_surfer", "coder", "transcribe")
+# `mcp` is the model of the agents that call MCP servers' tools.
+ROLES = ("orchestrator", "web_surfer", "file_surfer", "coder", "transcribe", "mcp")
 DEFAULT_AGENTS = ["WebSurfer", "FileSurfer", "Coder", "ComputerTerminal"]
 
 
@@ -62,6 +65,7 @@ class Config(BaseModel):
     web: WebSurferSettings = Field(default_factory=WebSurferSettings)
     file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
@@ -92,6 +96,14 @@ class Config(BaseModel):
                     values.append(value)
         return values
 
+    def record(self) -> dict[str, Any]:
+        """The whole config as JSON data, for a checkpoint to resume with; API keys written
+        in the config are left out (a resumed run reads them from `api_key_env` again)."""
+        tree = self.model_dump(mode="json")
+        for table in tree["models"].values():
+            table.pop("api_key", None)
+        return tree
+
     def summary(self) -> dict[str, Any]:
         """What a trace records of the config: everything but secrets."""
         return {
@@ -102,6 +114,7 @@ class Config(BaseModel):
             "web": self.web.model_dump(),
             "file_surfer": self.file_surfer.model_dump(),
             "max_attachment_mb": self.attachments.max_mb,
+            "mcp": self.mcp.summary(),
             "cache": self.cache.model_dump(mode="json"),
             "approval": self.approval.model_dump(),
         }
@@ -182,17 +195,24 @@ def load_config(
     *,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> Config:
-    """File, then environment, then `overrides` (dotted keys, from the command line)."""
+    """File, then environment, then `overrides` (dotted keys, from the command line).
+
+    A resumed run passes the config it `recorded` instead of a file and the environment:
+    it goes on as it was made, and only the command line's flags change it."""
     tree: dict[str, Any] = {}
-    if path is not None:
+    if recorded is not None:
+        tree = copy.deepcopy(recorded)
+    elif path is not None:
         tree = _read_toml(Path(path))
-    env = os.environ if environ is None else environ
-    env_tree: dict[str, Any] = {}
-    for name, dotted in ENV_KEYS.items():
-        if env.get(name):
-            _set(env_tree, dotted, env[name])
-    tree = _deep_merge(tree, env_tree)
+    if recorded is None:
+        env = os.environ if environ is None else environ
+        env_tree: dict[str, Any] = {}
+        for name, dotted in ENV_KEYS.items():
+            if env.get(name):
+                _set(env_tree, dotted, env[name])
+        tree = _deep_merge(tree, env_tree)
     flag_tree: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
@@ -206,6 +226,7 @@ def load_config(
     for role in ("default", *ROLES):
         _check_base_url(role, config.model_for(role).base_url)  # fail now, with its role
     secrets.register(config.api_keys())  # redacted from every sink from now on
+    secrets.register(config.mcp.secrets())  # MCP servers' env values and headers too
     unknown = set(config.models) - {"default", *ROLES}
     if unknown:
         raise ConfigError(

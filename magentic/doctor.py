@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from magentic.errors import ConfigError
 from magentic.execution import CodeBlock, ExecutionResult, SandboxSettings, make_executor
 from magentic.execution.settings import DEFAULT_IMAGE
+from magentic.mcp.settings import McpServerSettings, McpSettings
 
 if TYPE_CHECKING:
     from magentic.llm.probe import ProbeRow
@@ -38,12 +39,44 @@ class Check:
     fix: str = ""
 
 
-async def check_all(image: str = DEFAULT_IMAGE) -> list[Check]:
-    """Every readiness check, in a fixed order."""
-    (docker_check, image_check), bwrap_check, browser_checks = await asyncio.gather(
-        _docker_checks(image), asyncio.to_thread(check_bwrap), _browser_checks()
+async def check_all(image: str = DEFAULT_IMAGE, mcp: McpSettings | None = None) -> list[Check]:
+    """Every readiness check, in a fixed order (the configured MCP servers last)."""
+    (docker_check, image_check), bwrap_check, browser_checks, mcp_checks = await asyncio.gather(
+        _docker_checks(image),
+        asyncio.to_thread(check_bwrap),
+        _browser_checks(),
+        check_mcp_servers(mcp),
     )
-    return [check_python(), docker_check, image_check, bwrap_check, *browser_checks]
+    return [check_python(), docker_check, image_check, bwrap_check, *browser_checks, *mcp_checks]
+
+
+async def check_mcp_servers(mcp: McpSettings | None) -> list[Check]:
+    """Each `[mcp.servers.NAME]`: started (or reached, under the URL policy), its tools
+    listed, and closed again, as a run would at the MCP agent's first step."""
+    if mcp is None or not mcp.servers:
+        return []
+    try:
+        from magentic.agents.mcp_tools import url_checker
+        from magentic.agents.web_surfer.url_policy import UrlPolicy
+        from magentic.mcp.connection import McpConnection, McpError
+    except ModuleNotFoundError as error:
+        missing = f"the package {error.name!r} is not installed"
+        fix = "pip install 'magentic[mcp]'"
+        return [Check(f"mcp {name}", False, missing, fix) for name in mcp.servers]
+    check_url = url_checker(UrlPolicy(mcp.url_policy))
+
+    async def one(name: str, settings: McpServerSettings) -> Check:
+        conn = McpConnection(name, settings, check_url)
+        try:
+            tools = await conn.start()
+        except McpError as error:
+            return Check(f"mcp {name}", False, error.reason, f"check [mcp.servers.{name}]")
+        finally:
+            await conn.close()
+        names = ", ".join(t.name for t in tools)
+        return Check(f"mcp {name}", True, f"{settings.transport}, {len(tools)} tools: {names}")
+
+    return list(await asyncio.gather(*(one(n, s) for n, s in mcp.servers.items())))
 
 
 def check_python() -> Check:

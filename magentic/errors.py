@@ -20,6 +20,11 @@ class ConfigError(MagenticError):
     """The configuration or the command line is wrong; exit code 2."""
 
 
+class CheckpointError(ConfigError):
+    """A run folder's checkpoint cannot be resumed (missing, truncated, edited, another
+    format version); exit code 2, and the folder is left as it was."""
+
+
 class ModelError(MagenticError):
     """The model endpoint failed: unreachable, unknown model, bad key, or out of retries."""
 

@@ -185,6 +185,19 @@ class ApprovalGiven(Event):
     guidance: str = ""
 
 
+class RunResumed(Event):
+    """`magentic resume` picked the run up again from its checkpoint after `round` rounds.
+
+    Named apart from the control channel's pause/resume: this is a new process continuing
+    a run that was killed, cancelled or stopped by a budget."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    round: int
+    previous_status: str  # "running" when the process died without a word
+    previous_reason: str = ""
+    budgets: dict[str, Any] = Field(default_factory=dict)
+
+
 RequestKind = Literal["approval", "plan_review", "question"]
 
 
@@ -279,6 +292,7 @@ AnyEvent = Annotated[
     | Replanned
     | ApprovalRequested
     | ApprovalGiven
+    | RunResumed
     | ControlReceived
     | ControlRequested
     | ControlDecided
@@ -309,10 +323,15 @@ class EventBus:
     printer must not end a run.
     """
 
-    def __init__(self, run_id: str = "") -> None:
+    def __init__(self, run_id: str = "", *, last_seq: int = 0) -> None:
         self.run_id = run_id
         self._subscribers: list[Subscriber] = []
-        self._seq = 0
+        self._seq = last_seq  # a resumed run numbers on from its trace's last event
+
+    @property
+    def seq(self) -> int:
+        """The number of the last event emitted (0 before the first)."""
+        return self._seq
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)

@@ -10,6 +10,10 @@ removal) for at most a few seconds, says so in one line on stderr and exits at o
 usual code (130 for Ctrl-C, 143 for SIGTERM). A batch scheduler's SIGTERM-then-SIGKILL thus
 always finds the process gone, with its trace whole.
 
+With a person at the console (a console face attached to the run's control channel), a
+Ctrl-C is first a request to pause at the next safe point (`on_interrupt`); a Ctrl-C while
+that pause is asked for or held is the first signal above. SIGTERM is never a pause.
+
 The same module quiets the event loop at exit: whatever asyncio would print about tasks left
 behind, and Python's "Exception ignored in ..." for transports collected after the loop
 closed, go to the log at debug level, never as a traceback on stderr.
@@ -24,7 +28,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -46,8 +50,9 @@ def grace_seconds() -> float:
 class Stopper:
     """The signal handlers and the watchdog of one `run_until_stopped` call."""
 
-    def __init__(self, grace_s: float) -> None:
+    def __init__(self, grace_s: float, on_interrupt: Callable[[], bool] | None = None) -> None:
         self.grace_s = grace_s
+        self.on_interrupt = on_interrupt
         self.signum: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -75,6 +80,8 @@ class Stopper:
         if self.signum is not None:  # a second signal: no more waiting
             self.hard_exit(f"{_NAMES.get(signum, signum)} a second time")
             return
+        if signum == signal.SIGINT and self._interrupt_taken():
+            return  # a person is there: this Ctrl-C asked for a pause, not an end
         self.signum = signum
         if self._loop is not None and self._task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._task.cancel)
@@ -86,6 +93,15 @@ class Stopper:
         watchdog.daemon = True
         watchdog.name = "magentic-stop-watchdog"
         watchdog.start()
+
+    def _interrupt_taken(self) -> bool:
+        if self.on_interrupt is None:
+            return False
+        try:
+            return self.on_interrupt()
+        except Exception:  # a face's bug must not make Ctrl-C useless
+            log.debug("the interrupt hook failed", exc_info=True)
+            return False
 
     def hard_exit(self, why: str) -> None:
         """Finish the traces, run the exit hooks (bounded) and leave now."""
@@ -99,13 +115,22 @@ class Stopper:
         os._exit(EXIT_CODES.get(signum, 143))
 
 
-def run_until_stopped(work: Coroutine[Any, Any, T], *, grace_s: float | None = None) -> T:
+def run_until_stopped(
+    work: Coroutine[Any, Any, T],
+    *,
+    grace_s: float | None = None,
+    on_interrupt: Callable[[], bool] | None = None,
+) -> T:
     """asyncio.run(work), ended by SIGTERM or Ctrl-C as the module docstring says.
+
+    `on_interrupt` is asked first on a Ctrl-C while no signal has been taken yet: it returns
+    True when it took the signal (a console face asked the run to pause), and the run goes
+    on; it returns False, or is not given, and the signal ends the run as usual.
 
     Raises KeyboardInterrupt after Ctrl-C and asyncio.CancelledError after SIGTERM, once the
     work has unwound.
     """
-    stopper = Stopper(grace_seconds() if grace_s is None else grace_s)
+    stopper = Stopper(grace_seconds() if grace_s is None else grace_s, on_interrupt)
     sys.unraisablehook = quiet_unraisable  # for the rest of the process: it is ending
 
     async def main() -> T:

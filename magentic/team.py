@@ -9,28 +9,42 @@ so a run works with whatever agents exist.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets as _secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, SharedResources
 from magentic.attachments import prepare_workspace
-from magentic.config import Config
+from magentic.config import Config, load_config
 from magentic.control.channel import ControlChannel
 from magentic.control.gate import ApprovalGate
-from magentic.errors import ConfigError
+from magentic.errors import CheckpointError, ConfigError
 from magentic.events import EventBus, Subscriber
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
 from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.client import ModelClient
 from magentic.llm.usage import UsageMeter
+from magentic.orchestrator.checkpoint import FILE_NAME as CHECKPOINT_FILE
+from magentic.orchestrator.checkpoint import (
+    Checkpoint,
+    CheckpointWriter,
+    load_checkpoint,
+    read_images,
+)
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
+from magentic.orchestrator.resuming import exhausted, restore_meter
 from magentic.text import escape_surrogates
-from magentic.trace.writer import TraceWriter
+from magentic.trace.writer import TraceWriter, continue_trace
+
+if TYPE_CHECKING:
+    from magentic.agents.mcp_tools import McpToolbox
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +86,17 @@ AgentFactory = Callable[[AgentContext], Agent]
 def _coder(ctx: AgentContext) -> Agent:
     from magentic.agents.coder import Coder
 
-    return Coder(ctx.client_for("coder"))
+    return Coder(ctx.client_for("coder"), toolbox=_toolbox(ctx, "Coder"))
+
+
+def _toolbox(ctx: AgentContext, agent: str) -> McpToolbox | None:
+    """The MCP servers whose `agents` name this built-in agent, if any."""
+    servers = ctx.config.mcp.servers_for(agent)
+    if not servers:
+        return None
+    from magentic.agents.mcp_tools import McpToolbox
+
+    return McpToolbox(agent, servers, ctx.config.mcp.url_policy)
 
 
 def _terminal(ctx: AgentContext) -> Agent:
@@ -100,6 +124,12 @@ def _file_surfer(ctx: AgentContext) -> Agent:
     return FileSurfer(ctx.client_for("file_surfer"), roots, ctx.config.file_surfer, speech)
 
 
+def _user(ctx: AgentContext) -> Agent:
+    from magentic.agents.user import UserAgent
+
+    return UserAgent()
+
+
 # Imports happen inside the factories: a part whose extra is not installed (Playwright,
 # the Docker SDK) costs nothing until its agent is asked for, and is left out if missing.
 FACTORIES: dict[str, AgentFactory] = {
@@ -107,25 +137,55 @@ FACTORIES: dict[str, AgentFactory] = {
     "FileSurfer": _file_surfer,
     "Coder": _coder,
     "ComputerTerminal": _terminal,
+    "User": _user,  # asks the person; in the team by `--interactive` or by naming it
 }
 
 
-def check_agent_names(names: Sequence[str]) -> None:
-    """Refuse an empty team or an unknown agent before anything starts."""
-    known = ", ".join(FACTORIES)
-    if not names:
+def _mcp_agent(name: str) -> AgentFactory:
+    def build(ctx: AgentContext) -> Agent:
+        from magentic.agents.mcp import McpAgent
+
+        return McpAgent.from_context(ctx, name)
+
+    return build
+
+
+# Built-in agents that use MCP tools when a server's `agents` names them.
+TAKES_MCP_TOOLS = ("Coder",)
+
+
+def check_agent_names(names: Sequence[str], mcp_agents: Sequence[str] = ()) -> None:
+    """Refuse an empty team, an unknown agent, or MCP tools given to a built-in agent,
+    before anything starts. `mcp_agents`: the agents the `[mcp]` servers name."""
+    clash = [n for n in mcp_agents if n in FACTORIES and n not in TAKES_MCP_TOOLS]
+    if clash:
+        raise ConfigError(
+            f"MCP servers give their tools to {', '.join(map(repr, clash))}, a built-in agent "
+            f"that takes no MCP tools (of the built-in agents only {', '.join(TAKES_MCP_TOOLS)} "
+            "does); leave `agents` out (the MCP agent gets them) or name a new agent for them, "
+            'like agents = ["Search"]'
+        )
+    known = ", ".join([*FACTORIES, *(n for n in mcp_agents if n not in FACTORIES)])
+    if not names and not mcp_agents:
         raise ConfigError(f"no agent named for the team; known agents: {known}")
-    unknown = [n for n in names if n not in FACTORIES]
+    unknown = [n for n in names if n not in FACTORIES and n not in mcp_agents]
     if unknown:
         raise ConfigError(f"unknown agent {', '.join(map(repr, unknown))}; known agents: {known}")
+
+
+def team_names(config: Config) -> list[str]:
+    """The configured agents, then the MCP agents the `[mcp]` servers call for."""
+    extra = [n for n in config.mcp.agent_names() if n not in config.agents]
+    return [*config.agents, *extra]
 
 
 def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
     """The named agents. Only a missing optional package leaves an agent out (and says
     which); any other error while building one is a bug and is raised, never hidden."""
     agents: list[Agent] = []
+    mcp_agents = [n for n in ctx.config.mcp.agent_names() if n not in FACTORIES]
     for name in names:
-        factory = FACTORIES.get(name)
+        factory = FACTORIES.get(name) or (_mcp_agent(name) if name in mcp_agents else None)
         if factory is None:
             raise ConfigError(f"unknown agent '{name}'; known agents: {', '.join(FACTORIES)}")
         try:
@@ -145,7 +205,7 @@ def new_run_id() -> str:
 
 def key_values(config: Config) -> list[str]:
     """The API keys this config would send, so the trace (and every other sink) scrubs them."""
-    return config.api_keys()
+    return [*config.api_keys(), *config.mcp.secrets()]
 
 
 async def run_task(
@@ -169,53 +229,177 @@ async def run_task(
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     workspace, attached = await prepare_workspace(run_dir, files, max_bytes)
     copied = [a.copy for a in attached]
-    secrets.register(key_values(config))
-    events = EventBus(run_id)
-    trace = TraceWriter(run_dir, secrets=key_values(config))
-    events.subscribe(trace)
-    for subscriber in subscribers:
-        events.subscribe(subscriber)
-    cache = ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
-    memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
-    make_client = _ClientMaker(config, events, UsageMeter(), cache, memory)
-    control = control if control is not None else ControlChannel()
-    control.connect(events)
-    gate = ApprovalGate(config.approval, control)
-    ctx = AgentContext(
-        config=config,
-        events=events,
-        workspace=workspace,
-        files=copied,
-        client_for=make_client,
-        run_id=run_id,
-        resources=resources if resources is not None else SharedResources(),
+    summary = {**config.summary(), "attachments": [a.note() for a in attached]}
+    assembly = _Assembly(config, run_id, run_dir, workspace, copied, subscribers, control)
+    return await assembly.go(
+        lambda orchestrator: orchestrator.run(task, config=summary), UsageMeter(), 0, resources
     )
-    agents: list[Agent] = []
+
+
+@dataclass
+class Resumption:
+    """A checked run folder, ready to go on: its checkpoint, images and config (the one it
+    was made with, flags over it). Made by `prepare_resume` without writing anything."""
+
+    run_dir: Path
+    checkpoint: Checkpoint
+    images: dict[str, bytes]
+    config: Config
+
+    @property
+    def finished(self) -> bool:
+        return not self.checkpoint.resumable
+
+
+def prepare_resume(run_dir: Path, overrides: dict[str, Any] | None = None) -> Resumption:
+    """Read and check everything `resume_task` needs; blocking, and it only reads.
+
+    A bad checkpoint raises CheckpointError naming the file; budgets that leave no room
+    raise ConfigError saying which flag to raise (budgets count the whole run)."""
+    run_dir = Path(run_dir)
+    saved = load_checkpoint(run_dir)
+    path = run_dir / CHECKPOINT_FILE
     try:
-        orchestrator_client = make_client("orchestrator")
-        agents = build_agents(ctx, config.agents)
-        orchestrator = Orchestrator(
-            client=orchestrator_client,
-            agents=agents,
-            events=events,
-            workspace=workspace,
-            settings=config.orchestrator,
-            files=copied,
-            control=control,
-            gate=gate,
+        load_config(recorded=saved.config)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: its recorded config is not valid: {error.reason}") from None
+    try:
+        images = read_images(run_dir, saved)
+    except OSError as error:
+        raise CheckpointError(f"{path}: an image cannot be read: {error}") from None
+    config = load_config(recorded=saved.config, overrides=overrides)
+    check_agent_names(config.agents, config.mcp.agent_names())
+    resumption = Resumption(run_dir, saved, images, config)
+    if resumption.finished:
+        return resumption
+    stop = exhausted(saved, config.orchestrator.budgets)
+    if stop is not None:
+        raise ConfigError(
+            f"cannot resume {run_dir}: it would stop at once, as it {stop}; budgets count the "
+            f"whole run ({saved.rounds} rounds so far), so give a larger limit "
+            "(--max-rounds, --max-seconds, --max-tokens, --max-cost)"
         )
-        summary = {**config.summary(), "attachments": [a.note() for a in attached]}
-        result = await orchestrator.run(task, config=summary)
-        result.trace_path = str(trace.path)
-        return result
-    finally:
-        for agent in agents:
-            try:
-                await agent.close()
-            except Exception:  # closing must not hide the run's outcome
-                log.exception("closing %s failed", agent.name)
-        for client in make_client.clients:
-            await client.close()
-        if cache is not None:
-            cache.close()
-        trace.close()
+    return resumption
+
+
+async def resume_task(
+    resumption: Resumption,
+    *,
+    subscribers: Sequence[Subscriber] = (),
+    resources: SharedResources | None = None,
+    control: ControlChannel | None = None,
+) -> RunResult:
+    """Go on with a killed, cancelled or budget-stopped run in its own folder: the same
+    workspace, attachments and trace (numbered on, after a `run_resumed` event)."""
+    saved, run_dir = resumption.checkpoint, resumption.run_dir
+    last_seq = max(saved.seq, await asyncio.to_thread(continue_trace, run_dir / "trace.jsonl"))
+    meter = UsageMeter()
+    restore_meter(meter, saved)
+    files = [run_dir / f for f in saved.files]
+    assembly = _Assembly(
+        resumption.config,
+        saved.run_id,
+        run_dir,
+        run_dir / "workspace",
+        files,
+        subscribers,
+        control,
+    )
+    return await assembly.go(
+        lambda orchestrator: orchestrator.resume(saved, resumption.images),
+        meter,
+        last_seq,
+        resources,
+    )
+
+
+@dataclass
+class _Assembly:
+    """What a new run and a resumed one share: the bus and trace, the clients, the agents,
+    the orchestrator with its checkpoints; and closing all of it, whatever happens."""
+
+    config: Config
+    run_id: str
+    run_dir: Path
+    workspace: Path
+    files: list[Path]
+    subscribers: Sequence[Subscriber]
+    control: ControlChannel | None = None
+
+    async def go(
+        self,
+        start: Callable[[Orchestrator], Awaitable[RunResult]],
+        meter: UsageMeter,
+        last_seq: int,
+        resources: SharedResources | None,
+    ) -> RunResult:
+        config = self.config
+        secrets.register(key_values(config))
+        events = EventBus(self.run_id, last_seq=last_seq)
+        trace = TraceWriter(self.run_dir, secrets=key_values(config))
+        events.subscribe(trace)
+        for subscriber in self.subscribers:
+            events.subscribe(subscriber)
+        cache = (
+            ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
+        )
+        memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
+        make_client = _ClientMaker(config, events, meter, cache, memory)
+        control = self.control if self.control is not None else ControlChannel()
+        control.connect(events)
+        gate = ApprovalGate(config.approval, control)
+        ctx = AgentContext(
+            config=config,
+            events=events,
+            workspace=self.workspace,
+            files=self.files,
+            client_for=make_client,
+            run_id=self.run_id,
+            resources=resources if resources is not None else SharedResources(),
+        )
+        checkpoints = CheckpointWriter(
+            self.run_dir,
+            {
+                "run_id": self.run_id,
+                "config": config.record(),
+                "files": [_inside(f, self.run_dir) for f in self.files],
+            },
+        )
+        agents: list[Agent] = []
+        try:
+            orchestrator_client = make_client("orchestrator")
+            agents = build_agents(ctx, team_names(config))
+            orchestrator = Orchestrator(
+                client=orchestrator_client,
+                agents=agents,
+                events=events,
+                workspace=self.workspace,
+                settings=config.orchestrator,
+                files=self.files,
+                control=control,
+                gate=gate,
+                checkpoints=checkpoints,
+            )
+            result = await start(orchestrator)
+            result.trace_path = str(trace.path)
+            return result
+        finally:
+            for agent in agents:
+                try:
+                    await agent.close()
+                except Exception:  # closing must not hide the run's outcome
+                    log.exception("closing %s failed", agent.name)
+            for client in make_client.clients:
+                await client.close()
+            if cache is not None:
+                cache.close()
+            trace.close()
+
+
+def _inside(path: Path, run_dir: Path) -> str:
+    """A file's path relative to the run folder (which may move or be resumed from another
+    working folder); absolute if it lies outside."""
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(Path(path).resolve())

@@ -29,6 +29,7 @@ def magentic(
         cwd=cwd,
         env=full_env,
         capture_output=True,
+        stdin=subprocess.DEVNULL,  # nobody at a terminal, even when pytest runs in one
         text=True,
         timeout=120,
     )
@@ -288,6 +289,7 @@ def test_a_stopped_run_ends_cleanly_with_a_complete_trace(
             ],
             cwd=tmp_path,
             env=env,
+            stdin=subprocess.DEVNULL,  # no person present: Ctrl-C stops, as it always did
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -338,6 +340,7 @@ def test_a_run_stuck_in_a_thread_or_the_loop_still_ends_on_a_signal(
              "--trace-dir", str(tmp_path / "runs")],
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
+            stdin=subprocess.DEVNULL,  # no person present: Ctrl-C stops, as it always did
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -21,7 +21,16 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (4, ("magentic.config", "magentic.ui", "magentic.testing")),
     (3, ("magentic.orchestrator",)),
     (2, ("magentic.agents",)),
-    (1, ("magentic.llm", "magentic.execution", "magentic.trace", "magentic.control")),
+    (
+        1,
+        (
+            "magentic.llm",
+            "magentic.execution",
+            "magentic.trace",
+            "magentic.control",
+            "magentic.mcp",
+        ),
+    ),
     (0, ("magentic.errors", "magentic.events", "magentic.text", "magentic")),
 ]
 

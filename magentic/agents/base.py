@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from magentic.events import AgentActed, Attachment, Event, EventBus
 from magentic.llm.messages import ImagePart
@@ -70,6 +70,9 @@ class AgentReply:
     text: str
     images: list[ImagePart] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # The text relays outside content (tool output, pages): the team sees it fenced as data.
+    # None: decided by the agent's name (UNTRUSTED_SOURCES), as for every reply before.
+    untrusted: bool | None = None
 
     def __post_init__(self) -> None:
         # A file name's undecodable bytes (from a listing, from code's output) would make
@@ -92,8 +95,13 @@ class StepContext:
     control: ControlChannel | None = None
     gate: ApprovalGate | None = None
 
+    # The deadline as it stands now: waiting for a person (an approval asked in this step)
+    # moves it on, so an agent that asked is not left with less time for having asked.
+    deadline_now: Callable[[], float | None] | None = None
+
     def seconds_left(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        deadline = self.deadline_now() if self.deadline_now is not None else self.deadline
+        return None if deadline is None else deadline - time.monotonic()
 
     def emit(self, event: Event) -> None:
         self.events.emit(event)
@@ -171,8 +179,22 @@ class Agent(Protocol):
         """Release processes and files (called once at the end of a run)."""
 
 
+@runtime_checkable
+class Resumable(Protocol):
+    """An agent whose working state survives the process (`magentic resume`).
+
+    Optional, apart from `Agent`: an agent without it is simply rebuilt fresh on resume.
+    `snapshot` returns plain JSON-able data, taken after each round; `restore` gets it
+    back in a new process, before the first round there, with a context for the run's
+    workspace and files (no instruction: nothing is asked of the agent yet)."""
+
+    async def snapshot(self) -> dict[str, Any]: ...
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None: ...
+
+
 class BaseAgent:
-    """Convenience base with no-op reset and close."""
+    """Convenience base with no-op reset, close, snapshot and restore."""
 
     name: str = "agent"
     description: str = ""
@@ -184,4 +206,11 @@ class BaseAgent:
         return None
 
     async def close(self) -> None:
+        return None
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Nothing to keep: a stateless agent is rebuilt as new on resume."""
+        return {}
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
@@ -171,12 +172,41 @@ class FileSurfer(BaseAgent):
         self._seen = seen.images
         return View(seen.text, ok=seen.ok)
 
-    async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
-        """One viewer action chosen by the model, or the model's answer in words."""
-        # The run's workspace and the task's files are readable whatever the constructor got.
+    def _bind(self, ctx: StepContext) -> None:
+        """The run's workspace and the task's files are readable whatever the constructor
+        got; media caches live in the workspace."""
         self.viewer.roots.add([ctx.workspace, *ctx.files])
         self.media.transcriber.cache_dir = ctx.workspace / ".magentic-media"
         self.media.extract_root = ctx.workspace / ".magentic-media" / "unpacked"
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The open file (or folder), its page, and the search in it, if any."""
+        viewer = self.viewer
+        if viewer.document is None:
+            return {}
+        state: dict[str, Any] = {"path": str(viewer.document.path), "page": viewer.page + 1}
+        search = viewer.search
+        if search is not None:
+            state.update(query=search.query, hit=search.index)
+        return state
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
+        """Open the file again (from the conversion cache when it is there), at its page."""
+        path = state.get("path")
+        if not path:
+            return
+        self._bind(ctx)
+        view = await self.open_path(_Path(path=str(path)))
+        if not view.ok:
+            raise RuntimeError(f"could not reopen {path}: {view.text[:200]}")
+        if state.get("query"):
+            await asyncio.to_thread(self.viewer.find, str(state["query"]))
+            self.viewer.resume_search(int(state.get("hit", 0)))
+        self.viewer.go_to_page(int(state.get("page", 1)))
+
+    async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        """One viewer action chosen by the model, or the model's answer in words."""
+        self._bind(ctx)
         left = ctx.seconds_left()
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))

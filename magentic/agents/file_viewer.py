@@ -363,6 +363,16 @@ class FileViewer:
         self._search = _Search(query, hits, index, capped=len(hits) >= max_hits)
         return self._show_hit()
 
+    @property
+    def search(self) -> _Search | None:
+        """The search in progress (for a checkpoint), if any."""
+        return self._search
+
+    def resume_search(self, index: int) -> None:
+        """After `find` again on a resumed run: stand on the match it had reached."""
+        if self._search is not None and self._search.hits:
+            self._search.index = min(max(index, 0), len(self._search.hits) - 1)
+
     def find_next(self) -> View:
         search = self._search
         if search is None:

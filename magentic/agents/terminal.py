@@ -10,8 +10,10 @@ exit code, output, files written, limits hit.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from magentic.agents.base import AgentReply, BaseAgent, StepContext, TeamMessage
 from magentic.events import Attachment
@@ -35,6 +37,7 @@ _IMAGE_TYPES |= {".gif": "image/gif", ".webp": "image/webp"}
 _MAX_IMAGE_BYTES = 4 * 1024 * 1024
 _TRACE_CHARS = 2000
 _APPROVAL_CHARS = 20000  # of each block shown to the person asked (all of nearly any code)
+log = logging.getLogger(__name__)
 
 
 class ComputerTerminal(BaseAgent):
@@ -225,6 +228,26 @@ class ComputerTerminal(BaseAgent):
             except OSError:
                 continue
         return found
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Its settings as the run had them, and whether it has said the sandbox is gone.
+
+        The working state is the workspace folder itself, which stays where it is; the
+        sandbox (a container) is started afresh on the next run of code."""
+        return {
+            "kind": self.kind,
+            "unavailable_said": self._unavailable_said,
+            "settings": self.settings.model_dump(mode="json"),
+        }
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
+        """Takes back what it had said; the settings come from the run's config (a resumed
+        run may override them), so a difference is only logged."""
+        self._unavailable_said = bool(state.get("unavailable_said", False))
+        if state.get("kind") not in (None, self.kind):
+            log.info(
+                "the terminal ran in %s before the resume, now in %s", state["kind"], self.kind
+            )
 
     async def close(self) -> None:
         if self._executor is not None and self._started:

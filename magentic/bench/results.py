@@ -56,6 +56,7 @@ class TaskResult(BaseModel):
     # Set when the run broke: a crash, or a model endpoint that failed for good.
     error: str | None = None
     failed_calls: int = 0  # model call attempts the endpoint failed, retried or not
+    node: str | None = None  # the Ray node that ran it (`--ray`); None in a local run
 
     @property
     def key(self) -> Key:
@@ -74,8 +75,9 @@ class TaskResult(BaseModel):
         return self.status == "error" or self.error is not None
 
     def outcome(self) -> dict[str, object]:
-        """Everything but where the trace is: what two copies of one result must agree on."""
-        return self.model_dump(exclude={"trace_path"})
+        """Everything but where the trace is and which node ran it: what two copies of one
+        result must agree on."""
+        return self.model_dump(exclude={"trace_path", "node"})
 
 
 class ResultStore:

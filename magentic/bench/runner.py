@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from rich.console import Console
 
@@ -65,6 +65,16 @@ class TaskOutcome:
 RunOne = Callable[[BenchTask, int, Path], Awaitable[TaskOutcome]]
 
 
+@runtime_checkable
+class Resumes(Protocol):
+    """A `run_one` that can also go on with a task a killed bench left in flight.
+
+    `resume` returns None when the workdir holds nothing it can go on from (no checkpoint,
+    a bad one, a finished run); the runner then starts the task afresh."""
+
+    async def resume(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome | None: ...
+
+
 @dataclass
 class BenchOptions:
     """`magentic bench SUITE ...`, one field per flag."""
@@ -82,6 +92,7 @@ class BenchOptions:
     json_output: bool = False
     task_timeout: float | None = None  # a hard stop per task, above the team's own budgets
     judge_model: str | None = None  # recorded in the manifest; the Judge itself is passed in
+    ray: str | None = None  # `--ray ADDRESS`, recorded in run.json; the cluster is passed in
     # The config's secret-free summary, for manifest.json (the CLI passes it; tests may not).
     config: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -116,6 +127,25 @@ class BenchRun:
     planned: int  # (task, repeat) jobs this invocation had to run
     skipped: int  # jobs already done (resume)
     results: list[TaskResult] = field(default_factory=list)  # written by this invocation
+    stopped: str | None = None  # why the run ended before its jobs did (a cluster without nodes)
+
+
+class Cluster(Protocol):
+    """Where `--ray` runs jobs (`magentic.bench.ray_runner.RayCluster`): each job's result goes
+    to `record` once, as it ends. Returns None when every job ran, else why it stopped."""
+
+    async def run(
+        self,
+        jobs: Sequence[tuple[BenchTask, int]],
+        *,
+        suite: Suite,
+        options: BenchOptions,
+        out: Path,
+        judge: Judge | None,
+        started: Callable[[str, int], None],
+        record: Callable[[TaskResult], Awaitable[None]],
+        sites: Path | None,
+    ) -> str | None: ...
 
 
 async def run_bench(
@@ -125,12 +155,15 @@ async def run_bench(
     *,
     progress: Callable[[int], NoProgress] = NoProgress,
     judge: Judge | None = None,
+    cluster: Cluster | None = None,
 ) -> BenchRun:
     """Run the selected tasks and append each result to OUT/results.jsonl as it ends.
 
     Cancelling this coroutine stops the tasks in flight (they leave no record, so `--resume`
-    runs them again) and keeps every result already written. `progress(total)` makes the
-    display, once the number of jobs left is known.
+    goes on with them from their checkpoints) and keeps every result already written.
+    `progress(total)` makes the display, once the number of jobs left is known. With a
+    `cluster` (`--ray`) the jobs run there instead of in this process; choosing, recording
+    and resuming stay here.
     """
     if adapter(suite.kind).judged and judge is None:
         raise ConfigError(
@@ -161,6 +194,25 @@ async def run_bench(
     needs_site = suite.sites_dir is not None and any(
         SITE_PLACEHOLDER in task.question for task, _ in jobs
     )
+
+    async def record(result: TaskResult) -> None:
+        await asyncio.to_thread(store.append, result)
+        run.results.append(result)
+        view.finished(result)
+
+    if cluster is not None:
+        with view:
+            run.stopped = await cluster.run(
+                jobs,
+                suite=suite,
+                options=options,
+                out=out,
+                judge=judge,
+                started=view.started,
+                record=record,
+                sites=suite.sites_dir if needs_site else None,
+            )
+        return run
     queue: asyncio.Queue[tuple[BenchTask, int]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
@@ -169,7 +221,7 @@ async def run_bench(
         while not queue.empty():
             task, repeat = queue.get_nowait()
             view.started(task.task_id, repeat)
-            result = await _run_job(
+            result = await run_job(
                 task,
                 repeat,
                 out,
@@ -178,10 +230,9 @@ async def run_bench(
                 options.task_timeout,
                 kind=suite.kind,
                 judge=judge,
+                resume=options.resume,
             )
-            await asyncio.to_thread(store.append, result)
-            run.results.append(result)
-            view.finished(result)
+            await record(result)
 
     async def run_all(base_url: str | None) -> None:
         workers = min(options.concurrency, len(jobs))
@@ -196,7 +247,7 @@ async def run_bench(
     return run
 
 
-async def _run_job(
+async def run_job(
     task: BenchTask,
     repeat: int,
     out: Path,
@@ -206,14 +257,17 @@ async def _run_job(
     *,
     kind: str = "gaia",
     judge: Judge | None = None,
+    resume: bool = False,
 ) -> TaskResult:
-    """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes."""
-    workdir = out / "tasks" / _safe_name(task.task_id) / f"r{repeat}"
+    """One (task, repeat): fresh workdir, solve, score. Only cancellation escapes.
+
+    With `resume`, a task that a killed bench left in flight goes on from its checkpoint
+    (when `run_one` can do that) instead of starting again in a wiped workdir."""
+    workdir = out / task_folder(task.task_id, repeat)
     task = task.with_site(base_url)
-    await asyncio.to_thread(_fresh_workdir, workdir)
     started = time.monotonic()
     try:
-        solving = run_one(task, repeat, workdir)
+        solving = await _start(task, repeat, workdir, run_one, resume)
         outcome = await (asyncio.wait_for(solving, timeout) if timeout else solving)
     except asyncio.TimeoutError:
         outcome = await asyncio.to_thread(
@@ -267,6 +321,26 @@ async def _run_job(
     )
 
 
+async def _start(
+    task: BenchTask, repeat: int, workdir: Path, run_one: RunOne, resume: bool
+) -> Awaitable[TaskOutcome]:
+    """The job's work: going on from the workdir's checkpoint, or afresh in an empty one."""
+    if resume and isinstance(run_one, Resumes) and await asyncio.to_thread(workdir.is_dir):
+        return _resumed_or_afresh(task, repeat, workdir, run_one)
+    await asyncio.to_thread(_fresh_workdir, workdir)
+    return run_one(task, repeat, workdir)
+
+
+async def _resumed_or_afresh(
+    task: BenchTask, repeat: int, workdir: Path, run_one: Resumes
+) -> TaskOutcome:
+    outcome = await run_one.resume(task, repeat, workdir)
+    if outcome is not None:
+        return outcome
+    await asyncio.to_thread(_fresh_workdir, workdir)
+    return await run_one(task, repeat, workdir)  # type: ignore[operator]
+
+
 def outcome_from_trace(workdir: Path, outcome: TaskOutcome) -> TaskOutcome:
     """What a task cut off by its time-out did: rounds, tokens and cost from the trace its
     run left in the workdir (its last event is written even when the run is cancelled)."""
@@ -316,8 +390,9 @@ def _fresh_workdir(workdir: Path) -> None:
     workdir.mkdir(parents=True)
 
 
-def _safe_name(task_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", task_id) or "_"
+def task_folder(task_id: str, repeat: int) -> Path:
+    """Where one job's run folder goes, relative to OUT (on any machine)."""
+    return Path("tasks") / (re.sub(r"[^A-Za-z0-9._-]", "_", task_id) or "_") / f"r{repeat}"
 
 
 def _relative(path: Path | None, out: Path) -> str | None:
@@ -372,8 +447,13 @@ async def bench_main(
     *,
     console: Console | None = None,
     judge: Judge | None = None,
+    cluster: Cluster | None = None,
+    json_out: TextIO | None = None,
 ) -> int:
     """`magentic bench SUITE ...`: run, then print the table and write report.md.
+
+    `--json`'s line goes to `json_out` (default: stdout); the CLI of a Ray run passes the real
+    stdout there and sends everything else printed to stdout (Ray's notices) to stderr.
 
     Exit code 0 when every task ran (right or wrong), 1 when some crashed or every task
     errored (a model endpoint that failed them all), 130 on Ctrl-C.
@@ -385,7 +465,9 @@ async def bench_main(
     def view(total: int) -> NoProgress:
         return make_progress(total, console, json_output=options.json_output)
 
-    main = asyncio.ensure_future(run_bench(suite, options, run_one, progress=view, judge=judge))
+    main = asyncio.ensure_future(
+        run_bench(suite, options, run_one, progress=view, judge=judge, cluster=cluster)
+    )
     interrupted = _cancel_on_ctrl_c(main)
     try:
         run = await main
@@ -406,9 +488,10 @@ async def bench_main(
             "planned": run.planned if run else None,
             "skipped": run.skipped if run else None,
             "interrupted": run is None,
+            "stopped": run.stopped if run else None,
             "levels": summary_json(rows),
         }
-        print(json.dumps(line), flush=True)
+        print(json.dumps(line), file=json_out or sys.stdout, flush=True)
     else:
         console.print(rich_table(rows, title=title))
         console.print(f"results: {out / 'results.jsonl'}  report: {out / 'report.md'}")
@@ -417,6 +500,12 @@ async def bench_main(
             f"interrupted: {len(results)} results kept; continue with --resume --out {out}"
         )
         return EXIT_INTERRUPTED
+    if run.stopped:
+        console.print(
+            f"stopped early: {run.stopped}; {len(run.results)} of {run.planned} tasks finished "
+            f"and are kept; continue with --resume --out {out}"
+        )
+        return EXIT_TASK_ERRORS
     if run.results and all(r.errored for r in run.results):
         console.print("every task errored: nothing was measured")
         return EXIT_TASK_ERRORS

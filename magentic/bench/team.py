@@ -14,6 +14,8 @@ with a unit or a thousands separator in the wrong place would count as wrong.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -25,6 +27,9 @@ from magentic.bench.suite import BenchTask
 
 if TYPE_CHECKING:
     from magentic.config import Config
+    from magentic.orchestrator.outcomes import RunResult
+
+log = logging.getLogger(__name__)
 
 # Errors of the model endpoint (ModelError and its kinds): the task errored, it did not fail.
 ENDPOINT_ERRORS = {"ModelError", "ReplayMissError", "UnsupportedFeature", "ContextOverflow"}
@@ -75,18 +80,26 @@ class TeamRunner:
             run_dir=workdir,
             resources=self.resources,
         )
-        return TaskOutcome(
-            answer=result.answer,
-            status=result.status,
-            stop_reason=result.stop_reason,
-            rounds=result.rounds,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            cost=result.cost,
-            trace_path=Path(result.trace_path) if result.trace_path else None,
-            error=result.stop_reason if result.error_type in ENDPOINT_ERRORS else None,
-            failed_calls=result.failed_calls,
-        )
+        return _outcome(result)
+
+    async def resume(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome | None:
+        """Go on with a task a killed bench left in flight, from its run's checkpoint, with
+        the config that run recorded. None (start afresh) when there is nothing to go on
+        from: no checkpoint, a bad one, a finished run, no budget left; and for a task on a
+        suite's site, whose server has a new port in this bench run."""
+        from magentic.errors import ConfigError
+        from magentic.team import prepare_resume, resume_task
+
+        if task.site_url is not None:
+            return None
+        try:
+            resumption = await asyncio.to_thread(prepare_resume, workdir)
+        except ConfigError as error:  # CheckpointError too
+            log.info("task %s starts afresh: %s", task.task_id, error.reason)
+            return None
+        if resumption.finished:
+            return None
+        return _outcome(await resume_task(resumption, resources=self.resources))
 
     def _config_for(self, task: BenchTask) -> Config:
         """The config for one task: its suite's own site is let through the URL policy.
@@ -115,3 +128,18 @@ class TeamRunner:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _outcome(result: RunResult) -> TaskOutcome:
+    return TaskOutcome(
+        answer=result.answer,
+        status=result.status,
+        stop_reason=result.stop_reason,
+        rounds=result.rounds,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        cost=result.cost,
+        trace_path=Path(result.trace_path) if result.trace_path else None,
+        error=result.stop_reason if result.error_type in ENDPOINT_ERRORS else None,
+        failed_calls=result.failed_calls,
+    )

@@ -22,6 +22,9 @@ as there are faces. So the core knows only `ControlChannel`, and faces are peers
   left waiting: it is decided at once as "nobody is there", which for an approval means deny,
   with that reason recorded.
 
+The faces today: `magentic.ui.console_face` (stdin a terminal, or `--interactive`; its first
+Ctrl-C is a pause, through `magentic.stopping`) and `magentic.ui.web.steering` (`run --ui`).
+
 The channel lives on one event loop and holds no locks: faces on other threads go through
 `send_threadsafe`.
 

@@ -8,10 +8,11 @@ never decides a policy (that is `gate.ApprovalGate`) and never talks to a termin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,6 +40,7 @@ from magentic.events import (
 
 log = logging.getLogger(__name__)
 
+DecisionKind = Literal["allow", "deny", "approve", "edit", "comment", "answer", "unanswered"]
 NOBODY = "no person is present to ask"
 STOPPING = "the run is stopping"
 
@@ -91,11 +93,22 @@ class ControlChannel:
         self._ids = itertools.count(1)
         self._unpaused: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Time spent waiting for a person (a pause held, a request open), which the wall-time
+        # budget leaves out: a run must not run out of time while someone reads its plan.
+        self._waits = 0
+        self._waiting_since = 0.0
+        self._waited = 0.0
 
     # Faces ---------------------------------------------------------------------------------
     def connect(self, events: EventBus) -> None:
-        """Emit on the run's bus from now on."""
+        """Emit on the run's bus from now on; on the run's loop, take it as the channel's,
+        so a command sent from a signal handler works before the first safe point."""
         self.events = events
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._bind()
 
     def attach(self, face: str) -> None:
         """A face that can answer requests is there (until `detach`)."""
@@ -178,8 +191,9 @@ class ControlChannel:
             self.events.emit(Paused(where=where))
             assert self._unpaused is not None
             self._unpaused.clear()
-            while self.paused and self.stop_reason is None:
-                await self._unpaused.wait()
+            with self._waiting():
+                while self.paused and self.stop_reason is None:
+                    await self._unpaused.wait()
             self.events.emit(Unpaused(seconds=round(time.monotonic() - started, 3)))
         if self.stop_reason is not None:
             raise StoppedByPerson(self.stop_reason)
@@ -266,7 +280,8 @@ class ControlChannel:
         if not self.present or self.stop_reason is not None:
             self._close(request_id, None)
         try:
-            return await future
+            with self._waiting():
+                return await future
         finally:
             self._open.pop(request_id, None)
 
@@ -280,6 +295,7 @@ class ControlChannel:
     def _decided(
         self, request_id: str, request: RequestKind, reply: Command | None
     ) -> ControlDecided:
+        decision: DecisionKind
         if reply is None:
             decision = "deny" if request == "approval" else "unanswered"
             return ControlDecided(
@@ -301,7 +317,12 @@ class ControlChannel:
                 reason=reply.reason,
             )
         if isinstance(reply, Deny):
-            decision = {"approval": "deny", "plan_review": "comment", "question": "answer"}[request]
+            by_request: dict[str, DecisionKind] = {
+                "approval": "deny",
+                "plan_review": "comment",
+                "question": "answer",
+            }
+            decision = by_request[request]
             return ControlDecided(
                 request_id=request_id,
                 request=request,
@@ -361,6 +382,24 @@ class ControlChannel:
             )
         )
         return Decision(allowed, "policy", reason)
+
+    def waited_seconds(self) -> float:
+        """Seconds the run has waited for a person so far, the wait in progress included."""
+        ongoing = time.monotonic() - self._waiting_since if self._waits else 0.0
+        return self._waited + ongoing
+
+    @contextlib.contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """Count the time inside as waiting for a person (overlapping waits count once)."""
+        if self._waits == 0:
+            self._waiting_since = time.monotonic()
+        self._waits += 1
+        try:
+            yield
+        finally:
+            self._waits -= 1
+            if self._waits == 0:
+                self._waited += time.monotonic() - self._waiting_since
 
     def _why_unanswered(self) -> str:
         return STOPPING if self.stop_reason is not None else NOBODY

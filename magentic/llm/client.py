@@ -124,6 +124,12 @@ class ModelClient:
     async def close(self) -> None:
         await self.transport.close()
 
+    async def warm_up(self) -> None:
+        """Get ready for the first call while something else waits (a resumed run reopening
+        its browser): the SDK client, made in a worker thread (its TLS setup costs a few
+        hundred ms of CPU), and the endpoint's capabilities (`ready`)."""
+        await asyncio.gather(self.transport.warm_up(), self.ready())
+
     async def ready(self) -> None:
         """Take this endpoint's capabilities from the memory; once a run, ask the server's
         informational routes (no model call) what kind it is, if not known yet, and its

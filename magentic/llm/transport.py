@@ -7,6 +7,7 @@ error this module raises (see `faults.py` for what each answer means).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,11 @@ class Transport:
                     max_retries=0,
                 )
         return self._sdk
+
+    async def warm_up(self) -> None:
+        """Make the SDK client off the event loop (no network: nothing is sent)."""
+        if self._sdk is None:
+            await asyncio.to_thread(self._client)
 
     async def close(self) -> None:
         if self._sdk is not None:

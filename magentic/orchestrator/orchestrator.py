@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,14 +41,16 @@ from magentic.events import (
     Replanned,
     RunFailed,
     RunFinished,
+    RunResumed,
     RunStarted,
     Stalled,
 )
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import Message, assistant, system, user
-from magentic.orchestrator import prompts
+from magentic.orchestrator import prompts, resuming
 from magentic.orchestrator.answers import not_an_answer
 from magentic.orchestrator.budget import BudgetGuard
+from magentic.orchestrator.checkpoint import Checkpoint, CheckpointWriter, Stage
 from magentic.orchestrator.fallbacks import (
     CODER,
     TERMINAL,
@@ -91,6 +93,7 @@ class Orchestrator:
     # is attached to: the run goes on alone and every "ask" is answered no.
     control: ControlChannel | None = None
     gate: ApprovalGate | None = None
+    checkpoints: CheckpointWriter | None = None  # None: the run saves no checkpoints
 
     def __post_init__(self) -> None:
         self.by_name = {agent.name: agent for agent in self.agents}
@@ -101,7 +104,9 @@ class Orchestrator:
         self.control.connect(self.events)
         if self.gate is None:
             self.gate = ApprovalGate(ApprovalSettings(), self.control)
-        self.guard = BudgetGuard(self.settings.budgets, self.client.meter)
+        self.guard = BudgetGuard(
+            self.settings.budgets, self.client.meter, waited=self.control.waited_seconds
+        )
         self.transcript = Transcript(
             message_chars=self.settings.message_chars,
             budget_chars=self.settings.transcript_chars,
@@ -129,13 +134,48 @@ class Orchestrator:
                 config=config or {},
             )
         )
+        return await self._conclude(self._started())
+
+    async def _started(self) -> str:
+        await self._save("started")
+        return await self._run(planned=False)
+
+    async def resume(self, saved: Checkpoint, images: dict[str, bytes]) -> RunResult:
+        """Go on with a run from its checkpoint: no finished round is done again."""
+        resuming.restore(self, saved, images)
+        self.guard.start(already=saved.elapsed_s)
+        self.events.emit(
+            RunResumed(
+                round=saved.rounds,
+                previous_status=saved.status,
+                previous_reason=saved.stop_reason,
+                budgets=self.settings.budgets.model_dump(),
+            )
+        )
+        return await self._conclude(self._resumed(saved))
+
+    async def _resumed(self, saved: Checkpoint) -> str:
+        # The browser relaunches while the model client gets ready: both before the first call.
+        await asyncio.gather(
+            resuming.restore_agents(self, saved, self._context()), self.client.warm_up()
+        )
+        return await self._run(planned=saved.stage != "started")
+
+    async def _save(self, stage: Stage) -> None:
+        """Checkpoint the run between rounds (see `magentic.orchestrator.checkpoint`)."""
+        if self.checkpoints is not None:
+            state, images = await resuming.capture(self, stage)
+            await self.checkpoints.save(state, images)
+
+    async def _conclude(self, work: Coroutine[Any, Any, str]) -> RunResult:
+        """Await the run's work and end it with a status, a reason and its last events."""
         status: Status = "failed"
         reason = ""
         answer = ""
         error_type = ""
         budget = ""
         try:
-            answer = await self._run()
+            answer = await work
             status, reason = "answered", "the task was answered"
             if self.answer_fault:
                 status, reason = "failed", f"no real final answer: {self.answer_fault}"
@@ -174,6 +214,17 @@ class Orchestrator:
                     seconds=result.seconds,
                 )
             )
+            if self.checkpoints is not None:
+                # A final answer ends the run for good; any other end can be resumed from
+                # the last finished round.
+                ended = status == "answered" or bool(self.answer_fault)
+                await self.checkpoints.end(
+                    ended=ended,
+                    status=status,
+                    stop_reason=reason,
+                    answer=answer,
+                    seq=self.events.seq,
+                )
         return result
 
     def _result(self, answer: str, status: Status, reason: str) -> RunResult:
@@ -191,10 +242,13 @@ class Orchestrator:
             failed_calls=self.client.meter.failed_calls,
         )
 
-    async def _run(self) -> str:
-        await self._plan()
+    async def _run(self, *, planned: bool) -> str:
+        if not planned:
+            await self._plan()
+            await self._save("working")
         while True:
-            await self._steer(f"before round {self.rounds + 1}")
+            if await self._steer(f"before round {self.rounds + 1}"):
+                await self._save("working")  # a person's words are not lost to a crash
             self.guard.check(self.rounds)
             outcome = await self._round()
             if isinstance(outcome, Finish):
@@ -203,6 +257,7 @@ class Orchestrator:
                 await self._replan(outcome.reason)
             else:
                 await self._delegate(outcome)
+            await self._save("working")
 
     # Outer loop: facts and plan -----------------------------------------------------------
     def _ledger_messages(self) -> list[Message]:
@@ -242,14 +297,16 @@ class Orchestrator:
         await self._review_plan()
 
     # A person steering ---------------------------------------------------------------------
-    async def _steer(self, where: str) -> None:
-        """A safe point: wait out a pause, end on a stop, take in guidance and plan edits."""
+    async def _steer(self, where: str) -> bool:
+        """A safe point: wait out a pause, end on a stop, take in guidance and plan edits.
+        True when a person's words or plan were taken in."""
         assert self.control is not None
         steering: Steering = await self.control.safe_point(where)
         for text in steering.guidance:
             self.transcript.add(TeamMessage("user", text))
         if steering.plan is not None:
             self._use_plan_from_person(steering.plan)
+        return bool(steering.guidance) or steering.plan is not None
 
     def _use_plan_from_person(self, steps: Sequence[str]) -> None:
         """A person's plan, used verbatim: "Agent: action" keeps its agent (spelled in any
@@ -417,17 +474,7 @@ class Orchestrator:
         self.events.emit(
             Delegated(round=self.rounds, agent=agent.name, instruction=outcome.instruction)
         )
-        ctx = StepContext(
-            task=self.ledger.task,
-            conversation=self.transcript.for_agents(),
-            workspace=self.workspace,
-            events=self.events,
-            files=self.files,
-            round=self.rounds,
-            deadline=self.guard.deadline,
-            control=self.control,
-            gate=self.gate,
-        )
+        ctx = self._context()
         started = time.perf_counter()
         try:
             reply = await self.guard.bounded(agent.step(outcome.instruction, ctx))
@@ -448,7 +495,13 @@ class Orchestrator:
             )
             reply = AgentReply(text=f"{agent.name} could not complete the step: {reason}")
         self.transcript.add(
-            TeamMessage(agent.name, reply.text, list(reply.images), list(reply.files))
+            TeamMessage(
+                agent.name,
+                reply.text,
+                list(reply.images),
+                list(reply.files),
+                untrusted=reply.untrusted,
+            )
         )
         self.events.emit(
             AgentReplied(
@@ -457,6 +510,20 @@ class Orchestrator:
                 text=reply.text,
                 files=[str(f) for f in reply.files],
             )
+        )
+
+    def _context(self) -> StepContext:
+        return StepContext(
+            task=self.ledger.task,
+            conversation=self.transcript.for_agents(),
+            workspace=self.workspace,
+            events=self.events,
+            files=self.files,
+            round=self.rounds,
+            deadline=self.guard.deadline,
+            deadline_now=lambda: self.guard.deadline,
+            control=self.control,
+            gate=self.gate,
         )
 
     # Answers ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from magentic.events import (
     Replanned,
     RunFailed,
     RunFinished,
+    RunResumed,
     RunStarted,
     Stalled,
 )
@@ -64,7 +65,7 @@ def render_html(events: Sequence[Event]) -> str:
         # A round's box runs from its judgement to the next judgement or section.
         starts_round = isinstance(event, ProgressAssessed) and bool(event.ledger)
         if in_round and (
-            starts_round or isinstance(event, (LedgerUpdated, FinalAnswer, RunFinished))
+            starts_round or isinstance(event, (LedgerUpdated, FinalAnswer, RunFinished, RunResumed))
         ):
             parts.append("</div>")
             in_round = False
@@ -132,6 +133,12 @@ def render_html(events: Sequence[Event]) -> str:
             parts.append(f"<h2>Answer</h2>{_pre(event.answer)}")
         elif isinstance(event, RunFailed):
             parts.append(f"<p class=bad>Run failed: {_e(event.reason)}</p>")
+        elif isinstance(event, RunResumed):
+            was = "killed" if event.previous_status == "running" else event.previous_status
+            parts.append(
+                f"<h2>Resumed after round {event.round}</h2>"
+                f"<p class=muted>the run was {_e(was)}; it went on from its checkpoint</p>"
+            )
         elif isinstance(event, RunFinished):
             tokens = event.prompt_tokens + event.completion_tokens
             parts.append(

@@ -165,3 +165,32 @@ def read_trace(path: Path) -> list[Event]:
         if line.strip():
             events.append(load_event(line))
     return events
+
+
+def continue_trace(path: Path, *, tail_bytes: int = 1 << 20) -> int:
+    """Make a trace ready to be appended to by a resumed run; return its last event's seq.
+
+    A process killed mid-write may leave a partial last line: it is cut off (the event it
+    began was lost with the process), so the trace stays one JSON object a line. Only the
+    file's tail is read. Blocking: call it in a thread. 0 when there is no trace."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with path.open("rb+") as file:
+        size = file.seek(0, 2)
+        start = max(0, size - tail_bytes)
+        file.seek(start)
+        tail = file.read()
+        if tail and not tail.endswith(b"\n"):
+            cut = tail.rfind(b"\n")
+            keep = start + cut + 1 if cut >= 0 else start
+            file.truncate(keep)
+            tail = tail[: keep - start]
+    for line in reversed(tail.splitlines()):
+        try:
+            seq = json.loads(line).get("seq")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(seq, int):
+            return seq
+    return 0

@@ -12,6 +12,8 @@ from magentic.events import (
     AgentActed,
     AgentReplied,
     ContextTrimmed,
+    ControlDecided,
+    ControlReceived,
     Delegated,
     Event,
     FinalAnswer,
@@ -22,8 +24,10 @@ from magentic.events import (
     Replanned,
     RunFailed,
     RunFinished,
+    RunResumed,
     RunStarted,
     Stalled,
+    Unpaused,
 )
 
 
@@ -91,6 +95,18 @@ class ConsolePrinter:
                 f"  ({event.role} request cut to fit {event.context_tokens} tokens: "
                 f"{event.tokens_before} -> {event.tokens_after})"
             )
+        if isinstance(event, RunResumed):
+            was = event.previous_status if event.previous_status != "running" else "killed"
+            return f"▶ resumed after round {event.round} (the run was {was})"
+        if isinstance(event, ControlDecided):
+            what = event.request.replace("_", " ")
+            why = f" ({_short(event.reason, 120)})" if event.reason else ""
+            return f"  {what} {event.request_id}: {event.decision} by {event.by}{why}"
+        if isinstance(event, ControlReceived):
+            kind = event.command.get("kind", "?")
+            return f"  ({event.face or 'a face'} sent {kind})" if self.verbose else None
+        if isinstance(event, Unpaused):
+            return f"  ▶ going on after {event.seconds:.0f} s paused"
         if isinstance(event, RunFailed):
             return f"✗ {event.reason}"
         if isinstance(event, FinalAnswer):

@@ -13,8 +13,10 @@ plain lines of `console.py`. The answer still goes to stdout alone.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,3 +254,24 @@ class LiveConsole:
 
     def __exit__(self, *exc: object) -> None:
         self._live.stop()
+
+    def note(self, text: str) -> None:
+        """A line from outside the run's events (a face's word), above the live area."""
+        self.console.print(Text(text), highlight=False)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Take the live area off the screen while a person answers at the console (see
+        `console_face`): rich's redraws would write over the prompt and the typing. Lines
+        printed meanwhile still appear, as plain lines; the area comes back afterwards."""
+        if not self._live.is_started:
+            yield
+            return
+        self._live.transient = True  # stopping erases the area instead of leaving a copy
+        self._live.stop()
+        self._live.transient = False
+        try:
+            yield
+        finally:
+            self._live.vertical_overflow = "ellipsis"
+            self._live.start()

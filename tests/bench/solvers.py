@@ -98,3 +98,23 @@ async def solve(task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
 
 
 Solver = Callable[[BenchTask, int, Path], Awaitable[TaskOutcome]]
+
+
+class SolveRunner:
+    """`solve` as a runner that a Ray node's factory can make (callable, closable); its
+    reasoning names the attachment it read, so a test can see whose copy that was."""
+
+    async def __call__(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
+        outcome = await solve(task, repeat, workdir)
+        outcome.reasoning += f"; attachment {task.file_path}"
+        return outcome
+
+    async def close(self) -> None:
+        return None
+
+
+class UnbuildableRunner(SolveRunner):
+    """A runner a node cannot make (as when a node lacks a part the team needs)."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("this node cannot build a runner")

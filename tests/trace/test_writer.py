@@ -58,3 +58,15 @@ def test_finish_ends_an_open_trace_with_its_reason(tmp_path: Path) -> None:
     assert isinstance(last, RunFinished) and last.status == "cancelled"
     assert last.stop_reason == "stopped by SIGTERM" and last.run_id == "r1" and last.seq == 2
     writer.close()
+
+
+def test_a_trace_cut_mid_line_by_a_kill_is_made_whole_for_a_resume(tmp_path: Path) -> None:
+    from magentic.trace.writer import continue_trace
+
+    trace = tmp_path / "trace.jsonl"
+    whole = '{"kind": "run_started", "seq": 1}\n{"kind": "delegated", "seq": 2}\n'
+    trace.write_text(whole + '{"kind": "agent_rep')
+    assert continue_trace(trace) == 2
+    assert trace.read_text() == whole  # the half line is gone; appending starts clean
+    assert continue_trace(trace) == 2 and trace.read_text() == whole
+    assert continue_trace(tmp_path / "none.jsonl") == 0

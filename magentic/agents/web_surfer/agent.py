@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from magentic.agents.base import AgentContext, AgentReply, BaseAgent, StepContext
 from magentic.agents.tools import BadToolArguments
@@ -67,6 +68,8 @@ class WebSurfer(BaseAgent):
         # Sites seen in this run: kept across a replan's fresh browser (`new_domain` is
         # about the run, not the browser context).
         self.visited_sites: set[str] = set()
+        self._moved = False  # stepped since the last snapshot
+        self._saved: dict[str, Any] | None = None  # the last snapshot
 
     @classmethod
     def from_context(cls, ctx: AgentContext) -> WebSurfer:
@@ -83,6 +86,7 @@ class WebSurfer(BaseAgent):
 
     # Agent protocol ----------------------------------------------------------------------
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
+        self._moved = True  # the browser may change from here on: snapshot it again
         session, actions = await self._session(ctx)
         guard = self._guard(session)
         approvals = self._approvals(session)
@@ -124,17 +128,49 @@ class WebSurfer(BaseAgent):
         self.reader = None
         self.guard = None
         self.approvals = None
+        self._saved = None
 
     async def close(self) -> None:
         await self.reset()
         if self._own_pool:
             await self.pool.close()
 
+    async def snapshot(self) -> dict[str, Any]:
+        """The tabs, the active one, cookies and local storage (nothing before a first
+        web step: a resumed run then opens the browser when it is first needed).
+
+        Taken again only after a step of ours (asking the browser costs ~3-10 ms); rounds
+        of the other agents reuse the last one."""
+        if self.session is None:
+            return {}
+        if self._moved or self._saved is None:
+            state = await self.session.state()
+            if state:  # with the sites seen so far: a resumed run does not ask about them
+                state["sites"] = sorted(self.visited_sites)
+            self._saved = state
+            self._moved = False
+        return self._saved
+
+    async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
+        """Reopen the saved tabs, signed in as before, ahead of the next step."""
+        self.visited_sites.update(str(site) for site in state.get("sites", []))
+        tabs = [str(url) for url in state.get("tabs", [])]
+        if tabs:
+            await self._session(
+                ctx, tabs, int(state.get("active", 0)), state.get("storage") or None
+            )
+
     # Helpers -----------------------------------------------------------------------------
-    async def _session(self, ctx: StepContext) -> tuple[BrowserSession, Actions]:
+    async def _session(
+        self,
+        ctx: StepContext,
+        urls: list[str] | None = None,
+        active_index: int = 0,
+        storage_state: dict[str, Any] | None = None,
+    ) -> tuple[BrowserSession, Actions]:
         if self.session is None or self.actions is None:
             session = BrowserSession(self.pool, self.settings, downloads_dir=ctx.workspace)
-            await session.start()
+            await session.start(urls, active_index, storage_state)
             self.session = session
             self.actions = Actions(
                 session, self.settings, workspace=ctx.workspace, files=list(ctx.files)

@@ -238,13 +238,31 @@ class BrowserSession:
         self.holds = Holds()
 
     # Lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(
+        self,
+        urls: list[str] | None = None,
+        active_index: int = 0,
+        storage_state: dict[str, Any] | None = None,
+    ) -> None:
+        """Open the context; a resumed run gives the tabs to reopen and the cookies and
+        local storage (Playwright's storage state) its last checkpoint saw."""
         if self.context is not None:
             return
         await self.proxy.start()
-        await self._open_context([], 0)
+        await self._open_context(urls or [], active_index, storage_state)
 
-    async def _open_context(self, urls: list[str], active_index: int) -> None:
+    async def state(self, timeout_s: float = 5.0) -> dict[str, Any]:
+        """The tabs' URLs, the active tab and the storage state, for a checkpoint; empty
+        when there is no live context (a dead browser has nothing worth keeping)."""
+        if self.context is None or not self.browser_alive():
+            return {}
+        storage = await asyncio.wait_for(self.context.storage_state(), timeout_s)
+        tabs = [_resumable(p.url) for p in self.tabs]
+        return {"tabs": tabs, "active": max(self.tab_index() - 1, 0), "storage": storage}
+
+    async def _open_context(
+        self, urls: list[str], active_index: int, storage_state: dict[str, Any] | None = None
+    ) -> None:
         s = self.settings
         options: dict[str, Any] = {
             "viewport": {"width": s.viewport_width, "height": s.viewport_height},
@@ -255,6 +273,8 @@ class BrowserSession:
         }
         if s.user_agent:
             options["user_agent"] = s.user_agent
+        if storage_state:
+            options["storage_state"] = storage_state
         self.context = await self.pool.new_context(**options)
         self.context.set_default_timeout(s.action_timeout_s * 1000)
         self.context.set_default_navigation_timeout(s.navigation_timeout_s * 1000)

@@ -2,5 +2,6 @@
 
 `store` finds runs and benches on disk and reads their files forgivingly (a half-written
 line waits, an unreadable one becomes a note); `pages` turns them into escaped HTML; `app`
-serves the pages and follows growing files as server-sent events. Needs the `ui` extra.
+serves the pages and follows growing files as server-sent events; `steering` makes the view a
+face on the control channel of a run it serves in-process (`run --ui`). Needs the `ui` extra.
 """

@@ -9,18 +9,28 @@ catches up at once and keeps up, and a finished run's stream ends with an `end` 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
-from magentic.errors import ConfigError
+from magentic.control.channel import ControlChannel
+from magentic.errors import ConfigError, ControlError
 from magentic.ui.web import pages
+from magentic.ui.web.steering import MAX_BODY, WebSteering
 from magentic.ui.web.store import (
     RESULTS,
     TRACE,
@@ -82,11 +92,33 @@ class Streams:
             self._queues.pop(run_id, None)
 
 
+SteeringFor = Callable[[str], "WebSteering | None"]
+
+
+def _no_steering(run_id: str) -> WebSteering | None:
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _follow_js() -> bytes:
+    """The pages' one script, read when first asked for (no I/O at import time)."""
+    return (Path(__file__).parent / "static" / "follow.js").read_bytes()
+
+
 def build_app(
-    library: Library, *, poll_s: float = POLL_S, streams: Streams | None = None
+    library: Library,
+    *,
+    poll_s: float = POLL_S,
+    streams: Streams | None = None,
+    steering: SteeringFor = _no_steering,
 ) -> Starlette:
-    """The ASGI app serving `library`'s runs and benches."""
+    """The ASGI app serving `library`'s runs and benches; `steering` gives the steering
+    face of a run this process runs (by run id), if any."""
     streams = streams or Streams()
+
+    def steer_of(folder: Path) -> WebSteering | None:
+        steer = steering(folder.name)  # the run folder is named by its run id
+        return steer if steer is not None and steer.steers(folder.name) else None
 
     async def index(request: Request) -> Response:
         runs = []
@@ -105,10 +137,37 @@ def build_app(
             return _missing(f"the run {ref}")
         chunk = await asyncio.to_thread(read_events, folder / TRACE)
         summary = summarize(ref, chunk.items)
+        steer = steer_of(folder)
         page = pages.run_page(
-            ref, summary, chunk.items, chunk.unreadable, chunk.offset, partial=chunk.partial
+            ref,
+            summary,
+            chunk.items,
+            chunk.unreadable,
+            chunk.offset,
+            partial=chunk.partial,
+            steer=steer.panel(ref) if steer is not None else "",
         )
         return _html(page)
+
+    async def control(request: Request) -> Response:
+        ref = request.path_params["ref"]
+        folder = library.folder(ref)
+        steer = steer_of(folder) if folder is not None else None
+        if steer is None:
+            return JSONResponse({"error": "this view does not steer that run"}, 404, _HEADERS)
+        origin = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        refused = steer.allowed(request.headers, origin)
+        if refused:
+            return JSONResponse({"error": refused}, 403, _HEADERS)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"error": "the command is too large"}, 413, _HEADERS)
+        try:
+            command = steer.take(body)
+        except ControlError as error:
+            return JSONResponse({"error": error.reason}, 400, _HEADERS)
+        panel = {"html": steer.panel(ref), "key": steer.key()}
+        return JSONResponse({"ok": command.kind, "panel": panel}, headers=_HEADERS)
 
     async def bench(request: Request) -> Response:
         ref = request.path_params["ref"]
@@ -137,7 +196,7 @@ def build_app(
         if folder is None or what not in ("run", "bench"):
             return _missing(f"the {what} {ref}")
         stream = (
-            _follow_run(ref, folder, offset, poll_s, streams)
+            _follow_run(ref, folder, offset, poll_s, streams, steer_of(folder))
             if what == "run"
             else _follow_bench(library, folder, offset, poll_s)
         )
@@ -145,7 +204,7 @@ def build_app(
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
     async def script(request: Request) -> Response:
-        return Response(pages.FOLLOW_JS, media_type="text/javascript", headers=_HEADERS)
+        return Response(_follow_js(), media_type="text/javascript", headers=_HEADERS)
 
     return Starlette(
         routes=[
@@ -154,6 +213,7 @@ def build_app(
             Route("/bench/{ref:path}", bench),
             Route("/file/{path:path}", file),
             Route("/follow/{what}/{ref:path}", follow),
+            Route("/control/{ref:path}", control, methods=["POST"]),
             Route("/static/follow.js", script),
         ]
     )
@@ -168,19 +228,32 @@ def _run_ref(library: Library, folder: Path, record: dict[str, Any]) -> str | No
     return library.ref_of(path.parent) if path.is_file() else None
 
 
-async def _follow_run(ref: str, folder: Path, offset: int, poll_s: float, streams: Streams) -> Any:
+async def _follow_run(
+    ref: str,
+    folder: Path,
+    offset: int,
+    poll_s: float,
+    streams: Streams,
+    steer: WebSteering | None = None,
+) -> Any:
     queue = streams.open(folder.name)  # the run folder is named by its run id
     try:
-        async for message in _follow_trace(ref, folder, offset, poll_s, queue):
+        async for message in _follow_trace(ref, folder, offset, poll_s, queue, steer):
             yield message
     finally:
         streams.close(folder.name, queue)
 
 
 async def _follow_trace(
-    ref: str, folder: Path, offset: int, poll_s: float, queue: asyncio.Queue[dict[str, Any]]
+    ref: str,
+    folder: Path,
+    offset: int,
+    poll_s: float,
+    queue: asyncio.Queue[dict[str, Any]],
+    steer: WebSteering | None = None,
 ) -> Any:
     path = folder / TRACE
+    shown_key = ""  # the steering panel last sent (the page compares it with its own)
     # What the page already shows, for the status line; what follows is sent below.
     before = (await asyncio.to_thread(read_events, path, 0, offset)).items
     idle = 0.0
@@ -193,6 +266,9 @@ async def _follow_trace(
             status = pages.status_html(summarize(ref, before))
             yield _sse("append", {"html": html, "status": status}, offset)
             idle = 0.0
+        if steer is not None and steer.key() != shown_key:
+            shown_key = steer.key()
+            yield _sse("steer", {"html": steer.panel(ref), "key": shown_key}, offset)
         if any(getattr(i, "kind", "") == "run_finished" for i in chunk.items) or (
             not chunk.items and before and getattr(before[-1], "kind", "") == "run_finished"
         ):
@@ -260,10 +336,16 @@ class WebView:
 
         self.library = Library(roots)
         self.streams = Streams()  # subscribe `streams.push` to a run's bus to show its text
+        self.steering: WebSteering | None = None  # see `steer`
         self.socket = bind(port)
         self.port = self.socket.getsockname()[1]
         config = uvicorn.Config(
-            build_app(self.library, poll_s=poll_s, streams=self.streams),
+            build_app(
+                self.library,
+                poll_s=poll_s,
+                streams=self.streams,
+                steering=lambda run_id: self.steering,
+            ),
             log_level="error",
             lifespan="off",
             access_log=False,
@@ -271,6 +353,13 @@ class WebView:
         )
         self.server = _Server(config)
         self._task: asyncio.Task[None] | None = None
+
+    def steer(self, control: ControlChannel) -> WebSteering:
+        """Be a face on this run's channel while serving (subscribe the result's `push` to
+        the run's bus); `stop` detaches it."""
+        self.steering = WebSteering(control)
+        self.steering.attach()
+        return self.steering
 
     @property
     def url(self) -> str:
@@ -287,6 +376,8 @@ class WebView:
         return self.url
 
     async def stop(self) -> None:
+        if self.steering is not None:
+            self.steering.detach()
         if self._task is None:
             return
         self.server.should_exit = True

@@ -100,7 +100,10 @@ def run_page(
     offset: int,
     *,
     partial: bool = False,
+    steer: str = "",
 ) -> str:
+    """`steer` is the steering panel (`steering.WebSteering.panel`) when this view serves
+    the run in its own process."""
     notes = _notes(items, unreadable)
     if partial:
         notes += (
@@ -110,7 +113,7 @@ def run_page(
     rows = "".join(event_html(ref, item) for item in items)
     follow = f"/follow/run/{quote(ref)}?offset={offset}" if summary.status == "running" else ""
     body = (
-        f'{run_head(summary)}{notes}<div id="events">{rows}</div>'
+        f'{run_head(summary)}{steer}{notes}<div id="events">{rows}</div>'
         '<pre id="streaming" class="dim" hidden></pre>'
     )
     return page(f"run: {_clip(summary.task, 60)}", body, follow=follow)
@@ -248,32 +251,3 @@ def bench_page(
         "</tbody></table>"
     )
     return page(f"bench {ref}", body, follow=f"/follow/bench/{quote(ref)}?offset={offset}")
-
-
-FOLLOW_JS = """\
-// Keep a page up to date: each server-sent event carries HTML the server already escaped.
-(function () {
-  var url = document.body.dataset.follow;
-  if (!url) return;
-  var source = new EventSource(url);
-  source.addEventListener("append", function (message) {
-    var data = JSON.parse(message.data);
-    document.getElementById("events").insertAdjacentHTML("beforeend", data.html);
-    if (data.status) document.getElementById("status").outerHTML = data.status;
-    if (data.accuracy) document.getElementById("accuracy").innerHTML = data.accuracy;
-    document.body.dataset.seen = String(Number(document.body.dataset.seen || 0) + 1);
-    var streaming = document.getElementById("streaming");
-    if (streaming) { streaming.textContent = ""; streaming.hidden = true; }
-  });
-  // A model's reply as it streams: plain text, never markup.
-  source.addEventListener("delta", function (message) {
-    var data = JSON.parse(message.data);
-    var streaming = document.getElementById("streaming");
-    if (!streaming) return;
-    if (data.chars === data.text.length) streaming.textContent = data.role + ": ";
-    streaming.textContent += data.text;
-    streaming.hidden = false;
-  });
-  source.addEventListener("end", function () { source.close(); document.body.dataset.ended = "1"; });
-})();
-"""

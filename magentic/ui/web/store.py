@@ -130,6 +130,8 @@ def summarize(ref: str, items: list[Any]) -> RunSummary:
             rounds = max(rounds, getattr(item, "round", 0))
         elif kind == "model_called":
             summary.cost += getattr(item, "cost", 0.0)
+        elif kind == "run_resumed":  # `magentic resume`: live again after its stop
+            summary.status = "running"
         elif kind == "run_finished":
             summary.status = getattr(item, "status", "finished")
             rounds = getattr(item, "rounds", rounds)

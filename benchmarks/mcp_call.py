@@ -1,0 +1,98 @@
+"""What an MCP tool costs a run beyond the tool's own work: starting a stdio server, one call's
+round trip over stdio and over streamable HTTP, closing (the whole process group gone), and
+dropping an 8 MB reply past the 4 MB cap. The server is the tests' tool server (Python, the
+official SDK), so start time is mostly its interpreter and imports.
+
+    .venv/bin/python benchmarks/mcp_call.py [--calls 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import ameasure, emit, peak_rss_mb, summarize, timed
+
+from magentic.agents.mcp_tools import url_checker
+from magentic.agents.web_surfer.settings import UrlPolicySettings
+from magentic.agents.web_surfer.url_policy import UrlPolicy
+from magentic.mcp.connection import McpConnection, McpError
+from magentic.mcp.settings import McpServerSettings
+
+SERVER = Path(__file__).resolve().parent.parent / "tests" / "mcp" / "tool_server.py"
+
+
+async def add(conn: McpConnection) -> object:
+    return await conn.call("add", {"a": 1, "b": 2}, 10)
+
+
+async def stdio_numbers(calls: int) -> dict[str, object]:
+    starts, closes = [], []
+    for _ in range(3):
+        conn = McpConnection("b", McpServerSettings(command=sys.executable, args=[str(SERVER)]))
+        with timed() as t:
+            await conn.start()
+        starts.append(t.seconds)
+        if len(starts) == 3:
+            samples = await ameasure(functools.partial(add, conn), repeat=calls)
+            with timed() as flood:
+                try:
+                    await conn.call("flood", {"mb": 8}, 60)
+                except McpError:
+                    pass
+        with timed() as t:
+            await conn.close()
+        closes.append(t.seconds)
+    return {
+        "stdio_start_median_ms": round(sorted(starts)[1] * 1000, 1),
+        "stdio_call": summarize([s * 1000 for s in samples], unit="ms", digits=2),
+        "stdio_close_median_ms": round(sorted(closes)[1] * 1000, 1),
+        "stdio_8mb_reply_dropped_ms": round(flood.seconds * 1000, 1),
+    }
+
+
+async def http_numbers(calls: int) -> dict[str, object]:
+    server = await asyncio.to_thread(
+        subprocess.Popen,
+        [sys.executable, str(SERVER), "http"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = (await asyncio.to_thread(server.stdout.readline)).strip()
+        policy = UrlPolicy(UrlPolicySettings(allow=[urlsplit(url).netloc]))
+        conn = McpConnection("h", McpServerSettings(url=url), url_checker(policy))
+        with timed() as t:
+            await conn.start()
+        samples = await ameasure(functools.partial(add, conn), repeat=calls)
+        await conn.close()
+    finally:
+        server.kill()
+        await asyncio.to_thread(server.wait)
+    return {
+        "http_connect_ms": round(t.seconds * 1000, 1),
+        "http_call": summarize([s * 1000 for s in samples], unit="ms", digits=2),
+    }
+
+
+async def main(calls: int) -> None:
+    record: dict[str, object] = {"bench": "mcp_call"}
+    record.update(await stdio_numbers(calls))
+    record.update(await http_numbers(calls))
+    record["peak_rss_mb"] = peak_rss_mb()
+    emit(record)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=50)
+    asyncio.run(main(parser.parse_args().calls))

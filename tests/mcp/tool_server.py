@@ -1,0 +1,86 @@
+"""A small real MCP server for the tests, over stdio (default) or streamable HTTP.
+
+    python tool_server.py                 # stdio
+    python tool_server.py http            # HTTP on a free port of 127.0.0.1; prints the URL
+
+Its tools: add and echo work; hang never answers; crash ends the process mid-call; flood
+answers with far more text than any cap; spawn starts a child process (to check that the
+whole process group goes) and returns its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("test-tools")
+
+
+@server.tool()
+def add(a: int, b: int) -> str:
+    """Add two integers."""
+    return str(a + b)
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool()
+def hang() -> str:
+    """Never returns."""
+    while True:
+        time.sleep(1)
+
+
+@server.tool()
+def crash() -> str:
+    """Ends the server process at once."""
+    os._exit(3)
+
+
+@server.tool()
+def flood(mb: int = 8) -> str:
+    """Returns `mb` megabytes of text."""
+    return "x" * (mb * 1024 * 1024)
+
+
+@server.tool()
+def spawn() -> str:
+    """Starts a long-lived child process and returns its pid."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    return str(child.pid)
+
+
+@server.tool()
+def fail() -> str:
+    """Raises an error inside the tool."""
+    raise RuntimeError("the tool failed on purpose")
+
+
+def serve_http() -> None:
+    import anyio
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # connections wait in the backlog until uvicorn accepts: no race
+    port = sock.getsockname()[1]
+    app = server.streamable_http_app()
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    print(f"http://127.0.0.1:{port}/mcp", flush=True)
+    anyio.run(uvicorn.Server(config).serve, [sock])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["http"]:
+        serve_http()
+    else:
+        server.run("stdio")
