@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
-from magentic.agents.base import Approval, StepContext
+from magentic.agents.base import StepContext
 from magentic.agents.mcp_tools import McpToolbox
 from magentic.agents.tools import BadToolArguments
-from magentic.events import AgentActed, Event, EventBus
+from magentic.control.channel import ControlChannel
+from magentic.control.commands import Approve, Deny
+from magentic.control.gate import ApprovalGate
+from magentic.control.settings import ApprovalSettings
+from magentic.events import AgentActed, ControlRequested, Event, EventBus
 from tests.mcp.helpers import RAW_SERVER, alive, stdio
 
 
 class Person:
-    """An approver that answers from a list, and remembers what it was shown."""
+    """A person at a face on the run's control channel: answers each approval request from a
+    list (no, then yes), and remembers what it was shown."""
 
     def __init__(self, *decisions: str) -> None:
         self.decisions = list(decisions)
         self.shown: list[str] = []
+        self.control: ControlChannel | None = None
 
-    async def review(self, agent: str, action: str, detail: str) -> Approval:
-        self.shown.append(detail)
-        return Approval(self.decisions.pop(0), guidance="not that one")  # type: ignore[arg-type]
+    def __call__(self, event: Event) -> None:
+        control = self.control
+        if not isinstance(event, ControlRequested) or control is None:
+            return
+        self.shown.append(event.detail)
+        if self.decisions.pop(0) == "yes":
+            command: Approve | Deny = Approve(request_id=event.request_id)
+        else:
+            command = Deny(request_id=event.request_id, reason="not that one")
+        asyncio.get_running_loop().call_soon(control.send, command)
 
 
 def context(tmp_path: Path, seconds: float | None = None, approver: Person | None = None):
@@ -31,12 +45,18 @@ def context(tmp_path: Path, seconds: float | None = None, approver: Person | Non
     bus = EventBus("t")
     bus.subscribe(events.append)
     deadline = None if seconds is None else time.monotonic() + seconds
-    ctx = StepContext("task", [], tmp_path, bus, deadline=deadline, approver=approver)
+    ctx = StepContext("task", [], tmp_path, bus, deadline=deadline)
+    if approver is not None:  # `[approval] mcp_tool` asks by default: the person answers
+        control = ControlChannel(bus)
+        control.attach("test")
+        approver.control = control
+        bus.subscribe(approver)
+        ctx.control, ctx.gate = control, ApprovalGate(ApprovalSettings(), control)
     return ctx, events
 
 
 async def test_each_call_is_approved_bounded_and_traced(tmp_path: Path) -> None:
-    person = Person("skip", "continue")
+    person = Person("no", "yes")
     ctx, events = context(tmp_path, approver=person)
     box = McpToolbox("MCP", {"calc": stdio(), "dead": stdio(RAW_SERVER, "die")})
     try:
@@ -45,7 +65,7 @@ async def test_each_call_is_approved_bounded_and_traced(tmp_path: Path) -> None:
         tools = box.registry(ctx)
         assert "calc__add" in tools and not any(n.startswith("dead__") for n in tools.names())
         refused = await tools.call("calc__add", {"a": 1, "b": 2})
-        assert refused.is_error and "not approve it: not that one" in refused.text
+        assert refused.is_error and refused.text == "Not run: not that one."
         done = await tools.call("calc__add", {"a": 1, "b": 2})
         assert (done.text, done.is_error) == ("3", False)
         assert "call the MCP tool add of server calc (a='1', b='2')" in person.shown
