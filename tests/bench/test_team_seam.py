@@ -15,7 +15,7 @@ from magentic.bench.runner import BenchOptions, run_bench
 from magentic.bench.suites import load_suite
 from magentic.bench.taxonomy import classify_all
 from magentic.bench.team import ANSWER_FORMAT, TeamRunner
-from magentic.config import Config
+from magentic.config import Config, SandboxConfig
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 from magentic.trace.writer import read_trace
 
@@ -106,7 +106,7 @@ async def test_a_bench_is_unattended_and_its_report_names_the_approval_denial(
         config = Config(
             models={"default": {"model": "scripted", "base_url": server.base_url, "api_key": "t"}},
             agents=["Coder", "ComputerTerminal"],
-            sandbox={"kind": "local"},
+            sandbox=SandboxConfig(kind="local"),
             trace_dir=tmp_path / "unused",
         )
         async with TeamRunner(config) as run_one:

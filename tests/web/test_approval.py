@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import Page
 
 from magentic.agents.base import AgentReply, StepContext
 from magentic.agents.web_surfer.agent import WebSurfer
@@ -161,8 +162,12 @@ class Surf:
         return [e for e in self.events if isinstance(e, kind)]
 
     async def value(self, selector: str, js: str = "el => el.value") -> Any:
-        page = self.surfer.session.active  # type: ignore[union-attr]
-        return await page.locator(selector).evaluate(js)
+        return await self.page().locator(selector).evaluate(js)
+
+    def page(self) -> Page:
+        session = self.surfer.session
+        assert session is not None and session.active is not None
+        return session.active
 
 
 MakeSurf = Callable[..., Any]
@@ -259,7 +264,7 @@ async def test_a_post_form_asks_and_with_nobody_there_nothing_is_posted(
     assert "it needs approval (submit_form)" in reply.text and Site.posts == []
     # A GET search form is navigation, not a submission: nothing is asked.
     await s.do(act("input_text", "Search terms", text="kites", submit=True))
-    assert s.surfer.session.active.url.endswith("/find?q=kites")  # type: ignore[union-attr]
+    assert s.page().url.endswith("/find?q=kites")
     assert len(s.of(ControlRequested)) == 2
     # The trace has the request with its screenshot saved beside it, and the decision.
     s.trace.close()
@@ -379,7 +384,7 @@ async def test_new_sites_ask_from_the_first_page_on(surf: MakeSurf, sites: tuple
     assert [a.action for a in asked] == ["new_domain", "new_domain"]
     assert "127.0.0.1 is a site not visited" in asked[0].detail
     assert "localhost is a site not visited" in asked[1].detail
-    assert s.surfer.session.active.url == f"{sites[1]}/shop"  # type: ignore[union-attr]
+    assert s.page().url == f"{sites[1]}/shop"
 
 
 async def test_step_mode_asks_before_every_action(surf: MakeSurf, sites: tuple[str, str]) -> None:
@@ -395,7 +400,7 @@ async def test_step_mode_asks_before_every_action(surf: MakeSurf, sites: tuple[s
     assert "not approved (web_action): use the links page" in reply.text
     assert "about:blank" in reply.text
     await s.do(act("visit_url", url=f"{sites[0]}/links"))
-    assert s.surfer.session.active.url == f"{sites[0]}/links"  # type: ignore[union-attr]
+    assert s.page().url == f"{sites[0]}/links"
     assert [(d.decision, d.by) for d in s.of(ControlDecided)] == [
         ("deny", "person"),
         ("allow", "person"),

@@ -141,8 +141,9 @@ class Actions:
         await self._settle_new_tab(page)
         if watch.downloads:
             await self.session.wait_downloads(self.settings.navigation_timeout_s)
-            await holds.drain()  # a download held for a decision
-            await self.session.wait_downloads(self.settings.navigation_timeout_s)
+            if holds.active:  # a download held for a person's decision: it, then the file
+                await holds.drain()
+                await self.session.wait_downloads(self.settings.navigation_timeout_s)
         result.files += self.session.downloaded[downloads_before:]
         result.notes += self._navigation_notes(watch)
         if self.session.crashed(page):
