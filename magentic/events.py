@@ -104,6 +104,9 @@ class ModelCalled(Event):
     cost: float = 0.0
     attempts: int = 1
     usage_estimated: bool = False  # the server reported no token counts; ours from characters
+    # Answered from the run's call journal: the model gave this reply before the process
+    # was killed, and a resumed run made the same request (see `magentic.llm.journal`).
+    replayed: bool = False
 
 
 class ModelDelta(Event):

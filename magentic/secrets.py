@@ -91,6 +91,18 @@ def redact(text: str) -> str:
     return redactor()(text)
 
 
+def redact_values(value: Any) -> Any:
+    """JSON-like data with every string redacted, value by value: never over the encoded
+    text, where a secret that looks like a number could break the JSON."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_values(v) for v in value]
+    return value
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts each record's final message (and its traceback)."""
 

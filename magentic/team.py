@@ -30,6 +30,8 @@ from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
 from magentic.llm.capabilities import CapabilityMemory
 from magentic.llm.client import ModelClient
+from magentic.llm.journal import FILE_NAME as JOURNAL_FILE
+from magentic.llm.journal import CallJournal
 from magentic.llm.usage import UsageMeter
 from magentic.orchestrator.checkpoint import FILE_NAME as CHECKPOINT_FILE
 from magentic.orchestrator.checkpoint import (
@@ -60,10 +62,12 @@ class _ClientMaker:
         meter: UsageMeter,
         cache: ModelCache | None,
         memory: CapabilityMemory,
+        journal: CallJournal | None = None,
     ) -> None:
         self.config, self.events, self.meter, self.cache = config, events, meter, cache
         # What the run's endpoints turned out to accept, shared by every role and remembered.
         self.memory = memory
+        self.journal = journal  # the run's answered calls, for a resume
         self.clients: list[ModelClient] = []
 
     def __call__(self, role: str) -> ModelClient:
@@ -75,6 +79,7 @@ class _ClientMaker:
             cache=self.cache,
             prices=self.config.prices,
             memory=self.memory,
+            journal=self.journal,
         )
         self.clients.append(client)
         return client
@@ -310,6 +315,7 @@ async def resume_task(
         meter,
         last_seq,
         resources,
+        journal_from=saved.journal_bytes,
     )
 
 
@@ -332,6 +338,7 @@ class _Assembly:
         meter: UsageMeter,
         last_seq: int,
         resources: SharedResources | None,
+        journal_from: int | None = None,
     ) -> RunResult:
         config = self.config
         secrets.register(key_values(config))
@@ -344,7 +351,10 @@ class _Assembly:
             ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
         )
         memory = CapabilityMemory(Path(config.cache.path).parent / "endpoints.json")
-        make_client = _ClientMaker(config, events, meter, cache, memory)
+        journal = CallJournal(self.run_dir / JOURNAL_FILE)
+        if journal_from is not None:  # a resume: the calls answered after the checkpoint
+            await asyncio.to_thread(journal.replay_from, journal_from)
+        make_client = _ClientMaker(config, events, meter, cache, memory, journal)
         control = self.control if self.control is not None else ControlChannel()
         control.connect(events)
         gate = ApprovalGate(config.approval, control)

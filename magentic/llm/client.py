@@ -34,6 +34,7 @@ from magentic.llm.context import (
     reply_reserve,
 )
 from magentic.llm.deltas import DeltaCoalescer
+from magentic.llm.journal import CallJournal
 from magentic.llm.limits import effective_limit, endpoint_slot
 from magentic.llm.messages import Message, ToolCall, ToolSpec
 from magentic.llm.servers import identify_server, starting_structured
@@ -70,8 +71,11 @@ class ModelClient:
         cache: ModelCache | None = None,
         prices: dict[str, Price] | None = None,
         memory: CapabilityMemory | None = None,
+        journal: CallJournal | None = None,
     ) -> None:
         self.settings = settings
+        # The run's answered calls, so a resumed run is not asked again (llm/journal.py).
+        self.journal = journal
         self.role = role
         self.events = events or EventBus()
         self.meter = meter or UsageMeter()
@@ -286,7 +290,13 @@ class ModelClient:
             body = self.build_request(
                 fitted, tools=tools, tool_choice=tool_choice, response_format=response_format
             )
-            key = request_key(body) if self.cache is not None else ""
+            keyed = self.cache is not None or self.journal is not None
+            key = request_key(body) if keyed else ""
+            if self.journal is not None and (journaled := self.journal.take(key)) is not None:
+                result = ChatResult.from_record(journaled)
+                result.cache_hit = False  # paid for before the resume; counted now
+                self._account(result, started, attempts=0, replayed=True)
+                return result
             if self.cache is not None:
                 record = await self.cache.get(key)
                 if record is not None:
@@ -317,10 +327,14 @@ class ModelClient:
                 result.usage_estimated = True
             if self.cache is not None:
                 await self.cache.put(key, result.to_record())
+            if self.journal is not None:
+                await self.journal.record(key, result.to_record())
             self._account(result, started, attempts=attempts)
             return result
 
-    def _account(self, result: ChatResult, started: float, *, attempts: int) -> None:
+    def _account(
+        self, result: ChatResult, started: float, *, attempts: int, replayed: bool = False
+    ) -> None:
         u = result.usage
         model = result.model or self.settings.model
         u.cost = (
@@ -334,7 +348,7 @@ class ModelClient:
                 u.cached_tokens,
             )
         )
-        self.meter.add(self.role, u)  # a replayed call costs nothing: u.cost is 0 then
+        self.meter.add(self.role, u)  # a cache hit costs nothing: u.cost is 0 then
         self.events.emit(
             ModelCalled(
                 role=self.role,
@@ -347,6 +361,7 @@ class ModelClient:
                 cost=u.cost,
                 attempts=attempts,
                 usage_estimated=result.usage_estimated,
+                replayed=replayed,
             )
         )
 

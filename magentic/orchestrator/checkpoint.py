@@ -127,6 +127,8 @@ class Checkpoint(_Strict):
     config: dict[str, Any]
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
     saved_at: float = 0.0
+    # How far the run's call journal went (bytes): a resume answers from what came after.
+    journal_bytes: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Checkpoint:
@@ -238,7 +240,9 @@ class CheckpointWriter:
                 if not target.exists():
                     _atomic_write(target, data, self._tmp(target))
                     written.append(target)
-        scrubbed = {k: _scrub(v) if k in _TEXT_FIELDS else v for k, v in record.items()}
+        scrubbed = {
+            k: secrets.redact_values(v) if k in _TEXT_FIELDS else v for k, v in record.items()
+        }
         text = json.dumps(scrubbed, ensure_ascii=False, default=str)  # an agent's odd value
         _atomic_write(self.path, text.encode("utf-8", "backslashreplace"), self._tmp(self.path))
         written.append(self.path)
@@ -262,16 +266,6 @@ class CheckpointWriter:
 # secret that looks like a number could break. Agents' state is kept exact (a cookie must
 # come back as it was): the run folder is as private as a browser profile.
 _TEXT_FIELDS = {"task", "transcript", "instructions", "facts", "plan", "answer", "stop_reason"}
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return secrets.redact(value)
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
 
 
 def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
