@@ -15,6 +15,7 @@ from typing import Any
 from magentic.agents.base import StepContext
 
 KIND = "mcp_tool"
+READ_ONLY_KIND = "mcp_read_only"
 
 
 def describe_call(server: str, tool: str, arguments: dict[str, Any]) -> str:
@@ -24,11 +25,19 @@ def describe_call(server: str, tool: str, arguments: dict[str, Any]) -> str:
 
 
 async def may_call(
-    ctx: StepContext, agent: str, server: str, tool: str, arguments: dict[str, Any]
+    ctx: StepContext,
+    agent: str,
+    server: str,
+    tool: str,
+    arguments: dict[str, Any],
+    read_only: bool = False,
 ) -> str | None:
+    """`read_only`: the server declares the tool read-only and not destructive; it then
+    falls under `mcp_read_only` (unless `[approval.mcp]` names it or its server)."""
     detail = describe_call(server, tool, arguments)
     key = f"{server}.{tool}"
     if ctx.gate is not None:
-        decision = await ctx.gate.check(KIND, agent, detail, target=key, key=key)
+        kind = READ_ONLY_KIND if read_only else KIND
+        decision = await ctx.gate.check(kind, agent, detail, target=key, key=key)
         return None if decision.allowed else (decision.reason or "it was not approved")
     return None

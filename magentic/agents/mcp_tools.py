@@ -191,15 +191,23 @@ class McpToolbox:
 
     def _handler(self, ctx: StepContext, conn: McpConnection, remote: RemoteTool) -> Any:
         async def run(args: RawArgs) -> CallResult:
-            return await self.call(ctx, conn, remote.name, args.model_dump())
+            return await self.call(
+                ctx, conn, remote.name, args.model_dump(), read_only=remote.read_only
+            )
 
         return run
 
     async def call(
-        self, ctx: StepContext, conn: McpConnection, tool: str, arguments: dict[str, Any]
+        self,
+        ctx: StepContext,
+        conn: McpConnection,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        read_only: bool = False,
     ) -> CallResult:
         began = time.perf_counter()
-        result = await self._call(ctx, conn, tool, arguments)
+        result = await self._call(ctx, conn, tool, arguments, read_only)
         ctx.acted(
             self.agent,
             f"mcp:{conn.name}.{tool}",
@@ -211,9 +219,14 @@ class McpToolbox:
         return result
 
     async def _call(
-        self, ctx: StepContext, conn: McpConnection, tool: str, arguments: dict[str, Any]
+        self,
+        ctx: StepContext,
+        conn: McpConnection,
+        tool: str,
+        arguments: dict[str, Any],
+        read_only: bool,
     ) -> CallResult:
-        refused = await may_call(ctx, self.agent, conn.name, tool, arguments)
+        refused = await may_call(ctx, self.agent, conn.name, tool, arguments, read_only)
         if refused is not None:
             return CallResult(f"Not run: {refused}.", is_error=True)
         left = ctx.seconds_left()

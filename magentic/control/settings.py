@@ -12,6 +12,7 @@ Each guarded action has a kind, and the table maps each kind to `allow`, `ask` o
 | `new_domain`  | opening a site (registrable domain) not visited in the run  | allow   |
 | `login`       | typing into or submitting a password or payment-card field  | ask     |
 | `mcp_tool`    | a tool of an MCP server (per server or tool in `mcp`)       | ask     |
+| `mcp_read_only` | an MCP tool its server declares read-only, not destructive | allow   |
 | `web_action`  | every WebSurfer action (`--step` sets it to ask)            | allow   |
 
 Why these defaults: they are what a careful user would accept with nobody watching. Reading
@@ -20,7 +21,10 @@ and running code in the sandbox are how a task gets done, and cost nothing that 
 thrown away. Anything that acts on the world as the user asks first: posting a form (an
 order, a message, a booking), sending a local file out, signing in or paying, and calling an
 MCP tool (whose effects we cannot see). Code on the machine itself asks, because there the
-sandbox is the user. New sites are allowed: the URL policy already keeps the browser off
+sandbox is the user. An MCP tool its own server marks read-only (MCP's `readOnlyHint`, and not
+`destructiveHint`) runs: the user chose to configure that server, and a lookup tool should
+work unattended; `[approval.mcp]` entries still decide first for the servers and tools they
+name. New sites are allowed: the URL policy already keeps the browser off
 private addresses, and asking for every site would make ordinary research unattended-proof
 only by failing it; a user who wants to watch where the browser goes sets it to ask, and then
 the first site of a run counts as new too.
@@ -47,6 +51,7 @@ KINDS = (
     "new_domain",
     "login",
     "mcp_tool",
+    "mcp_read_only",
     "web_action",
 )
 # How strict each rule is: of an action's kinds, the strictest rule decides.
@@ -65,6 +70,7 @@ class ApprovalSettings(BaseModel):
     new_domain: Rule = "allow"  # a site not visited before in the run
     login: Rule = "ask"  # a password field or a payment form
     mcp_tool: Rule = "ask"
+    mcp_read_only: Rule = "allow"  # a tool its server declares read-only, not destructive
     # Per MCP server or tool: {"files" = "allow", "files.delete" = "deny"}; the most
     # specific key wins over `mcp_tool`.
     mcp: dict[str, Rule] = Field(default_factory=dict)
@@ -76,7 +82,7 @@ class ApprovalSettings(BaseModel):
     def rule_for(self, kind: str, key: str = "") -> Rule:
         """The rule for one action; `key` is "server.tool" for MCP calls. A kind this table
         does not know asks: a new guarded action is never silently allowed."""
-        if kind == "mcp_tool" and key:
+        if kind in ("mcp_tool", "mcp_read_only") and key:
             for name in (key, key.split(".", 1)[0]):
                 if name in self.mcp:
                     return self.mcp[name]
@@ -87,7 +93,7 @@ class ApprovalSettings(BaseModel):
 
     def rule_key(self, kind: str, key: str = "") -> str:
         """The name of the setting that decides, as a person writes it in the config."""
-        if kind == "mcp_tool" and key:
+        if kind in ("mcp_tool", "mcp_read_only") and key:
             for name in (key, key.split(".", 1)[0]):
                 if name in self.mcp:
                     return f'mcp."{name}"'

@@ -49,6 +49,9 @@ class RemoteTool:
     name: str
     description: str
     schema: dict[str, Any]
+    # The server says the tool only reads (readOnlyHint) and does not destroy: approved by
+    # the `mcp_read_only` rule rather than `mcp_tool`.
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,11 @@ def _remote_tool(item: Any) -> RemoteTool:
         schema = {"type": "object"}  # too large to send with every call: any arguments
     schema = {**schema, "type": "object"}
     description = clip((item.description or "").strip(), _DESCRIPTION_CHARS)
-    return RemoteTool(item.name, description, schema)
+    hints = getattr(item, "annotations", None)
+    read_only = bool(getattr(hints, "read_only_hint", False)) and not bool(
+        getattr(hints, "destructive_hint", False)
+    )
+    return RemoteTool(item.name, description, schema, read_only)
 
 
 def render_result(result: Any, limit: int) -> CallResult:

@@ -3,7 +3,7 @@
     python tool_server.py                 # stdio
     python tool_server.py http            # HTTP on a free port of 127.0.0.1; prints the URL
 
-Its tools: add and echo work; hang never answers; crash ends the process mid-call; flood
+Its tools: add and echo work; lookup declares itself read-only; hang never answers; crash ends the process mid-call; flood
 answers with far more text than any cap; spawn starts a child process (to check that the
 whole process group goes) and returns its pid.
 """
@@ -17,6 +17,7 @@ import sys
 import time
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
 
 server = MCPServer("test-tools")
 
@@ -25,6 +26,18 @@ server = MCPServer("test-tools")
 def add(a: int, b: int) -> str:
     """Add two integers."""
     return str(a + b)
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def lookup(word: str) -> str:
+    """Declared read-only: the length of a word."""
+    return f"{word} has {len(word)} letters"
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True, destructive_hint=True))
+def confused(word: str) -> str:
+    """Declared read-only and destructive at once: treated as not read-only."""
+    return word
 
 
 @server.tool()
