@@ -279,9 +279,10 @@ def _run(args: argparse.Namespace) -> int:
         from magentic.ui.console_approver import ConsoleApprover
 
         approver = ConsoleApprover()
-    from magentic.ui.telemetry import telemetry_from_env
+    from magentic.ui.telemetry import telemetry_for
 
-    telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
+    # on with a [telemetry] table, or when OTEL_EXPORTER_OTLP_* names an endpoint
+    telemetry = telemetry_for(config.telemetry)
     if telemetry is not None:
         subscribers.append(telemetry)
     work = run_task(task, config, files=args.file, subscribers=subscribers, approver=approver)
@@ -424,6 +425,10 @@ def _bench(args: argparse.Namespace) -> int:
         judge_model=args.judge_model,
     )
 
+    from magentic.ui.telemetry import telemetry_for
+
+    telemetry = telemetry_for(config.telemetry)  # one trace per task; TeamRunner closes it
+
     async def bench() -> int:
         judge = None
         if args.judge_model:
@@ -432,7 +437,7 @@ def _bench(args: argparse.Namespace) -> int:
             settings = config.model_for("default").model_copy(update={"model": args.judge_model})
             judge = Judge(settings)
         try:
-            async with TeamRunner(config) as run_one:
+            async with TeamRunner(config, telemetry=telemetry) as run_one:
                 return await bench_main(options, run_one, judge=judge)
         finally:
             if judge is not None:

@@ -28,6 +28,7 @@ from magentic.execution.settings import SandboxSettings
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
 from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.text import escape_surrogates
+from magentic.ui.telemetry_settings import TelemetrySettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +65,8 @@ class Config(BaseModel):
     trace_dir: Path = Path("runs")
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # None: no [telemetry] table (telemetry then follows the standard OTEL_* variables alone).
+    telemetry: TelemetrySettings | None = None
 
     def model_for(self, role: str) -> ModelSettings:
         """The settings of one role: the default's, overlaid with the role's own."""
@@ -84,7 +87,9 @@ class Config(BaseModel):
         return values
 
     def summary(self) -> dict[str, Any]:
-        """What a trace records of the config: everything but secrets."""
+        """What a trace records of the config: everything but secrets. Telemetry is left
+        out: its headers are secrets, and where spans go does not change what a run does (a
+        bench resumed with another collector is the same run)."""
         return {
             "models": {role: self.model_for(role).model_dump() for role in ("default", *ROLES)},
             "orchestrator": self.orchestrator.model_dump(),
@@ -196,6 +201,8 @@ def load_config(
     for role in ("default", *ROLES):
         _check_base_url(role, config.model_for(role).base_url)  # fail now, with its role
     secrets.register(config.api_keys())  # redacted from every sink from now on
+    if config.telemetry is not None:  # collector tokens, likewise
+        secrets.register(config.telemetry.header_values(env).values())
     unknown = set(config.models) - {"default", *ROLES}
     if unknown:
         raise ConfigError(

@@ -14,6 +14,7 @@ with a unit or a thousands separator in the wrong place would count as wrong.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from magentic.bench.suite import BenchTask
 
 if TYPE_CHECKING:
     from magentic.config import Config
+    from magentic.events import Subscriber
+    from magentic.ui.telemetry import Telemetry
 
 # Errors of the model endpoint (ModelError and its kinds): the task errored, it did not fail.
 ENDPOINT_ERRORS = {"ModelError", "ReplayMissError", "UnsupportedFeature", "ContextOverflow"}
@@ -42,11 +45,13 @@ ANSWER_FORMAT = (
 class TeamRunner:
     """`run_one` backed by the whole team; an async context manager that closes shared parts."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, telemetry: Telemetry | None = None) -> None:
         if not config.orchestrator.answer_format:
             settings = config.orchestrator.model_copy(update={"answer_format": ANSWER_FORMAT})
             config = config.model_copy(update={"orchestrator": settings})
         self.config = config
+        # One exporter for the bench; each task's run gets its own subscriber and trace.
+        self.telemetry = telemetry
         self.resources = SharedResources()
         if "WebSurfer" in config.agents:
             self._share_one_browser()
@@ -66,10 +71,20 @@ class TeamRunner:
         from magentic.team import run_task  # the whole team's imports, only when a task runs
 
         files = [task.file_path] if task.file_path is not None else []
+        subscribers: list[Subscriber] = []
+        if self.telemetry is not None:
+            attributes = {
+                "magentic.bench.suite": task.suite,
+                "magentic.bench.task_id": task.task_id,
+                "magentic.bench.repeat": repeat,
+                "magentic.bench.level": task.level,
+            }
+            subscribers.append(self.telemetry.for_run(attributes))
         result = await run_task(
             task.question,
             self._config_for(task),
             files=files,
+            subscribers=subscribers,
             run_dir=workdir,
             resources=self.resources,
         )
@@ -103,8 +118,12 @@ class TeamRunner:
         return self.config.model_copy(update={"web": web})
 
     async def close(self) -> None:
-        """Close what the tasks shared."""
-        await self.resources.aclose()
+        """Close what the tasks shared; send the spans still batched (off the event loop)."""
+        try:
+            await self.resources.aclose()
+        finally:
+            if self.telemetry is not None:
+                await asyncio.to_thread(self.telemetry.close)
 
     async def __aenter__(self) -> TeamRunner:
         return self
