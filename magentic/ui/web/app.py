@@ -25,13 +25,16 @@ from magentic.ui.web.store import (
     RESULTS,
     TRACE,
     Library,
+    judge,
     read_events,
     read_results,
+    run_summary,
     summarize,
 )
 
 POLL_S = 0.25  # how often a followed file is checked for new lines
 _HEARTBEAT_S = 15.0
+_LIVENESS_POLLS = 8  # a followed run silent this many polls has its process checked
 _HEADERS = {
     # Run text is hostile: no inline script, nothing from elsewhere, no sniffing.
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
@@ -94,8 +97,7 @@ def build_app(
             folder = library.folder(ref)
             if folder is None:
                 continue
-            chunk = await asyncio.to_thread(read_events, folder / TRACE)
-            runs.append(summarize(ref, chunk.items))
+            runs.append(await asyncio.to_thread(run_summary, ref, folder))
         return _html(pages.index_page(runs, await asyncio.to_thread(library.benches)))
 
     async def run(request: Request) -> Response:
@@ -104,7 +106,7 @@ def build_app(
         if folder is None or not (folder / TRACE).is_file():
             return _missing(f"the run {ref}")
         chunk = await asyncio.to_thread(read_events, folder / TRACE)
-        summary = summarize(ref, chunk.items)
+        summary = await asyncio.to_thread(judge, summarize(ref, chunk.items), folder)
         page = pages.run_page(
             ref, summary, chunk.items, chunk.unreadable, chunk.offset, partial=chunk.partial
         )
@@ -183,7 +185,7 @@ async def _follow_trace(
     path = folder / TRACE
     # What the page already shows, for the status line; what follows is sent below.
     before = (await asyncio.to_thread(read_events, path, 0, offset)).items
-    idle = 0.0
+    idle, quiet = 0.0, 0
     while True:
         chunk = await asyncio.to_thread(read_events, path, offset)
         if chunk.items:
@@ -192,7 +194,7 @@ async def _follow_trace(
             html = "".join(pages.event_html(ref, item) for item in chunk.items)
             status = pages.status_html(summarize(ref, before))
             yield _sse("append", {"html": html, "status": status}, offset)
-            idle = 0.0
+            idle, quiet = 0.0, 0
         if any(getattr(i, "kind", "") == "run_finished" for i in chunk.items) or (
             not chunk.items and before and getattr(before[-1], "kind", "") == "run_finished"
         ):
@@ -203,6 +205,14 @@ async def _follow_trace(
             yield _sse("delta", delta, offset)
         except asyncio.TimeoutError:
             pass
+        quiet += 1
+        if quiet >= _LIVENESS_POLLS:  # silent a while: is its process still there?
+            quiet = 0
+            summary = await asyncio.to_thread(judge, summarize(ref, before), folder)
+            if summary.status != "running":  # it died: say so, and stop following
+                yield _sse("append", {"html": "", "status": pages.status_html(summary)}, offset)
+                yield _sse("end", {}, offset)
+                return
         idle += poll_s
         if idle >= _HEARTBEAT_S:  # a comment line: finds a reader that went away
             yield ": still here\n\n"
