@@ -257,7 +257,6 @@ def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
     from magentic.team import check_agent_names, run_task
-    from magentic.ui.live import LiveConsole
 
     task = escape_surrogates(args.task).strip()
     if not task:
@@ -289,7 +288,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.ui:
         work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers)
     try:
-        with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+        # the live console draws while the run lasts (rich is imported only for it)
+        live = watcher if hasattr(watcher, "__enter__") else contextlib.nullcontext()
+        with live:
             result = run_async(work)
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
@@ -350,14 +351,15 @@ async def _with_web_view(
         await view.stop()
 
 
-async def _with_bench_view(work: Coroutine[Any, Any, T], folder: Path) -> T:
+async def _with_bench_view(work: Callable[[list[Any]], Coroutine[Any, Any, T]], folder: Path) -> T:
     """Run a bench with the web view serving its results folder (or the folder its new
-    results folder goes in); the view closes when the bench ends."""
+    results folder goes in); each task's run streams its model text to the view's pages.
+    The view closes when the bench ends."""
     view = _web_view([folder], 0)
     url = await view.start()
     print(f"magentic: watch this bench at {url}", file=sys.stderr, flush=True)
     try:
-        return await work
+        return await work([view.streams.push])
     finally:
         await view.stop()
 
@@ -429,7 +431,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     telemetry = telemetry_for(config.telemetry)  # one trace per task; TeamRunner closes it
 
-    async def bench() -> int:
+    async def bench(watchers: list[Any]) -> int:
         judge = None
         if args.judge_model:
             from magentic.bench.judge import Judge
@@ -437,15 +439,15 @@ def _bench(args: argparse.Namespace) -> int:
             settings = config.model_for("default").model_copy(update={"model": args.judge_model})
             judge = Judge(settings)
         try:
-            async with TeamRunner(config, telemetry=telemetry) as run_one:
+            async with TeamRunner(config, telemetry=telemetry, watchers=watchers) as run_one:
                 return await bench_main(options, run_one, judge=judge)
         finally:
             if judge is not None:
                 await judge.close()
 
     if args.ui:
-        return run_async(_with_bench_view(bench(), args.out or Path("runs") / "bench"))
-    return run_async(bench())
+        return run_async(_with_bench_view(bench, args.out or Path("runs") / "bench"))
+    return run_async(bench([]))
 
 
 def _bench_merge(args: argparse.Namespace) -> int:

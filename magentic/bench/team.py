@@ -15,6 +15,7 @@ with a unit or a thousands separator in the wrong place would count as wrong.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -45,13 +46,20 @@ ANSWER_FORMAT = (
 class TeamRunner:
     """`run_one` backed by the whole team; an async context manager that closes shared parts."""
 
-    def __init__(self, config: Config, *, telemetry: Telemetry | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        telemetry: Telemetry | None = None,
+        watchers: Sequence[Subscriber] = (),
+    ) -> None:
         if not config.orchestrator.answer_format:
             settings = config.orchestrator.model_copy(update={"answer_format": ANSWER_FORMAT})
             config = config.model_copy(update={"orchestrator": settings})
         self.config = config
         # One exporter for the bench; each task's run gets its own subscriber and trace.
         self.telemetry = telemetry
+        self.watchers = list(watchers)  # subscribed to every task's run (a console, a view)
         self.resources = SharedResources()
         if "WebSurfer" in config.agents:
             self._share_one_browser()
@@ -71,7 +79,7 @@ class TeamRunner:
         from magentic.team import run_task  # the whole team's imports, only when a task runs
 
         files = [task.file_path] if task.file_path is not None else []
-        subscribers: list[Subscriber] = []
+        subscribers: list[Subscriber] = list(self.watchers)
         if self.telemetry is not None:
             attributes = {
                 "magentic.bench.suite": task.suite,

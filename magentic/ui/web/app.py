@@ -9,6 +9,7 @@ catches up at once and keeps up, and a finished run's stream ends with an `end` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from pathlib import Path
@@ -264,8 +265,6 @@ class WebView:
 
         class _Server(uvicorn.Server):
             def capture_signals(self) -> Any:  # the caller's stopping rules hold
-                import contextlib
-
                 return contextlib.nullcontext()
 
         self.library = Library(roots)
@@ -297,14 +296,26 @@ class WebView:
         return self.url
 
     async def stop(self) -> None:
+        """Stop at once. uvicorn's own shutdown ticks and pauses (about 0.2 s), which would
+        add to every `--ui` run; the view owes its readers nothing on the way out, so their
+        connections are closed (an open event stream sees a disconnect and ends cleanly)."""
         if self._task is None:
             return
         self.server.should_exit = True
-        self.server.force_exit = True  # open event streams would hold a graceful stop
-        try:
-            await asyncio.wait_for(self._task, timeout=5)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            self._task.cancel()
+        self.server.force_exit = True
+        for server in self.server.servers:
+            server.close()
+        for connection in list(self.server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+        requests = list(self.server.server_state.tasks)
+        if requests:  # their streams see the disconnect on the next turns of the loop
+            await asyncio.wait(requests, timeout=1.0)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
         self.socket.close()
 
     async def serve_until_stopped(self) -> None:
