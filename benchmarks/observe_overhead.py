@@ -14,9 +14,11 @@ concurrency 1, in these ways:
 - telemetry: spans of every task exported over OTLP/HTTP to a receiver in a separate
   process (a collector), flushed before the bench counts as done.
 
-Variants are interleaved, round after round (the first round warms up), so a busy moment
-of a shared machine falls on all alike; each face's overhead is its median over the bare
-median (and likewise for this process's CPU time, which a busy machine disturbs less).
+Variants are interleaved, round after round, each round in a rotated order (the first round
+warms up). A face's overhead is the median over rounds of its time over the bare run's time
+in the same round, so a busy spell of a shared machine falls on both halves of a pair; the
+same is given for this process's CPU time, which a busy machine disturbs less, and the
+load average before and after says how busy the machine was.
 What a face's first use costs a fresh process in imports is measured apart, in
 new interpreters. Then a synthetic trace of 200 rounds is written and its run page fetched.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -322,10 +325,13 @@ async def main() -> None:
         }
         samples: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
+        names = list(variants)
+        load_before = os.getloadavg()[0]
         for round_no in range(args.repeat + 1):
-            for name, variant in variants.items():
+            turn = round_no % len(names)  # each round starts elsewhere: no face always first
+            for name in names[turn:] + names[:turn]:
                 started, cpu_started = time.perf_counter(), time.process_time()
-                await variant()
+                await variants[name]()
                 took, cpu_took = time.perf_counter() - started, time.process_time() - cpu_started
                 if round_no:  # the first round warms up
                     samples[name].append(took)
@@ -333,6 +339,7 @@ async def main() -> None:
                 print(
                     f"round {round_no} {name}: {took:.2f} s, cpu {cpu_took:.2f} s", file=sys.stderr
                 )
+        load_after = os.getloadavg()[0]
     async with httpx.AsyncClient() as client:
         spans = int((await client.get(collector)).text)
     receiver.terminate()
@@ -340,11 +347,11 @@ async def main() -> None:
     s = {name: median(values) for name, values in samples.items()}
     c = {name: median(values) for name, values in cpu.items()}
 
-    def pct(name: str) -> float:
-        return round(100 * (s[name] / s["bare"] - 1), 1)
-
-    def cpu_pct(name: str) -> float:
-        return round(100 * (c[name] / c["bare"] - 1), 1)
+    def paired(times: dict[str, list[float]], name: str) -> float:
+        """The median, over rounds, of the face's time over the bare run's of the same
+        round: a machine's busy spell falls on both halves of a pair."""
+        ratios = [face / bare - 1 for face, bare in zip(times[name], times["bare"], strict=True)]
+        return round(100 * median(ratios), 1)
 
     emit(
         {
@@ -355,19 +362,21 @@ async def main() -> None:
             "suite_bench_progress_s": round(s["progress"], 3),
             "suite_web_view_s": round(s["web"], 3),
             "suite_telemetry_s": round(s["otel"], 3),
-            "live_console_overhead_pct": pct("live"),
-            "bench_progress_overhead_pct": pct("progress"),
-            "web_view_overhead_pct": pct("web"),
-            "telemetry_overhead_pct": pct("otel"),
+            "live_console_overhead_pct": paired(samples, "live"),
+            "bench_progress_overhead_pct": paired(samples, "progress"),
+            "web_view_overhead_pct": paired(samples, "web"),
+            "telemetry_overhead_pct": paired(samples, "otel"),
             "target_overhead_pct": 5.0,
             # CPU seconds of this process (the run, the scripted model, the face's threads;
             # not the browser's or the collector's): steadier than wall time on a busy machine
             "suite_bare_cpu_s": round(c["bare"], 3),
-            "live_console_cpu_overhead_pct": cpu_pct("live"),
-            "bench_progress_cpu_overhead_pct": cpu_pct("progress"),
-            "web_view_cpu_overhead_pct": cpu_pct("web"),
-            "telemetry_cpu_overhead_pct": cpu_pct("otel"),
+            "live_console_cpu_overhead_pct": paired(cpu, "live"),
+            "bench_progress_cpu_overhead_pct": paired(cpu, "progress"),
+            "web_view_cpu_overhead_pct": paired(cpu, "web"),
+            "telemetry_cpu_overhead_pct": paired(cpu, "otel"),
             "wall_spread_bare_s": [round(min(samples["bare"]), 2), round(max(samples["bare"]), 2)],
+            "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+            "cpus": os.cpu_count(),
             "first_use_import_ms": {
                 "live_console": _import_ms("magentic.ui.live"),
                 "web_view": _import_ms("magentic.ui.web.app"),
