@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from magentic.errors import ContextOverflow
+from magentic.llm import tls
 from magentic.llm.messages import ImagePart, Message, user
 from magentic.text import clip
 
@@ -233,7 +234,9 @@ async def probe_context_tokens(
     """(context size, where it was read) from a llama.cpp, Ollama or vLLM server, or None."""
     root = _server_root(base_url)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    async with httpx.AsyncClient(timeout=timeout_s, headers=headers) as http:
+    async with httpx.AsyncClient(
+        timeout=timeout_s, headers=headers, verify=tls.httpx_context()
+    ) as http:
         probes: list[tuple[str, str, dict[str, Any] | None]] = [
             ("GET", f"{base_url.rstrip('/')}/models", None),
             ("GET", f"{root}/props", None),
