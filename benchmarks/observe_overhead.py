@@ -9,8 +9,8 @@ concurrency 1, in these ways:
   task's run, drawing to an 80-column in-memory terminal;
 - bench progress: the bench's own live bar (what `magentic bench` shows on a terminal);
 - web view: the view started and stopped with the bench (as `bench --ui` does), while a
-  separate process, standing in for a browser, follows the bench page's stream and the
-  stream of each task's run page as it appears;
+  separate process, standing in for a browser opened beforehand, follows the bench page's
+  stream and the stream of each task's run page as it appears;
 - telemetry: spans of every task exported over OTLP/HTTP to a receiver in a separate
   process (a collector), flushed before the bench counts as done.
 
@@ -31,12 +31,14 @@ import argparse
 import asyncio
 import io
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -98,7 +100,9 @@ FOLLOWER = """
 import asyncio, sys
 from pathlib import Path
 import httpx
-url, out = sys.argv[1], Path(sys.argv[2])
+out = Path(sys.argv[1])
+print("up", flush=True)  # started and imported: the browser was open before the bench
+url = sys.stdin.readline().strip()
 async def follow(client, path):
     try:
         async with client.stream("GET", path) as response:
@@ -108,8 +112,7 @@ async def follow(client, path):
     except httpx.HTTPError:
         pass
 async def main():
-    loop = asyncio.get_running_loop()
-    stop = loop.run_in_executor(None, sys.stdin.read)
+    stop = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     seen = set()
     async with httpx.AsyncClient(base_url=url, timeout=None) as client:
         tasks = [asyncio.ensure_future(follow(client, "/follow/bench/0/.?offset=0"))]
@@ -270,6 +273,7 @@ async def main() -> None:
     assert receiver.stdout is not None
     collector = f"http://127.0.0.1:{receiver.stdout.readline().strip()}"
     followed: list[int] = []
+    browser_cpu: list[float] = []  # CPU seconds of the stand-in browser, per web round
     async with ScriptedLLMServer(script) as server:
         suite = Suite(server.base_url, tmp, args.limit)
         config = _config(server.base_url, tmp / "runs")
@@ -292,22 +296,41 @@ async def main() -> None:
                 progress=lambda total: make_progress(total, console, json_output=False),
             )
 
+        browser: dict[str, Any] = {}
+
+        async def open_browser() -> None:
+            """Untimed: the stand-in browser starts (and imports) before the bench."""
+            out = suite.out("web")
+            out.mkdir()
+            browser["out"] = out
+            browser["process"] = _spawn(FOLLOWER, str(out))
+            assert browser["process"].stdout is not None
+            await asyncio.to_thread(browser["process"].stdout.readline)  # "up"
+
+        async def close_browser() -> None:
+            follower = browser["process"]
+            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            seen, _ = await asyncio.to_thread(follower.communicate, "stop\n")
+            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            followed.append(int(seen.split()[-1]))
+            browser_cpu.append(
+                cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
+            )
+
         async def web() -> None:
             from magentic.ui.web.app import WebView
 
-            out = suite.out("web")
-            out.mkdir()
+            out: Path = browser["out"]
+            follower = browser["process"]
+            assert follower.stdin is not None and follower.stdout is not None
             view = WebView([out], 0)
             url = await view.start()
-            follower = _spawn(FOLLOWER, url, str(out))
-            assert follower.stdout is not None
-            await asyncio.to_thread(follower.stdout.readline)  # following before work starts
+            follower.stdin.write(url + "\n")  # it follows from offset 0: nothing is missed
+            follower.stdin.flush()
             try:
                 await suite.run(out, TeamRunner(config, watchers=[view.streams.push]))
             finally:
                 await view.stop()
-                seen, _ = await asyncio.to_thread(follower.communicate, "")
-                followed.append(int(seen))
 
         async def otel() -> None:
             from magentic.ui.telemetry import telemetry_for
@@ -323,6 +346,8 @@ async def main() -> None:
             "web": web,
             "otel": otel,
         }
+        before = {"web": open_browser}
+        after = {"web": close_browser}
         samples: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
         names = list(variants)
@@ -330,9 +355,13 @@ async def main() -> None:
         for round_no in range(args.repeat + 1):
             turn = round_no % len(names)  # each round starts elsewhere: no face always first
             for name in names[turn:] + names[:turn]:
+                if name in before:
+                    await before[name]()
                 started, cpu_started = time.perf_counter(), time.process_time()
                 await variants[name]()
                 took, cpu_took = time.perf_counter() - started, time.process_time() - cpu_started
+                if name in after:
+                    await after[name]()
                 if round_no:  # the first round warms up
                     samples[name].append(took)
                     cpu[name].append(cpu_took)
@@ -386,6 +415,7 @@ async def main() -> None:
                 ),
             },
             "runs_followed_per_web_round": followed[-1] if followed else 0,
+            "browser_cpu_s_per_web_round": round(median(browser_cpu), 3),
             "spans_received": spans,
             "page_200_rounds_ms": await _page_200_rounds_ms(tmp),
             "repeat": args.repeat,
