@@ -183,11 +183,17 @@ async def _follow_run(ref: str, folder: Path, offset: int, poll_s: float, stream
 async def _follow_trace(
     ref: str, folder: Path, offset: int, poll_s: float, queue: asyncio.Queue[dict[str, Any]]
 ) -> Any:
+    """One turn every `poll_s`: the streamed text gathered since the last turn (merged into
+    as few messages as it allows), then the trace's new lines. A message per delta, each
+    waking the loop for another read of the trace, cost more than the rest of the view."""
     path = folder / TRACE
     # What the page already shows, for the status line; what follows is sent below.
     before = (await asyncio.to_thread(read_events, path, 0, offset)).items
     idle, quiet = 0.0, 0
     while True:
+        # Text first: the trace line that ends its call comes after it, and clears it.
+        for delta in merge_deltas(_drain(queue)):
+            yield _sse("delta", delta, offset)
         chunk = await asyncio.to_thread(read_events, path, offset)
         if chunk.items:
             offset = chunk.offset
@@ -201,11 +207,6 @@ async def _follow_trace(
         ):
             yield _sse("end", {}, offset)
             return
-        try:  # streamed text, when this process runs the run; else a pause between reads
-            delta = await asyncio.wait_for(queue.get(), poll_s)
-            yield _sse("delta", delta, offset)
-        except asyncio.TimeoutError:
-            pass
         quiet += 1
         if quiet >= _LIVENESS_POLLS:  # silent a while: is its process still there?
             quiet = 0
@@ -218,6 +219,29 @@ async def _follow_trace(
         if idle >= _HEARTBEAT_S:  # a comment line: finds a reader that went away
             yield ": still here\n\n"
             idle = 0.0
+        await asyncio.sleep(poll_s)
+
+
+def _drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def merge_deltas(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive deltas of one call as one: same role, and the later one not the start of
+    a new call (a delta whose `chars` equals its own length starts one)."""
+    merged: list[dict[str, Any]] = []
+    for delta in deltas:
+        last = merged[-1] if merged else None
+        fresh = delta["chars"] == len(delta["text"])
+        if last is not None and last["role"] == delta["role"] and not fresh:
+            last["text"] += delta["text"]
+            last["chars"] = delta["chars"]
+        else:
+            merged.append(dict(delta))
+    return merged
 
 
 async def _follow_bench(library: Library, folder: Path, offset: int, poll_s: float) -> Any:
