@@ -124,7 +124,7 @@ async def main():
                     seen.add(ref)
                     path = f"/follow/run/0/{ref}?offset=0"
                     tasks.append(asyncio.ensure_future(follow(client, path)))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.25)  # a person opens run pages as they appear
         for task in tasks:
             task.cancel()
     print(len(seen), flush=True)
