@@ -414,7 +414,8 @@ async def main() -> None:
                 "web_view": _import_ms("magentic.ui.web.app"),
                 "telemetry": _import_ms(
                     "magentic.ui.telemetry, opentelemetry.sdk.trace, "
-                    "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+                    "opentelemetry.exporter.otlp.proto.http.trace_exporter, "
+                    "requests"  # the exporter's transport, imported when it is made
                 ),
             },
             "runs_followed_per_web_round": followed[-1] if followed else 0,
