@@ -313,7 +313,6 @@ def _run(args: argparse.Namespace) -> int:
     from magentic.config import load_config
     from magentic.control.channel import ControlChannel
     from magentic.team import check_agent_names, run_task
-    from magentic.ui.live import LiveConsole
 
     task = escape_surrogates(args.task).strip()
     if not task:
@@ -336,16 +335,19 @@ def _run(args: argparse.Namespace) -> int:
     face = _console_face(args, control, watcher)
     if face is not None:
         subscribers.append(face)
-    from magentic.ui.telemetry import telemetry_from_env
+    from magentic.ui.telemetry import telemetry_for
 
-    telemetry = telemetry_from_env()  # on when OTEL_EXPORTER_OTLP_* names an endpoint
+    # on with a [telemetry] table, or when OTEL_EXPORTER_OTLP_* names an endpoint
+    telemetry = telemetry_for(config.telemetry)
     if telemetry is not None:
         subscribers.append(telemetry)
     work = run_task(task, config, files=args.file, subscribers=subscribers, control=control)
     if args.ui:
         work = _with_web_view(work, config.trace_dir, args.ui_port, subscribers, control)
     try:
-        with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+        # the live console draws while the run lasts (rich is imported only for it)
+        live = watcher if hasattr(watcher, "__enter__") else contextlib.nullcontext()
+        with live:
             result = run_async(work, on_interrupt=face.interrupt if face is not None else None)
     except (KeyboardInterrupt, asyncio.CancelledError):
         if args.json:  # the partial result: what the run did before it was stopped
@@ -366,7 +368,6 @@ def _resume(args: argparse.Namespace) -> int:
     bad checkpoint or a budget with no room left changes nothing in the folder."""
     from magentic.control.channel import ControlChannel
     from magentic.team import prepare_resume, resume_task
-    from magentic.ui.live import LiveConsole
 
     overrides = {
         "models.default.base_url": args.base_url,
@@ -397,7 +398,7 @@ def _resume(args: argparse.Namespace) -> int:
     if face is not None:
         subscribers.append(face)
     work = resume_task(resumption, subscribers=subscribers, control=control)
-    with watcher if isinstance(watcher, LiveConsole) else contextlib.nullcontext():
+    with watcher if hasattr(watcher, "__enter__") else contextlib.nullcontext():
         result = run_async(work, on_interrupt=face.interrupt if face is not None else None)
     if args.json:
         print(json.dumps(result.to_json()))
@@ -413,9 +414,8 @@ def _console_face(args: argparse.Namespace, control: Any, watcher: Any) -> Any:
     if not (args.interactive or sys.stdin.isatty()):
         return None
     from magentic.ui.console_face import ConsoleFace
-    from magentic.ui.live import LiveConsole
 
-    display = watcher if isinstance(watcher, LiveConsole) else None
+    display = watcher if hasattr(watcher, "hold") else None  # the live console, if it is one
     face = ConsoleFace(control, display=display)
     face.attach()
     return face
@@ -473,14 +473,15 @@ async def _with_web_view(
         await view.stop()
 
 
-async def _with_bench_view(work: Coroutine[Any, Any, T], folder: Path) -> T:
+async def _with_bench_view(work: Callable[[list[Any]], Coroutine[Any, Any, T]], folder: Path) -> T:
     """Run a bench with the web view serving its results folder (or the folder its new
-    results folder goes in); the view closes when the bench ends."""
+    results folder goes in); each task's run streams its model text to the view's pages.
+    The view closes when the bench ends."""
     view = _web_view([folder], 0)
     url = await view.start()
     print(f"magentic: watch this bench at {url}", file=sys.stderr, flush=True)
     try:
-        return await work
+        return await work([view.streams.push])
     finally:
         await view.stop()
 
@@ -559,15 +560,18 @@ def _bench(args: argparse.Namespace) -> int:
         cluster = RayCluster(args.ray, functools.partial(TeamRunner, config), judge=judge_settings)
         cluster.connect()  # before the loop: a bad address fails here, in one line
     json_out = sys.stdout
+    from magentic.ui.telemetry import telemetry_for
 
-    async def bench() -> int:
+    telemetry = telemetry_for(config.telemetry)  # one trace per task; TeamRunner closes it
+
+    async def bench(watchers: list[Any]) -> int:
         judge = None
         if judge_settings is not None:
             from magentic.bench.judge import Judge
 
             judge = Judge(judge_settings)
         try:
-            async with TeamRunner(config) as run_one:
+            async with TeamRunner(config, telemetry=telemetry, watchers=watchers) as run_one:
                 return await bench_main(
                     options, run_one, judge=judge, cluster=cluster, json_out=json_out
                 )
@@ -575,9 +579,7 @@ def _bench(args: argparse.Namespace) -> int:
             if judge is not None:
                 await judge.close()
 
-    work = bench()
-    if args.ui:
-        work = _with_bench_view(work, args.out or Path("runs") / "bench")
+    work = _with_bench_view(bench, args.out or Path("runs") / "bench") if args.ui else bench([])
     if cluster is None:
         return run_async(work)
     with contextlib.redirect_stdout(sys.stderr):  # Ray prints notices (a node died) to stdout

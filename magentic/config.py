@@ -31,6 +31,7 @@ from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price
 from magentic.mcp.settings import McpSettings
 from magentic.orchestrator.settings import OrchestratorSettings
 from magentic.text import escape_surrogates
+from magentic.ui.telemetry_settings import TelemetrySettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,6 +71,8 @@ class Config(BaseModel):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    # None: no [telemetry] table (telemetry then follows the standard OTEL_* variables alone).
+    telemetry: TelemetrySettings | None = None
 
     @model_validator(mode="after")
     def _step_mode_asks(self) -> Config:
@@ -98,14 +101,18 @@ class Config(BaseModel):
 
     def record(self) -> dict[str, Any]:
         """The whole config as JSON data, for a checkpoint to resume with; API keys written
-        in the config are left out (a resumed run reads them from `api_key_env` again)."""
-        tree = self.model_dump(mode="json")
+        in the config are left out (a resumed run reads them from `api_key_env` again), and so
+        is `[telemetry]`, whose headers are secrets (a resumed run follows the OTEL_* variables
+        of its own environment)."""
+        tree = self.model_dump(mode="json", exclude={"telemetry"})
         for table in tree["models"].values():
             table.pop("api_key", None)
         return tree
 
     def summary(self) -> dict[str, Any]:
-        """What a trace records of the config: everything but secrets."""
+        """What a trace records of the config: everything but secrets. Telemetry is left
+        out: its headers are secrets, and where spans go does not change what a run does (a
+        bench resumed with another collector is the same run)."""
         return {
             "models": {role: self.model_for(role).model_dump() for role in ("default", *ROLES)},
             "orchestrator": self.orchestrator.model_dump(),
@@ -227,6 +234,8 @@ def load_config(
         _check_base_url(role, config.model_for(role).base_url)  # fail now, with its role
     secrets.register(config.api_keys())  # redacted from every sink from now on
     secrets.register(config.mcp.secrets())  # MCP servers' env values and headers too
+    if config.telemetry is not None:  # collector tokens, likewise
+        secrets.register(config.telemetry.header_values(env).values())
     unknown = set(config.models) - {"default", *ROLES}
     if unknown:
         raise ConfigError(

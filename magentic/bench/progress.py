@@ -90,6 +90,9 @@ class RichProgress(NoProgress):
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            # rich's default is 10 redraws a second, each a table layout: a few percent of a
+            # core for a bar that changes when a task starts or ends (and the clock ticks)
+            refresh_per_second=4,
         )
         self._bar = self._progress.add_task("bench", total=total, detail="")
 

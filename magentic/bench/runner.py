@@ -222,7 +222,7 @@ async def run_bench(
             task, repeat = queue.get_nowait()
             view.started(task.task_id, repeat)
             result = await run_job(
-                task,
+                replace(task, suite=suite.name),  # for run_one's telemetry attributes
                 repeat,
                 out,
                 base_url,

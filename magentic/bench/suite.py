@@ -36,6 +36,7 @@ class BenchTask:
     file_path: Path | None = None  # absolute path of the attached file, if any
     annotator: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     site_url: str | None = None  # the suite's site server, once `with_site` filled it in
+    suite: str = field(default="", compare=False)  # the suite's name, once the runner set it
 
     @property
     def scored(self) -> bool:

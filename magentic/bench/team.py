@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -27,7 +28,9 @@ from magentic.bench.suite import BenchTask
 
 if TYPE_CHECKING:
     from magentic.config import Config
+    from magentic.events import Subscriber
     from magentic.orchestrator.outcomes import RunResult
+    from magentic.ui.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +50,20 @@ ANSWER_FORMAT = (
 class TeamRunner:
     """`run_one` backed by the whole team; an async context manager that closes shared parts."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        telemetry: Telemetry | None = None,
+        watchers: Sequence[Subscriber] = (),
+    ) -> None:
         if not config.orchestrator.answer_format:
             settings = config.orchestrator.model_copy(update={"answer_format": ANSWER_FORMAT})
             config = config.model_copy(update={"orchestrator": settings})
         self.config = config
+        # One exporter for the bench; each task's run gets its own subscriber and trace.
+        self.telemetry = telemetry
+        self.watchers = list(watchers)  # subscribed to every task's run (a console, a view)
         self.resources = SharedResources()
         if "WebSurfer" in config.agents:
             self._share_one_browser()
@@ -77,6 +89,7 @@ class TeamRunner:
             task.question,
             self._config_for(task),
             files=files,
+            subscribers=self._subscribers(task, repeat),
             run_dir=workdir,
             resources=self.resources,
         )
@@ -99,7 +112,23 @@ class TeamRunner:
             return None
         if resumption.finished:
             return None
-        return _outcome(await resume_task(resumption, resources=self.resources))
+        resumed = await resume_task(
+            resumption, subscribers=self._subscribers(task, repeat), resources=self.resources
+        )
+        return _outcome(resumed)
+
+    def _subscribers(self, task: BenchTask, repeat: int) -> list[Subscriber]:
+        """Who watches one task's run: the bench's watchers, and its own telemetry trace."""
+        subscribers: list[Subscriber] = list(self.watchers)
+        if self.telemetry is not None:
+            attributes = {
+                "magentic.bench.suite": task.suite,
+                "magentic.bench.task_id": task.task_id,
+                "magentic.bench.repeat": repeat,
+                "magentic.bench.level": task.level,
+            }
+            subscribers.append(self.telemetry.for_run(attributes))
+        return subscribers
 
     def _config_for(self, task: BenchTask) -> Config:
         """The config for one task: its suite's own site is let through the URL policy.
@@ -118,8 +147,12 @@ class TeamRunner:
         return self.config.model_copy(update={"web": web})
 
     async def close(self) -> None:
-        """Close what the tasks shared."""
-        await self.resources.aclose()
+        """Close what the tasks shared; send the spans still batched (off the event loop)."""
+        try:
+            await self.resources.aclose()
+        finally:
+            if self.telemetry is not None:
+                await asyncio.to_thread(self.telemetry.close)
 
     async def __aenter__(self) -> TeamRunner:
         return self

@@ -32,6 +32,8 @@ from typing import Any
 
 import httpx
 
+from magentic.llm import tls
+
 log = logging.getLogger(__name__)
 
 LLAMA_CPP = "llama.cpp"
@@ -191,7 +193,9 @@ async def identify_server(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     try:
-        async with httpx.AsyncClient(timeout=timeout_s, headers=headers) as http:
+        async with httpx.AsyncClient(
+            timeout=timeout_s, headers=headers, verify=tls.httpx_context()
+        ) as http:
             answers = await _ask_all(http, routes, timeout_s)
             info.conclusive = all(a is not _MISSING for a in answers.values())
             _read(info, answers, model, asking_all, routes)

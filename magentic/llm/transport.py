@@ -16,9 +16,17 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from magentic.errors import ModelError, ModelTimeout
+from magentic.llm import tls
 from magentic.llm.faults import Used, status_error
 from magentic.llm.settings import ModelSettings
 from magentic.llm.wire import ChatResult, StreamAccumulator, parse_completion
+
+
+def _http_client() -> Any:
+    """The SDK's own default HTTP client, but with the process's one TLS context (see
+    `tls.py`); None (the SDK makes its own) when that context is not available."""
+    context = tls.sdk_context()
+    return None if context is None else openai.DefaultAsyncHttpxClient(verify=context)
 
 
 class Transport:
@@ -38,6 +46,7 @@ class Transport:
                     api_version=s.api_version or "2024-10-21",
                     timeout=s.timeout_s,
                     max_retries=0,
+                    http_client=_http_client(),
                 )
             else:
                 self._sdk = openai.AsyncOpenAI(
@@ -45,6 +54,7 @@ class Transport:
                     base_url=s.base_url,
                     timeout=s.timeout_s,
                     max_retries=0,
+                    http_client=_http_client(),
                 )
         return self._sdk
 

@@ -272,7 +272,9 @@ def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
     """Write a temporary file beside `target`, then rename it over: a reader (or a killed
     process) sees the old file or the new one, whole. `_sync` makes it durable."""
     try:
-        with open(tmp, "wb") as file:
+        # Owner-only: it holds the browser's cookies and the MCP servers' env, like a profile.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "wb") as file:
             file.write(data)
         os.replace(tmp, target)
     except BaseException:

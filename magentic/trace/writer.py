@@ -23,6 +23,7 @@ from typing import Any
 from magentic import secrets
 from magentic.events import Event, RunFinished
 from magentic.text import escape_surrogates
+from magentic.trace import owner
 
 log = logging.getLogger(__name__)
 REDACTED = secrets.REDACTED
@@ -40,6 +41,8 @@ class TraceWriter:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._queue: queue.Queue[object] = queue.Queue()
         self._file = self.path.open("a", encoding="utf-8")
+        self._owner = owner.current()  # who writes: lets a reader tell a dead run (owner.py)
+        self._mark_owner()
         self._file_lock = threading.Lock()
         self._finished = False  # a run_finished line was queued
         self._write_failed = False  # said once in the log
@@ -47,6 +50,13 @@ class TraceWriter:
         self._thread = threading.Thread(target=self._drain, name="trace-writer", daemon=True)
         self._thread.start()
         _open_writers.add(self)
+
+    def _mark_owner(self, *, closed: bool = False) -> None:
+        self._owner["closed"] = closed
+        try:
+            owner.write(self.run_dir, self._owner)
+        except OSError as error:  # the trace matters; this note about it does not
+            log.debug("cannot write %s in %s: %s", owner.OWNER, self.run_dir, error)
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -103,18 +113,21 @@ class TraceWriter:
             end = RunFinished(status="cancelled", stop_reason=reason, run_id=run_id, seq=seq + 1)
             self._finished = True
             self._write(self.scrub(_to_json(end)))
+        self._close_file()
+
+    def _close_file(self) -> None:
         with self._file_lock:
-            if not self._file.closed:
-                self._file.close()
+            if self._file.closed:
+                return
+            self._file.close()
+        self._mark_owner(closed=True)
 
     def close(self) -> None:
         """Write what is queued and close the file; safe to call twice."""
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
-        with self._file_lock:
-            if not self._file.closed:
-                self._file.close()
+        self._close_file()
         _open_writers.discard(self)
 
 

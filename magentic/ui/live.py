@@ -14,6 +14,7 @@ plain lines of `console.py`. The answer still goes to stdout alone.
 from __future__ import annotations
 
 import contextlib
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,6 @@ from typing import Any
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from magentic.events import (
@@ -130,12 +130,13 @@ class LiveState:
         return self.step
 
     # Rendering ----------------------------------------------------------------------------
-    def render(self, now: float | None = None) -> RenderableType:
+    def render(self, now: float | None = None, *, width: int = 80) -> RenderableType:
+        """The live area for a terminal `width` columns wide."""
         now = time.time() if now is None else now
         parts: list[RenderableType] = [self._head(now)]
         if self.plan:
             parts.append(self._plan())
-        parts.append(self._work())
+        parts.append(self._work(width))
         if self.roles:
             parts.append(self._usage())
         return Group(*parts)
@@ -159,22 +160,20 @@ class LiveState:
         label = "plan" if self.replan == 0 else f"plan #{self.replan}"
         return Panel(lines, title=label, title_align="left")
 
-    def _work(self) -> RenderableType:
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="dim", no_wrap=True)
-        grid.add_column(overflow="fold")
+    def _work(self, width: int) -> RenderableType:
+        rows: list[tuple[str, str, str]] = []  # label, text, style
         if self.progress:
-            grid.add_row("judged", self._judgement())
+            rows.append(("judged", self._judgement().plain, ""))
         if self.agent:
-            grid.add_row("agent", Text(self.agent, style="bold"))
-            grid.add_row("asked", Text(_clip(self.instruction, 240)))
+            rows.append(("agent", self.agent, "bold"))
+            rows.append(("asked", _clip(self.instruction, 240), ""))
         if self.last_action:
-            grid.add_row("did", Text(_clip(self.last_action, 160)))
+            rows.append(("did", _clip(self.last_action, 160), ""))
         if self.streamed:
-            grid.add_row(self.streaming_role or "model", Text(self._stream_tail()))
+            rows.append((self.streaming_role or "model", self._stream_tail(), ""))
         if self.finished is not None:
-            grid.add_row("stopped", Text(_clip(self.finished.stop_reason, 160)))
-        return Panel(grid, title="now", title_align="left")
+            rows.append(("stopped", _clip(self.finished.stop_reason, 160), ""))
+        return Panel(_rows(rows, width - 4), title="now", title_align="left")
 
     def _judgement(self) -> Text:
         def answer(key: str) -> str:
@@ -193,19 +192,43 @@ class LiveState:
         return "\n".join(line[-160:] for line in lines[-_STREAM_LINES:])
 
     def _usage(self) -> RenderableType:
-        table = Table(box=None, padding=(0, 1), show_edge=False)
-        table.add_column("role", style="dim")
-        table.add_column("calls", justify="right")
-        table.add_column("tokens", justify="right")
-        table.add_column("cost", justify="right")
         total = RoleUse()
+        lines = [f"{'role':<14}{'calls':>6}{'tokens':>12}{'cost':>11}"]
         for role, use in sorted(self.roles.items()):
-            table.add_row(role, str(use.calls), f"{use.tokens:,}", f"${use.cost:.4f}")
+            lines.append(_use_line(role, use))
             total.calls += use.calls
             total.tokens += use.tokens
             total.cost += use.cost
-        table.add_row("all", str(total.calls), f"{total.tokens:,}", f"${total.cost:.4f}")
-        return Panel(table, title="model use", title_align="left")
+        lines.append(_use_line("all", total))
+        text = Text("\n".join(lines), overflow="fold", no_wrap=True)
+        text.stylize("dim", 0, len(lines[0]))
+        return Panel(text, title="model use", title_align="left")
+
+
+def _use_line(role: str, use: RoleUse) -> str:
+    return (
+        f"{_clip(role, 13):<14}{use.calls:>6}{use.tokens:>12,}{'$' + format(use.cost, '.4f'):>11}"
+    )
+
+
+def _rows(rows: list[tuple[str, str, str]], width: int) -> Text:
+    """Label and value in two columns, the value wrapped under itself: a table's look at a
+    fraction of a table's cost (the live area is redrawn several times a second)."""
+    label_width = max((len(label) for label, _, _ in rows), default=0)
+    room = max(10, width - label_width - 1)
+    out = Text(overflow="fold")  # fold what wrapping by characters misjudges (wide glyphs)
+    for index, (label, value, style) in enumerate(rows):
+        if index:
+            out.append("\n")
+        out.append(label.ljust(label_width), style="dim")
+        lines = [
+            piece
+            for line in (value.splitlines() or [""])
+            for piece in (textwrap.wrap(line, room, break_long_words=True) or [""])
+        ]
+        pad = "\n" + " " * (label_width + 1)
+        out.append(" " + pad.join(lines), style=style)
+    return out
 
 
 def _step_agent(line: str) -> str:
@@ -222,37 +245,80 @@ class LiveConsole:
     """A bus subscriber that keeps `LiveState` and shows it with rich's `Live` on stderr.
 
     Use as a context manager around the run. The plain console's lines are printed above
-    the live area, so what happened stays in the terminal's scrollback."""
+    the live area, so what happened stays in the terminal's scrollback.
 
-    def __init__(self, console: Console | None = None, *, verbose: bool = False) -> None:
+    Handling an event only updates the state and queues its line: one drawing thread prints
+    the queued lines and redraws, `refresh_per_second` times a second at most, and only
+    when something changed (or once a second, for the clock). Printing each line as it came
+    would redraw the whole live area per line, as rich must; drawing is the console's whole
+    cost, so it is also kept cheap (text laid out by hand rather than rich tables)."""
+
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        verbose: bool = False,
+        refresh_per_second: float = 4,
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.state = LiveState()
         self.lines = ConsolePrinter(verbose=verbose)
         self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._changed = False
+        self._drawn = 0.0  # time.monotonic() of the last redraw
+        self._period = 1.0 / refresh_per_second
+        self._stop = threading.Event()
+        self._drawer: threading.Thread | None = None
         self._live = Live(
             console=self.console,
             get_renderable=self._renderable,
-            refresh_per_second=8,
+            auto_refresh=False,  # the drawing thread below refreshes
             transient=False,
             redirect_stdout=False,  # stdout is the answer's alone
         )
 
     def _renderable(self) -> RenderableType:
-        with self._lock:  # rich redraws from its own thread
-            return self.state.render()
+        with self._lock:  # the state changes on the event loop's thread
+            return self.state.render(width=self.console.width)
 
     def __call__(self, event: Event) -> None:
+        line = self.lines.render(event)
         with self._lock:
             self.state.update(event)
-        line = self.lines.render(event)
-        if line:
-            self.console.print(Text(line), highlight=False)
+            self._changed = True
+            if line:
+                self._pending.append(line)
+
+    def _draw(self) -> None:
+        """Print the lines queued since the last turn (one print), then redraw."""
+        with self._lock:
+            lines, self._pending = self._pending, []
+            changed, self._changed = self._changed, False
+        now = time.monotonic()
+        if lines:  # printing above the live area redraws it too
+            self.console.print(Text("\n".join(lines)), highlight=False)
+        elif changed or now - self._drawn >= 1.0:  # else only the clock moved: once a second
+            self._live.refresh()
+        else:
+            return
+        self._drawn = now
+
+    def _drawing(self) -> None:
+        while not self._stop.wait(self._period):
+            self._draw()
 
     def __enter__(self) -> LiveConsole:
         self._live.start()
+        self._drawer = threading.Thread(target=self._drawing, name="live-console", daemon=True)
+        self._drawer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._drawer is not None:
+            self._drawer.join()
+        self._draw()  # the last lines and the final state
         self._live.stop()
 
     def note(self, text: str) -> None:

@@ -8,9 +8,11 @@ latency), so nothing is timed twice. Prompt and completion content is left out u
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, as the conventions ask.
 
 It is on when the standard variables name an endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or
-OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). Export is batched on the SDK's thread with a short
-time-out: a collector that is down or slow costs the run nothing; its spans are dropped
-with the SDK's one warning.
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or when the config has a `[telemetry]` table (see
+`telemetry_settings`). Export is batched on the SDK's thread with a short time-out: a
+collector that is down or slow costs the run nothing; its spans are dropped with the SDK's
+one warning. In a bench each task's run gets its own `for_run` subscriber, sharing one
+exporter, so each task is one trace carrying the suite and task id.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ import logging
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
+from magentic import secrets
+from magentic.errors import ConfigError
 from magentic.events import Event
+from magentic.ui.telemetry_settings import TelemetrySettings
 
 log = logging.getLogger(__name__)
 _NS = 1_000_000_000
+CAPTURE_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 
 def _ns(seconds: float) -> int:
@@ -33,23 +40,72 @@ def _ns(seconds: float) -> int:
 def telemetry_from_env(environ: Mapping[str, str] | None = None) -> Telemetry | None:
     """A Telemetry exporting over OTLP/HTTP when the environment names an endpoint; None
     when it does not, or when the `otel` extra is not installed (said once in the log)."""
+    return telemetry_for(None, environ)
+
+
+def telemetry_for(
+    settings: TelemetrySettings | None, environ: Mapping[str, str] | None = None
+) -> Telemetry | None:
+    """The run's Telemetry, or None when it is off: on with a `[telemetry]` table (unless
+    `enabled = false`) or when the standard variables name an endpoint.
+
+    A table that asks for telemetry without the `otel` extra installed, or that reads a
+    header from a variable that is not set, is a ConfigError: the person asked for spans and
+    would otherwise get none without a word."""
     env = os.environ if environ is None else environ
-    if not (
+    named = bool(
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    ):
+    )
+    if settings is not None and not settings.enabled:
         return None
+    if settings is None and not named:
+        return None
+    chosen = settings or TelemetrySettings()
+    missing = chosen.missing_header_variables(env)
+    if missing:
+        raise ConfigError(
+            f"[telemetry] headers_env names {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not set in the environment"
+        )
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
     except ImportError:
+        if settings is not None:
+            raise ConfigError(
+                "the [telemetry] table needs the `otel` extra: pip install 'magentic[otel]'"
+            ) from None
         log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but the `otel` extra is not installed")
         return None
-    provider = TracerProvider(resource=Resource.create({"service.name": "magentic"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=2)))
-    capture = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower() == "true"
+    headers = chosen.header_values(env)
+    secrets.register([*headers.values(), *_env_header_values(env)])
+    service = chosen.service_name or env.get("OTEL_SERVICE_NAME") or "magentic"
+    sampler = None  # the SDK's default, or OTEL_TRACES_SAMPLER
+    if chosen.sample_ratio < 1.0:
+        sampler = ParentBased(TraceIdRatioBased(chosen.sample_ratio))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}), sampler=sampler)
+    exporter = OTLPSpanExporter(
+        endpoint=chosen.traces_url(), headers=headers or None, timeout=chosen.timeout_s
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    capture = chosen.capture_content
+    if capture is None:
+        capture = env.get(CAPTURE_VARIABLE, "").lower() == "true"
     return Telemetry(provider, capture_content=capture)
+
+
+def _env_header_values(env: Mapping[str, str]) -> list[str]:
+    """The values in OTEL_EXPORTER_OTLP_[TRACES_]HEADERS (`k=v,k2=v2`): tokens, mostly."""
+    values = []
+    for name in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"):
+        for pair in env.get(name, "").split(","):
+            _, _, value = pair.partition("=")
+            if value.strip():
+                values.append(unquote(value.strip()))
+    return values
 
 
 class Telemetry:
@@ -71,6 +127,15 @@ class Telemetry:
         self.attributes = dict(attributes or {})  # e.g. a bench's suite and task id
         self._root: Any = None
         self._agent: Any = None
+
+    def for_run(self, attributes: dict[str, Any]) -> Telemetry:
+        """A subscriber for one more run on the same exporter, its root span carrying
+        `attributes` too (a bench's suite and task id). Close only the first."""
+        return Telemetry(
+            self.provider,
+            capture_content=self.capture_content,
+            attributes={**self.attributes, **attributes},
+        )
 
     def _context(self, span: Any) -> Any:
         return self._trace.set_span_in_context(span) if span is not None else None

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from magentic.config import load_config
-from magentic.events import Event, ModelDelta, RunFinished
+from magentic.events import Delegated, Event, ModelDelta, RunFinished
 from magentic.team import run_task
 from magentic.testing import ScriptedLLMServer
 from magentic.testing.demo import DEMO_TASK, demo_script
@@ -164,3 +164,19 @@ def test_a_pipe_gets_the_plain_lines(tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr
     assert "→ Coder" in done.stderr and "model use" not in done.stderr and "╭" not in done.stderr
+
+
+def test_events_only_queue_their_lines_and_the_drawer_prints_them_in_order() -> None:
+    """Handling an event draws nothing (a full redraw per event was the console's cost);
+    the drawing turn prints every queued line, in order, and the final state."""
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None)
+    rounds = [Delegated(round=n, agent="Coder", instruction=f"step {n}") for n in range(1, 301)]
+    with LiveConsole(console, refresh_per_second=0.001) as live:  # no drawing turn in time
+        drawn = len(out.getvalue())
+        for event in rounds:
+            live(event)
+        assert len(out.getvalue()) == drawn  # 300 events, not one redraw
+    shown = out.getvalue()
+    positions = [shown.index(f"step {n}\n") for n in range(1, 301)]
+    assert positions == sorted(positions) and "round 300" in shown

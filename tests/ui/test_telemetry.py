@@ -3,9 +3,7 @@ the protobuf is decoded and the spans, their parents and attributes checked."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +12,6 @@ import pytest
 pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra")
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -27,49 +21,16 @@ from magentic.testing import ScriptedLLMServer
 from magentic.testing.demo import DEMO_TASK, demo_script
 from magentic.ui.telemetry import Telemetry, telemetry_from_env
 
+from .otlp import Received, attrs, serve
+
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, list[ExportTraceServiceRequest]]]:
-    received: list[ExportTraceServiceRequest] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            request = ExportTraceServiceRequest()
-            request.ParseFromString(body)
-            received.append(request)
-            reply = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1/traces", received
-    finally:
-        server.shutdown()
-        server.server_close()
+def receiver() -> Iterator[Received]:
+    yield from serve()
 
 
-def _attrs(span: Any) -> dict[str, Any]:
-    out = {}
-    for kv in span.attributes:
-        value = kv.value
-        out[kv.key] = value.string_value or value.int_value or value.bool_value
-    return out
-
-
-async def test_a_run_exports_genai_spans_under_one_root(
-    tmp_path: Path, receiver: tuple[str, list[ExportTraceServiceRequest]]
-) -> None:
-    endpoint, received = receiver
+async def test_a_run_exports_genai_spans_under_one_root(tmp_path: Path, receiver: Received) -> None:
+    endpoint = receiver.url + "/v1/traces"
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5)))
     telemetry = Telemetry(provider, attributes={"magentic.suite": "local"})
@@ -87,35 +48,27 @@ async def test_a_run_exports_genai_spans_under_one_root(
         result = await run_task(DEMO_TASK, config, subscribers=[telemetry])
     telemetry.close()
     assert result.status == "answered"
-    spans = [
-        span
-        for request in received
-        for resource in request.resource_spans
-        for scope in resource.scope_spans
-        for span in scope.spans
-    ]
+    spans = receiver.spans()
     by_name: dict[str, list[Any]] = {}
     for span in spans:
         by_name.setdefault(span.name, []).append(span)
     [root] = by_name["invoke_agent magentic"]
     assert root.parent_span_id == b"" and {s.trace_id for s in spans} == {root.trace_id}
-    assert (
-        _attrs(root)["magentic.suite"] == "local" and _attrs(root)["magentic.status"] == "answered"
-    )
-    assert "magentic.task" not in _attrs(root)  # content is opt-in
+    assert attrs(root)["magentic.suite"] == "local" and attrs(root)["magentic.status"] == "answered"
+    assert "magentic.task" not in attrs(root)  # content is opt-in
     [coder] = by_name["invoke_agent Coder"]
     assert coder.parent_span_id == root.span_id
-    assert _attrs(coder)["gen_ai.agent.name"] == "Coder"
-    assert _attrs(coder)["gen_ai.operation.name"] == "invoke_agent"
+    assert attrs(coder)["gen_ai.agent.name"] == "Coder"
+    assert attrs(coder)["gen_ai.operation.name"] == "invoke_agent"
     chats = by_name["chat scripted"]
     assert len(chats) == 6
     for chat in chats:
-        attrs = _attrs(chat)
+        found = attrs(chat)
         assert (
-            attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.request.model"] == "scripted"
+            found["gen_ai.operation.name"] == "chat" and found["gen_ai.request.model"] == "scripted"
         )
-        assert attrs["gen_ai.provider.name"] == "openai" and attrs["gen_ai.usage.input_tokens"] > 0
-    coder_chats = [c for c in chats if _attrs(c)["magentic.role"] == "coder"]
+        assert found["gen_ai.provider.name"] == "openai" and found["gen_ai.usage.input_tokens"] > 0
+    coder_chats = [c for c in chats if attrs(c)["magentic.role"] == "coder"]
     assert coder_chats and all(c.parent_span_id == coder.span_id for c in coder_chats)
     assert "plan" in by_name and by_name["plan"][0].parent_span_id == root.span_id
     assert all(s.end_time_unix_nano >= s.start_time_unix_nano for s in spans)

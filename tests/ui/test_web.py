@@ -346,3 +346,20 @@ def test_bench_with_ui_says_where_to_watch(tmp_path: Path) -> None:
     [line] = [ln for ln in done.stderr.splitlines() if "watch this bench at" in ln]
     assert line.split(" at ", 1)[1].startswith("http://127.0.0.1:")
     assert json.loads(done.stdout.strip().splitlines()[-1])  # stdout keeps its JSON line
+
+
+def test_streamed_text_gathered_between_turns_goes_as_one_message_per_call() -> None:
+    from magentic.ui.web.app import merge_deltas
+
+    deltas = [
+        {"role": "coder", "text": "def ", "chars": 4},  # a call starts
+        {"role": "coder", "text": "f():", "chars": 8},
+        {"role": "orchestrator", "text": "{", "chars": 1},  # another call
+        {"role": "orchestrator", "text": "{", "chars": 1},  # a retry starts afresh
+        {"role": "orchestrator", "text": '"a"', "chars": 4},
+    ]
+    assert merge_deltas(deltas) == [
+        {"role": "coder", "text": "def f():", "chars": 8},
+        {"role": "orchestrator", "text": "{", "chars": 1},
+        {"role": "orchestrator", "text": '{"a"', "chars": 4},
+    ]

@@ -9,6 +9,7 @@ catches up at once and keeps up, and a finished run's stream ends with an `end` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import socket
@@ -35,13 +36,16 @@ from magentic.ui.web.store import (
     RESULTS,
     TRACE,
     Library,
+    judge,
     read_events,
     read_results,
+    run_summary,
     summarize,
 )
 
 POLL_S = 0.25  # how often a followed file is checked for new lines
 _HEARTBEAT_S = 15.0
+_LIVENESS_POLLS = 8  # a followed run silent this many polls has its process checked
 _HEADERS = {
     # Run text is hostile: no inline script, nothing from elsewhere, no sniffing.
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
@@ -126,8 +130,7 @@ def build_app(
             folder = library.folder(ref)
             if folder is None:
                 continue
-            chunk = await asyncio.to_thread(read_events, folder / TRACE)
-            runs.append(summarize(ref, chunk.items))
+            runs.append(await asyncio.to_thread(run_summary, ref, folder))
         return _html(pages.index_page(runs, await asyncio.to_thread(library.benches)))
 
     async def run(request: Request) -> Response:
@@ -136,7 +139,7 @@ def build_app(
         if folder is None or not (folder / TRACE).is_file():
             return _missing(f"the run {ref}")
         chunk = await asyncio.to_thread(read_events, folder / TRACE)
-        summary = summarize(ref, chunk.items)
+        summary = await asyncio.to_thread(judge, summarize(ref, chunk.items), folder)
         steer = steer_of(folder)
         page = pages.run_page(
             ref,
@@ -252,12 +255,18 @@ async def _follow_trace(
     queue: asyncio.Queue[dict[str, Any]],
     steer: WebSteering | None = None,
 ) -> Any:
+    """One turn every `poll_s`: the streamed text gathered since the last turn (merged into
+    as few messages as it allows), then the trace's new lines. A message per delta, each
+    waking the loop for another read of the trace, cost more than the rest of the view."""
     path = folder / TRACE
     shown_key = ""  # the steering panel last sent (the page compares it with its own)
     # What the page already shows, for the status line; what follows is sent below.
     before = (await asyncio.to_thread(read_events, path, 0, offset)).items
-    idle = 0.0
+    idle, quiet = 0.0, 0
     while True:
+        # Text first: the trace line that ends its call comes after it, and clears it.
+        for delta in merge_deltas(_drain(queue)):
+            yield _sse("delta", delta, offset)
         chunk = await asyncio.to_thread(read_events, path, offset)
         if chunk.items:
             offset = chunk.offset
@@ -265,7 +274,7 @@ async def _follow_trace(
             html = "".join(pages.event_html(ref, item) for item in chunk.items)
             status = pages.status_html(summarize(ref, before))
             yield _sse("append", {"html": html, "status": status}, offset)
-            idle = 0.0
+            idle, quiet = 0.0, 0
         if steer is not None and steer.key() != shown_key:
             shown_key = steer.key()
             yield _sse("steer", {"html": steer.panel(ref), "key": shown_key}, offset)
@@ -274,15 +283,41 @@ async def _follow_trace(
         ):
             yield _sse("end", {}, offset)
             return
-        try:  # streamed text, when this process runs the run; else a pause between reads
-            delta = await asyncio.wait_for(queue.get(), poll_s)
-            yield _sse("delta", delta, offset)
-        except asyncio.TimeoutError:
-            pass
+        quiet += 1
+        if quiet >= _LIVENESS_POLLS:  # silent a while: is its process still there?
+            quiet = 0
+            summary = await asyncio.to_thread(judge, summarize(ref, before), folder)
+            if summary.status != "running":  # it died: say so, and stop following
+                yield _sse("append", {"html": "", "status": pages.status_html(summary)}, offset)
+                yield _sse("end", {}, offset)
+                return
         idle += poll_s
         if idle >= _HEARTBEAT_S:  # a comment line: finds a reader that went away
             yield ": still here\n\n"
             idle = 0.0
+        await asyncio.sleep(poll_s)
+
+
+def _drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def merge_deltas(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive deltas of one call as one: same role, and the later one not the start of
+    a new call (a delta whose `chars` equals its own length starts one)."""
+    merged: list[dict[str, Any]] = []
+    for delta in deltas:
+        last = merged[-1] if merged else None
+        fresh = delta["chars"] == len(delta["text"])
+        if last is not None and last["role"] == delta["role"] and not fresh:
+            last["text"] += delta["text"]
+            last["chars"] = delta["chars"]
+        else:
+            merged.append(dict(delta))
+    return merged
 
 
 async def _follow_bench(library: Library, folder: Path, offset: int, poll_s: float) -> Any:
@@ -330,8 +365,6 @@ class WebView:
 
         class _Server(uvicorn.Server):
             def capture_signals(self) -> Any:  # the caller's stopping rules hold
-                import contextlib
-
                 return contextlib.nullcontext()
 
         self.library = Library(roots)
@@ -376,16 +409,28 @@ class WebView:
         return self.url
 
     async def stop(self) -> None:
+        """Stop at once. uvicorn's own shutdown ticks and pauses (about 0.2 s), which would
+        add to every `--ui` run; the view owes its readers nothing on the way out, so their
+        connections are closed (an open event stream sees a disconnect and ends cleanly)."""
         if self.steering is not None:
             self.steering.detach()
         if self._task is None:
             return
         self.server.should_exit = True
-        self.server.force_exit = True  # open event streams would hold a graceful stop
-        try:
-            await asyncio.wait_for(self._task, timeout=5)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            self._task.cancel()
+        self.server.force_exit = True
+        for server in self.server.servers:
+            server.close()
+        for connection in list(self.server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
+        requests = list(self.server.server_state.tasks)
+        if requests:  # their streams see the disconnect on the next turns of the loop
+            await asyncio.wait(requests, timeout=1.0)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
         self.socket.close()
 
     async def serve_until_stopped(self) -> None:

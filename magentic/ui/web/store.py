@@ -4,6 +4,10 @@ A trace being written may end in half a line: reading stops before it and return
 to resume from, so a follower picks the line up whole on its next read. A line that is not
 JSON, or an event this version does not know (an older or newer trace), is kept as a note
 instead of failing the page.
+
+A run without `run_finished` is running only while the process writing it lives: the trace
+writer's `writer.json` names that process, and `judge` calls a run whose process is gone
+"died" (see `magentic.trace.owner`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from magentic.events import Event, load_event
+from magentic.trace import owner
 
 TRACE = "trace.jsonl"
 RESULTS = "results.jsonl"
@@ -142,6 +147,29 @@ def summarize(ref: str, items: list[Any]) -> RunSummary:
         summary.seconds = max(0.0, getattr(last, "t", summary.started) - summary.started)
     summary.rounds = rounds
     return summary
+
+
+# What a trace without run_finished is, by its writer's verdict (magentic.trace.owner).
+_UNFINISHED = {"gone": "died", "closed": "interrupted", "silent": "lost"}
+
+
+def judge(summary: RunSummary, folder: Path) -> RunSummary:
+    """A run that has not finished: still running, or its process died (killed, crashed,
+    the machine went down), its writer closed without an ending, or, when it was written
+    on another machine, it has been silent too long to be alive. Blocking: reads /proc."""
+    if summary.status != "running":
+        return summary
+    try:
+        grown = (folder / TRACE).stat().st_mtime
+    except OSError:
+        return summary
+    summary.status = _UNFINISHED.get(owner.verdict(folder, grown), "running")
+    return summary
+
+
+def run_summary(ref: str, folder: Path) -> RunSummary:
+    """The runs list's line of one run folder (blocking: reads its trace)."""
+    return judge(summarize(ref, read_events(folder / TRACE).items), folder)
 
 
 class Library:
