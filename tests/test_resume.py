@@ -98,6 +98,31 @@ def run_args(server: ScriptedLLMServer, trace_dir: Path, *extra: str) -> list[st
     ]
 
 
+def kill_in_the_held_round(server: ScriptedLLMServer, args: list[str], cwd: Path) -> None:
+    """Start `magentic ARGS`, wait until the Coder's held call of round HOLD_AT reaches the
+    server, and SIGKILL the process there."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "magentic.cli", *args],
+        cwd=cwd,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while HOLD_AT not in coder_notes(server) and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.02)  # polling for the held request, not timing anything
+        assert HOLD_AT in coder_notes(server), "the run never reached the held round"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+    assert process.returncode == -signal.SIGKILL
+
+
 def folder_state(folder: Path) -> dict[str, str]:
     """Every file under `folder` by its bytes' hash: to show a folder was not touched."""
     return {
@@ -128,31 +153,9 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
 
         server.requests.clear()
         script.hold = True
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "magentic.cli",
-                *run_args(server, tmp_path / "runs", "--file", str(attached)),
-            ],
-            cwd=tmp_path,
-            env=env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        kill_in_the_held_round(
+            server, run_args(server, tmp_path / "runs", "--file", str(attached)), tmp_path
         )
-        try:
-            deadline = time.monotonic() + 60
-            while HOLD_AT not in coder_notes(server) and time.monotonic() < deadline:
-                assert process.poll() is None, process.communicate()[1]
-                time.sleep(0.02)  # polling for the held request, not timing anything
-            assert HOLD_AT in coder_notes(server), "the run never reached the held round"
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
-        assert process.returncode == -signal.SIGKILL
         run_dir = next((tmp_path / "runs").iterdir())
         before = len(server.requests)
         saved = json.loads((run_dir / "checkpoint.json").read_text())
@@ -299,25 +302,7 @@ def test_bench_resume_goes_on_with_a_task_in_flight(tmp_path: Path) -> None:
     with ScriptedLLMServer(script) as server:
         args = ["bench", str(suite), "--out", str(out), "--agents", "Coder",
                 "--base-url", server.base_url, "--model", "scripted", "--json"]  # fmt: skip
-        process = subprocess.Popen(
-            [sys.executable, "-m", "magentic.cli", *args],
-            cwd=tmp_path,
-            env=env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while HOLD_AT not in coder_notes(server) and time.monotonic() < deadline:
-                assert process.poll() is None, process.communicate()[1]
-                time.sleep(0.02)  # polling for the held request, not timing anything
-            assert HOLD_AT in coder_notes(server), "the task never reached the held round"
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.communicate()
+        kill_in_the_held_round(server, args, tmp_path)
         before = len(server.requests)
         script.hold = False
         done = magentic(*args, "--resume", cwd=tmp_path)
