@@ -38,6 +38,7 @@ from magentic.config import load_config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 from tests.bench.solvers import LOCAL_SUITE, SOLVABLE, SolveRunner, UnbuildableRunner, solve
 from tests.conftest import require
+from tests.web.procs import descendants
 
 pytestmark = pytest.mark.slow
 
@@ -85,26 +86,6 @@ def ray_cluster() -> Iterator[Nodes]:
     finally:
         ray.shutdown()
         cluster.shutdown()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc (Ray's worker processes are the raylet's)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
 
 
 def kill_node(nodes: Nodes, node: Any) -> None:
