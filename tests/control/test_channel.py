@@ -59,11 +59,15 @@ def test_parse_command_takes_json_and_names_what_is_wrong() -> None:
 
 
 async def test_pause_waits_at_the_safe_point_and_hands_over_guidance_in_order() -> None:
-    control, seen = channel()
+    bus = EventBus("t")
+    seen: list[Event] = []
+    paused = asyncio.Event()
+    bus.subscribe(seen.append)
+    bus.subscribe(lambda e: paused.set() if e.kind == "paused" else None)
+    control = ControlChannel(bus)
     control.send(Pause())
     waiting = asyncio.create_task(control.safe_point("before round 2"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await asyncio.wait_for(paused.wait(), 5)  # the run has announced it is held
     assert not waiting.done()
     assert [e.kind for e in seen][-1] == "paused"
     control.send(Guide(text="first"))

@@ -144,10 +144,24 @@ async def leftovers(executor: Executor, token: str) -> list[str]:
     return alive
 
 
+async def until_running(executor: Executor, token: str, within_s: float = 60.0) -> None:
+    """Waits until a process whose command line holds `token` runs in the sandbox, so a test
+    acts on a started process rather than on a guess of how long starting takes."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while asyncio.get_running_loop().time() < deadline:
+        alive = await asyncio.to_thread(_alive, executor, token)
+        if any(token in row for row in alive):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no process with {token} started within {within_s} s")
+
+
 def _alive(executor: Executor, token: str) -> list[str]:
     if executor.name == "docker":
         api = docker_api()
         container = getattr(executor, "container_id", None)
+        if container is None:  # not started yet: nothing runs
+            return []
         made = api.exec_create(container, ["ps", "-eo", "pid=,stat=,args="])
         lines = api.exec_start(made["Id"]).decode().splitlines()
         rows = [line.split(None, 2) for line in lines if line.strip()]

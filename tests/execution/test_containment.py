@@ -19,7 +19,7 @@ import pytest
 
 from magentic.execution import CodeBlock
 
-from .conftest import MakeSandbox, leftovers, require_quota
+from .conftest import MakeSandbox, leftovers, require_quota, until_running
 
 
 def py(code: str) -> CodeBlock:
@@ -57,7 +57,7 @@ async def test_cancelled_run_leaves_no_process(sandbox: MakeSandbox) -> None:
     executor = await sandbox()
     token = f"tok-{uuid.uuid4().hex}"
     task = asyncio.create_task(executor.run([py(spawner(token))], timeout=60))
-    await asyncio.sleep(1.5)
+    await until_running(executor, token)  # cancel only once the sleeper really runs
     task.cancel()
     try:
         await task
