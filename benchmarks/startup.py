@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import emit  # noqa: E402
+from harness import emit
 
-from magentic.testing import ScriptedLLMServer  # noqa: E402
-from magentic.testing.server import ChatRequest  # noqa: E402
+from magentic.testing import ScriptedLLMServer
+from magentic.testing.server import ChatRequest
 
 COMMAND = Path(sys.executable).parent / "magentic"
 
@@ -57,8 +57,17 @@ def first_request_seconds(folder: Path) -> tuple[float, int]:
         env = {**os.environ, "OPENAI_API_KEY": "sk-startup-bench"}
         start = time.perf_counter()
         child = subprocess.Popen(
-            [str(COMMAND), "run", "What is 2+2?", "--base-url", server.base_url,
-             "--model", "scripted", "--max-rounds", "1"],
+            [
+                str(COMMAND),
+                "run",
+                "What is 2+2?",
+                "--base-url",
+                server.base_url,
+                "--model",
+                "scripted",
+                "--max-rounds",
+                "1",
+            ],
             cwd=folder,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -95,8 +95,13 @@ def type_name(annotation: Any) -> str:
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return "table"
-        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
-                "Path": "path"}.get(annotation.__name__, annotation.__name__)
+        return {
+            "str": "string",
+            "int": "integer",
+            "float": "number",
+            "bool": "boolean",
+            "Path": "path",
+        }.get(annotation.__name__, annotation.__name__)
     return str(annotation).replace("typing.", "")
 
 
@@ -154,9 +159,7 @@ def table_section(path: str, model: type[BaseModel], out: list[str], seen: set[s
             if not key:
                 continue
         words = describe(model, name, info).replace("|", "\\|")
-        rows.append(
-            f"| `{name}` | {type_name(info.annotation)} | {default_text(info)} | {words} |"
-        )
+        rows.append(f"| `{name}` | {type_name(info.annotation)} | {default_text(info)} | {words} |")
     out.append(f"## `[{path}]`\n")
     doc = inspect.getdoc(model)
     if doc and model.__module__.startswith("magentic") and not doc.startswith("!!"):
@@ -205,8 +208,7 @@ def config_page() -> str:
                     continue
                 words = describe(ModelSettings, key, field).replace("|", "\\|")
                 out.append(
-                    f"| `{key}` | {type_name(field.annotation)} | {default_text(field)} | "
-                    f"{words} |"
+                    f"| `{key}` | {type_name(field.annotation)} | {default_text(field)} | {words} |"
                 )
             out.append("")
             continue
@@ -228,8 +230,11 @@ def config_page() -> str:
     out.append("| variable | config key |\n|---|---|")
     out.extend(f"| `{name}` | `{dotted}` |" for name, dotted in ENV_KEYS.items())
     out.append("")
-    out.append("Outside the config: " + "; ".join(
-        f"`{name}`: {words}" for name, words in OTHER_ENV.items()) + ".\n")
+    out.append(
+        "Outside the config: "
+        + "; ".join(f"`{name}`: {words}" for name, words in OTHER_ENV.items())
+        + ".\n"
+    )
     return "\n".join(out)
 
 
