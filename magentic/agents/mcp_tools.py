@@ -24,6 +24,7 @@ from pydantic import ConfigDict
 
 from magentic.agents.base import StepContext
 from magentic.agents.mcp_approval import may_call
+from magentic.agents.mcp_describe import fenced_schema, tool_description
 from magentic.agents.tools import BadToolArguments, Tool, ToolArgs, ToolRegistry
 from magentic.agents.web_surfer.settings import UrlPolicySettings
 from magentic.agents.web_surfer.url_policy import DEFAULT_PORTS, UrlPolicy
@@ -178,13 +179,16 @@ class McpToolbox:
                 name = tool_name(conn.name, remote.name)
                 if name in tools or len(tools) >= MAX_TOOLS:
                     continue  # a clash after cleaning names, or too many: keep the first
+                described = tool_description(
+                    conn.name, remote.name, remote.description, conn.settings
+                )
                 tools.add(
                     SchemaTool(
                         name,
-                        f"[MCP server {conn.name}] {remote.description}",
+                        described,
                         RawArgs,
                         self._handler(ctx, conn, remote),
-                        schema=remote.schema,
+                        schema=fenced_schema(conn.name, remote.schema),
                     )
                 )
         return tools
