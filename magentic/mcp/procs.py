@@ -73,6 +73,14 @@ def end(pgid: int) -> None:
         return
     if server.cgroup is not None:
         cgroups.kill(server.cgroup)
+    else:  # no cgroup: what left the group and outlived a killed keeper, by its token
+        for _ in range(50):
+            found = leftovers.carrying({server.token})
+            if not found:
+                break
+            for pid in found:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
     leftovers.remove(server.token)
 
 

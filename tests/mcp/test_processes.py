@@ -102,6 +102,32 @@ async def test_a_normal_close_ends_the_setsid_grandchild_too(
     assert list((state / "mcp-servers").glob("*.json")) == []  # a clean close leaves none
 
 
+@pytest.mark.parametrize("no_cgroup", [False, True], ids=["cgroup", "no-cgroup"])
+async def test_a_close_ends_the_tree_of_a_server_that_killed_its_keeper(
+    state: Path, survivors: list[int], no_cgroup: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile server kills its keeper mid-run; the close still ends its setsid grandchild:
+    by the cgroup (even one that dropped its environment), or without one by its token."""
+    if no_cgroup:
+        monkeypatch.setenv("MAGENTIC_MCP_NO_CGROUP", "1")
+    else:
+        require(cgroups.available(), "a writable cgroup v2 (root, or a delegated cgroup)")
+    conn = McpConnection("fam", stdio())
+    await conn.start()
+    try:
+        family = await conn.call("family", {"clean": not no_cgroup}, 60)
+        server, child, grandchild = map(int, family.text.split())
+        survivors += [server, child, grandchild]
+        wait_setsid(grandchild)
+        assert conn.pid is not None
+        os.kill(conn.pid, signal.SIGKILL)  # what the server could do to its parent
+        until(lambda: not alive(conn.pid or 0), "the keeper to end")
+        assert alive(grandchild)
+    finally:
+        await conn.close()
+    assert [p for p in (server, child, grandchild) if alive(p)] == []
+
+
 def hold(state: Path, survivors: list[int], no_cgroup: bool = False) -> tuple[Any, list[int]]:
     env = {**os.environ, "MAGENTIC_STATE_DIR": str(state)}
     if no_cgroup:
