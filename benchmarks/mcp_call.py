@@ -89,6 +89,24 @@ async def http_numbers(calls: int) -> dict[str, object]:
     }
 
 
+def keeper_numbers(repeat: int = 15) -> dict[str, object]:
+    """What the keeper (`magentic/mcp/launcher.py`) adds to a server's start and end: the
+    median time to run `/bin/true` under it, against running it directly."""
+    keeper = Path(__file__).resolve().parent.parent / "magentic" / "mcp" / "launcher.py"
+    under = [sys.executable, "-I", "-S", str(keeper), str(os.getpid()), "-", "--"]
+
+    def median_ms(command: list[str]) -> float:
+        samples = []
+        for _ in range(repeat):
+            with timed() as t:
+                subprocess.run(command, check=True)
+            samples.append(t.seconds)
+        return round(sorted(samples)[len(samples) // 2] * 1000, 1)
+
+    direct = median_ms(["/bin/true"])
+    return {"keeper_added_ms": round(median_ms([*under, "/bin/true"]) - direct, 1)}
+
+
 def sweep_numbers() -> dict[str, object]:
     """The next start's sweep of what killed runs left: nothing to do (the usual case), and
     one stale record (a dead owner), which reads every process's environment once."""
@@ -111,6 +129,7 @@ def sweep_numbers() -> dict[str, object]:
 async def main(calls: int) -> None:
     record: dict[str, object] = {"bench": "mcp_call"}
     record.update(await stdio_numbers(calls))
+    record.update(keeper_numbers())
     record.update(sweep_numbers())
     record.update(await http_numbers(calls))
     record["peak_rss_mb"] = peak_rss_mb()
