@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import jsonschema
 from pydantic import ConfigDict
 
-from magentic.agents.base import StepContext
+from magentic.agents.base import StepContext, fence
 from magentic.agents.mcp_approval import may_call
 from magentic.agents.mcp_describe import fenced_schema, tool_description
 from magentic.agents.tools import BadToolArguments, Tool, ToolArgs, ToolRegistry
@@ -157,12 +157,17 @@ class McpToolbox:
         )
 
     def notes(self) -> list[str]:
-        """What the model and the orchestrator should know about unavailable servers."""
-        out = [f"MCP server {name} is not available: {why}" for name, why in self.failures.items()]
+        """What the model and the orchestrator should know about unavailable servers. Why a
+        server failed may quote its own words (its stderr, its error replies): fenced."""
+        out = [
+            f"MCP server {name} is not available: " + fence(f"MCP server {name}", why)
+            for name, why in self.failures.items()
+        ]
         offered = 0
         for conn in self.connections.values():
             if conn.name not in self.failures and conn.tools and not conn.running:
-                out.append(f"MCP server {conn.name} stopped: {conn.why_down()}")
+                why = fence(f"MCP server {conn.name}", conn.why_down())
+                out.append(f"MCP server {conn.name} stopped: {why}")
             if conn.name not in self.failures:
                 offered += len(conn.tools)
         if offered > MAX_TOOLS:

@@ -4,6 +4,7 @@
     python raw_server.py die        # exits before answering anything, saying why on stderr
     python raw_server.py silent     # reads requests and never answers
     python raw_server.py hostile    # lists `notes`, whose descriptions try to steer the model
+    python raw_server.py shout      # exits at once, its stderr trying to steer the model
 
 Tools: `garbled` answers with a result that is not a tool result; `noisy` prints lines
 that are not JSON-RPC, then a good result; `truncated` prints half a message and exits.
@@ -81,6 +82,9 @@ def answer(request: dict) -> None:
 
 def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "shout":
+        sys.stderr.write(INJECTION + "\n")
+        sys.exit(2)
     if mode == "die":
         sys.stderr.write("raw_server: cannot open its database, giving up\n")
         sys.exit(2)
