@@ -28,9 +28,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+POLITE_S = 0.5  # a server told to stop by magentic's close may end on its own this long
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -96,8 +98,17 @@ def leave_cgroup(cgroup: str) -> None:
         os.rmdir(cgroup)
 
 
-def _stop(cgroup: str) -> object:
+def _stop(parent: int, cgroup: str, server: list[int]) -> object:
+    """The handler for SIGTERM, SIGHUP and SIGINT. From magentic's close (it is alive; the
+    server, in our process group, got the same signal) the server has a moment to end on its
+    own; when magentic died (our parent changed) everything goes at once."""
+
     def stop(signum: int, _frame: object) -> None:
+        if server and os.getppid() == parent:
+            until = time.monotonic() + POLITE_S
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(server[0], os.WNOHANG)[0] == 0 and time.monotonic() < until:
+                    time.sleep(0.01)
         kill_descendants()
         leave_cgroup(cgroup)
         os._exit(128 + signum)
@@ -110,8 +121,9 @@ def main(argv: list[str]) -> None:
     if sep != "--" or not command:
         sys.stderr.write("launcher: usage: PARENT_PID CGROUP_DIR|- -- COMMAND [ARGS...]\n")
         os._exit(2)
+    started: list[int] = []  # the server's pid, once it runs
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, _stop(cgroup))  # type: ignore[arg-type]
+        signal.signal(sig, _stop(int(parent), cgroup, started))  # type: ignore[arg-type]
     if not _prctl(PR_SET_PDEATHSIG, signal.SIGTERM):
         sys.stderr.write("launcher: no PR_SET_PDEATHSIG here; the server may outlive a kill\n")
     if os.getppid() != int(parent):  # magentic died before the ask took effect
@@ -125,6 +137,7 @@ def main(argv: list[str]) -> None:
     except OSError as error:
         sys.stderr.write(f"cannot start {command[0]}: {error.strerror or error}\n")
         os._exit(127)
+    started.append(server.pid)
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
