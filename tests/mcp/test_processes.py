@@ -66,11 +66,9 @@ def wait_setsid(grandchild: int) -> None:
 
 
 @pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A state folder of the test's own for the records of running servers."""
-    folder = tmp_path / "state"
-    monkeypatch.setenv("MAGENTIC_STATE_DIR", str(folder))
-    yield folder
+def state() -> Path:
+    """The test's own state folder for the records of running servers (see conftest)."""
+    return Path(os.environ["MAGENTIC_STATE_DIR"])
 
 
 @pytest.fixture
