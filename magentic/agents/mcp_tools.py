@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 import jsonschema
 from pydantic import ConfigDict
 
-from magentic.agents.base import StepContext
+from magentic.agents.base import StepContext, fence
 from magentic.agents.mcp_approval import may_call
+from magentic.agents.mcp_describe import fenced_schema, tool_description
 from magentic.agents.tools import BadToolArguments, Tool, ToolArgs, ToolRegistry
 from magentic.agents.web_surfer.settings import UrlPolicySettings
 from magentic.agents.web_surfer.url_policy import DEFAULT_PORTS, UrlPolicy
@@ -156,12 +157,17 @@ class McpToolbox:
         )
 
     def notes(self) -> list[str]:
-        """What the model and the orchestrator should know about unavailable servers."""
-        out = [f"MCP server {name} is not available: {why}" for name, why in self.failures.items()]
+        """What the model and the orchestrator should know about unavailable servers. Why a
+        server failed may quote its own words (its stderr, its error replies): fenced."""
+        out = [
+            f"MCP server {name} is not available: " + fence(f"MCP server {name}", why)
+            for name, why in self.failures.items()
+        ]
         offered = 0
         for conn in self.connections.values():
             if conn.name not in self.failures and conn.tools and not conn.running:
-                out.append(f"MCP server {conn.name} stopped: {conn.why_down()}")
+                why = fence(f"MCP server {conn.name}", conn.why_down())
+                out.append(f"MCP server {conn.name} stopped: {why}")
             if conn.name not in self.failures:
                 offered += len(conn.tools)
         if offered > MAX_TOOLS:
@@ -178,13 +184,16 @@ class McpToolbox:
                 name = tool_name(conn.name, remote.name)
                 if name in tools or len(tools) >= MAX_TOOLS:
                     continue  # a clash after cleaning names, or too many: keep the first
+                described = tool_description(
+                    conn.name, remote.name, remote.description, conn.settings
+                )
                 tools.add(
                     SchemaTool(
                         name,
-                        f"[MCP server {conn.name}] {remote.description}",
+                        described,
                         RawArgs,
                         self._handler(ctx, conn, remote),
-                        schema=remote.schema,
+                        schema=fenced_schema(conn.name, remote.schema),
                     )
                 )
         return tools

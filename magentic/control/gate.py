@@ -3,7 +3,8 @@ then, for "ask", a person through the control channel.
 
 Agents call `check` with the action's kind and the exact action as a person would read it;
 they get a Decision whose `reason` they tell their model when the answer is no. Allowed
-actions leave no event (they are the agent's own `agent_acted` record); everything else is a
+actions leave no event (they are the agent's own `agent_acted` record) unless the caller
+asks for it (`record_allow`, as MCP calls do); everything else is a
 request and a decision in the trace, with the attachments (a web action's screenshot).
 
 Attachments may be given as a function that makes them: a screenshot costs a tenth of a
@@ -48,13 +49,27 @@ class ApprovalGate:
         target: str = "",
         key: str = "",
         rule: Rule | None = None,
+        rule_name: str | None = None,
+        record_allow: bool = False,
         attachments: Attachments = (),
     ) -> Decision:
         """May `agent` take this action? `rule` overrides the table's (an agent that knows
-        better, e.g. the terminal on the unsandboxed executor)."""
+        better, e.g. the terminal on the unsandboxed executor), and `rule_name` is then the
+        setting a denial names. `record_allow`: an allow is recorded too (MCP calls, whose
+        effects the run cannot see, leave every decision in the trace)."""
         rule = rule or self.rule(kind, key)
+        name = rule_name or self.settings.rule_key(kind, key)
         if rule == "allow":
-            return Decision(True, "policy")
+            if not record_allow:
+                return Decision(True, "policy")
+            return self.channel.record_policy(
+                agent,
+                kind,
+                detail,
+                target=target,
+                allowed=True,
+                reason=f"the [approval] rule {name} is allow",
+            )
         files = await _made(attachments)
         if rule == "deny":
             return self.channel.record_policy(
@@ -63,7 +78,7 @@ class ApprovalGate:
                 detail,
                 target=target,
                 allowed=False,
-                reason=f"the [approval] rule {self.settings.rule_key(kind, key)} is deny",
+                reason=f"the [approval] rule {name} is deny",
                 attachments=files,
             )
         if self.settings.yes:

@@ -12,7 +12,7 @@ Each guarded action has a kind, and the table maps each kind to `allow`, `ask` o
 | `new_domain`  | opening a site (registrable domain) not visited in the run  | allow   |
 | `login`       | typing into or submitting a password or payment-card field  | ask     |
 | `mcp_tool`    | a tool of an MCP server (per server or tool in `mcp`)       | ask     |
-| `mcp_read_only` | an MCP tool its server declares read-only, not destructive | allow   |
+| `mcp_read_only` | also applies to a tool its server calls read-only (tightens only) | allow |
 | `web_action`  | every WebSurfer action (`--step` sets it to ask)            | allow   |
 
 Why these defaults: they are what a careful user would accept with nobody watching. Reading
@@ -21,12 +21,20 @@ and running code in the sandbox are how a task gets done, and cost nothing that 
 thrown away. Anything that acts on the world as the user asks first: posting a form (an
 order, a message, a booking), sending a local file out, signing in or paying, and calling an
 MCP tool (whose effects we cannot see). Code on the machine itself asks, because there the
-sandbox is the user. An MCP tool its own server marks read-only (MCP's `readOnlyHint`, and not
-`destructiveHint`) runs: the user chose to configure that server, and a lookup tool should
-work unattended; `[approval.mcp]` entries still decide first for the servers and tools they
-name. New sites are allowed: the URL policy already keeps the browser off
-private addresses, and asking for every site would make ordinary research unattended-proof
-only by failing it; a user who wants to watch where the browser goes sets it to ask, and then
+sandbox is the user.
+
+MCP tools: the strictest rule that applies decides. Every tool of every server is under
+`mcp_tool`; a tool its server declares read-only (MCP's `readOnlyHint`, not
+`destructiveHint`) is also under `mcp_read_only`, and the stricter of the two wins. A
+server's hints are its own word about its own tool, and a hostile server can say anything,
+so a hint can make a tool stricter, never looser: `mcp_tool = "deny"` denies every tool of
+every server whatever it declares. Only the person's own words go before these rules: an
+`[approval.mcp]` entry for `"server.tool"`, else for `"server"` (so lookups that should run
+unattended are named there, e.g. `"files.read" = "allow"`). Every MCP decision, allows
+included, is recorded in the trace.
+
+New sites are allowed: the URL policy already keeps the browser off private addresses, and
+asking for every site would make ordinary research unattended-proof only by failing it; a user who wants to watch where the browser goes sets it to ask, and then
 the first site of a run counts as new too.
 
 With nobody there to ask (a pipe, a bench), asking means no, and the reason is recorded;
@@ -70,9 +78,10 @@ class ApprovalSettings(BaseModel):
     new_domain: Rule = "allow"  # a site not visited before in the run
     login: Rule = "ask"  # a password field or a payment form
     mcp_tool: Rule = "ask"
-    mcp_read_only: Rule = "allow"  # a tool its server declares read-only, not destructive
-    # Per MCP server or tool: {"files" = "allow", "files.delete" = "deny"}; the most
-    # specific key wins over `mcp_tool`.
+    # Also applies to a tool its server declares read-only: only ever tightens `mcp_tool`.
+    mcp_read_only: Rule = "allow"
+    # Per MCP server or tool: {"files" = "allow", "files.delete" = "deny"}; the person's own
+    # words, so the most specific key decides before `mcp_tool` and `mcp_read_only`.
     mcp: dict[str, Rule] = Field(default_factory=dict)
     # Every WebSurfer action, whatever it is: "ask" is the step-by-step mode (`--step`).
     web_action: Rule = "allow"
@@ -83,9 +92,7 @@ class ApprovalSettings(BaseModel):
         """The rule for one action; `key` is "server.tool" for MCP calls. A kind this table
         does not know asks: a new guarded action is never silently allowed."""
         if kind in ("mcp_tool", "mcp_read_only") and key:
-            for name in (key, key.split(".", 1)[0]):
-                if name in self.mcp:
-                    return self.mcp[name]
+            return self.mcp_rule(key, read_only=kind == "mcp_read_only")[1]
         if kind not in KINDS:
             return "ask"
         rule: Rule = getattr(self, kind)
@@ -94,7 +101,21 @@ class ApprovalSettings(BaseModel):
     def rule_key(self, kind: str, key: str = "") -> str:
         """The name of the setting that decides, as a person writes it in the config."""
         if kind in ("mcp_tool", "mcp_read_only") and key:
-            for name in (key, key.split(".", 1)[0]):
-                if name in self.mcp:
-                    return f'mcp."{name}"'
+            return self.mcp_rule(key, read_only=kind == "mcp_read_only")[0]
         return kind
+
+    def mcp_rule(self, key: str, read_only: bool = False) -> tuple[str, Rule]:
+        """The setting that decides one MCP tool call ("server.tool") and its rule.
+
+        The person's own words come first: an `[approval.mcp]` entry for the tool, else for
+        its server. Otherwise `mcp_tool` decides, and a tool its server calls read-only gets
+        the stricter of `mcp_tool` and `mcp_read_only`: what a server says about its own
+        tool is the server's word, so it can tighten the rule, never loosen it.
+        """
+        server = key.split(".", 1)[0]
+        for name in (key, server):
+            if name in self.mcp:
+                return f'mcp."{name}"', self.mcp[name]
+        if read_only and STRICTNESS[self.mcp_read_only] > STRICTNESS[self.mcp_tool]:
+            return "mcp_read_only", self.mcp_read_only
+        return "mcp_tool", self.mcp_tool

@@ -90,6 +90,8 @@ class McpConnection:
     async def start(self, timeout_s: float | None = None) -> list[RemoteTool]:
         """Connect (starting the process for stdio) and list the tools; McpError if not."""
         timeout = self.settings.start_timeout_s if timeout_s is None else timeout_s
+        if self.settings.command is not None:
+            await procs.sweep_once()  # what a killed run left, before we start more
         if self.settings.url is not None and self.check_url is not None:
             refused = await self.check_url(self.settings.url)
             if refused is not None:

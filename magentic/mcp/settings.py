@@ -13,6 +13,12 @@ import it without pulling in the MCP SDK. Each server is either a program to sta
     url = "https://mcp.example.com/mcp"
     headers = { Authorization = "Bearer ..." }   # a secret: redacted, never in the trace
     agents = ["MCP"]
+
+    [mcp.servers.search.tools.query]              # one tool, in your own words
+    description = "Search the company wiki; one query of a few words."
+
+A server's own descriptions of its tools are untrusted text: the model sees them fenced as
+data, cut short. A `description` given here replaces the server's for that tool.
 """
 
 from __future__ import annotations
@@ -26,6 +32,14 @@ from magentic.agents.web_surfer.settings import UrlPolicySettings
 
 # The agent that carries the tools of every server whose `agents` list is left empty.
 MCP_AGENT = "MCP"
+
+
+class McpToolSettings(BaseModel):
+    """One `[mcp.servers.NAME.tools.TOOL]` table: what the person says about one tool."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Replaces the server's description of the tool (the model reads it as ours, unfenced).
+    description: str | None = Field(default=None, max_length=2000)
 
 
 class McpServerSettings(BaseModel):
@@ -58,6 +72,8 @@ class McpServerSettings(BaseModel):
     # Tool names offered: if `allowed_tools` is set, only those; `blocked_tools` never.
     allowed_tools: list[str] | None = None
     blocked_tools: list[str] = Field(default_factory=list)
+    # Per tool, by the server's name for it: the person's own description.
+    tools: dict[str, McpToolSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_transport(self) -> McpServerSettings:
@@ -78,6 +94,11 @@ class McpServerSettings(BaseModel):
         if tool in self.blocked_tools:
             return False
         return self.allowed_tools is None or tool in self.allowed_tools
+
+    def description_of(self, tool: str) -> str | None:
+        """The person's description of one tool, if the config gives one."""
+        given = self.tools.get(tool)
+        return given.description if given is not None else None
 
     def secrets(self) -> list[str]:
         return [*self.env.values(), *self.headers.values()]

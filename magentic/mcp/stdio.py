@@ -1,8 +1,10 @@
 """The stdio transport: an MCP server as a child process, bounded on every side.
 
 The SDK has its own stdio client; ours differs where a hostile or broken server matters:
-- the child runs in a session of its own, and we keep its process group id, so the whole
-  group is killed on close and by the exit hook (`procs`), and a test can check by pid;
+- the child is a keeper (`launcher.py`) that runs the server: it dies with us even on a
+  `kill -9` and takes the server's whole tree with it; it runs in a session of its own,
+  its pid is the process group killed on close and by the exit hook, and in a cgroup of
+  its own where we may make one (`procs`, `cgroups`, `leftovers`);
 - one line (one JSON-RPC message) is capped: past `max_message_bytes` the line is dropped
   and, when its request id can be read from its head, the waiting call gets an error
   saying so, while the server stays usable;
@@ -19,17 +21,20 @@ import contextlib
 import logging
 import os
 import re
+import secrets
 import signal
+import sys
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import SessionMessage
 
-from magentic.mcp import procs
+from magentic.mcp import cgroups, leftovers, procs
 from magentic.mcp.settings import McpServerSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ _GRACE_S = 1.0  # after stdin closes, before SIGTERM; and again before SIGKILL
 _ID_HEAD = re.compile(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,20})')
 # Only what a server needs to run; secrets of the run are not handed to it.
 _INHERITED_ENV = ("HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "LC_ALL", "TMPDIR")
+_LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 
 
 @dataclass
@@ -78,17 +84,28 @@ async def stdio_transport(
 ) -> AsyncIterator[tuple[object, object]]:
     """Start the server; yield (read_stream, write_stream); kill its group on the way out."""
     assert settings.command is not None
+    token = secrets.token_hex(8)
+    cgroup = await asyncio.to_thread(cgroups.make, token)
+    # Started from the event loop's thread, which lives as long as the run: the keeper's
+    # PR_SET_PDEATHSIG follows the thread that forked it.
     proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        "-S",
+        _LAUNCHER,
+        str(os.getpid()),
+        str(cgroup) if cgroup else "-",
+        "--",
         settings.command,
         *settings.args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=server_env(settings),
+        env={**server_env(settings), leftovers.TOKEN_VAR: token},
         cwd=settings.cwd,
         start_new_session=True,  # its pid is its process group: killed whole
     )
-    procs.track(proc.pid)
+    await asyncio.to_thread(procs.track, proc.pid, token, cgroup)
     info = ServerProcess(pid=proc.pid, process=proc)
     if started is not None and not started.done():
         started.set_result(info)
@@ -210,6 +227,7 @@ async def _stop(
                 await exited(proc, _GRACE_S)
     finally:
         procs.kill_group(proc.pid)  # the leader may be gone and its children not
+        await asyncio.to_thread(procs.end, proc.pid)  # its cgroup, and its record
         for task in tasks:
             task.cancel()
         for task in tasks:

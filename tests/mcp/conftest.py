@@ -3,10 +3,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.mcp.helpers import TOOL_SERVER
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records of running servers go to the test's own folder (the subprocesses a test
+    starts inherit it), never to the user's state folder."""
+    monkeypatch.setenv("MAGENTIC_STATE_DIR", str(tmp_path / "state"))
 
 
 @pytest.fixture

@@ -154,31 +154,6 @@ async def test_unattended_calls_are_denied_by_default_and_say_why(tmp_path: Path
     assert call.error and "Not run" in call.error  # type: ignore[attr-defined]
 
 
-async def test_unattended_a_tool_its_server_marks_read_only_runs(tmp_path: Path) -> None:
-    """readOnlyHint (and not destructiveHint) puts a call under `mcp_read_only`, allowed by
-    default; a tool that also says it is destructive stays under `mcp_tool` and asks."""
-
-    def script(request: ChatRequest) -> Reply:
-        if not is_mcp_agent(request):
-            return orchestrate(request)
-        shown = request.all_text()
-        if "magentic has 8 letters" not in shown:
-            return Reply.tool_call("calc__lookup", {"word": "magentic"})
-        if "Not run" not in shown:
-            return Reply.tool_call("calc__confused", {"word": "x"})
-        return Reply.text("The sum is 8")
-
-    with ScriptedLLMServer(script) as server:
-        result = await run_task("Count letters.", config(server, tmp_path, approval=None))
-    assert result.trace_path is not None
-    events = read_trace(Path(result.trace_path))
-    calls = {e.action: e for e in events if getattr(e, "action", "").startswith("mcp:")}  # type: ignore[attr-defined]
-    assert "magentic has 8 letters" in calls["mcp:calc.lookup"].result  # type: ignore[attr-defined]
-    assert "Not run" in (calls["mcp:calc.confused"].error or "")  # type: ignore[attr-defined]
-    asked = [e.target for e in events if e.kind == "control_requested"]  # type: ignore[attr-defined]
-    assert asked == ["calc.confused"]
-
-
 async def test_a_person_approves_one_call_and_denies_another(tmp_path: Path) -> None:
     """`ask` reaches a person through the control channel: a face attached to it answers
     each request by its target, and the agent is told the person's reason for a no."""

@@ -3,11 +3,10 @@ a clear McpError while the run's process stays in charge (no hang, no survivor).
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -161,13 +160,16 @@ def _exit_without_closing(mode: str) -> tuple[int, int]:
 
 
 def test_the_exit_hook_kills_servers_a_process_left_open() -> None:
-    """The hard stop's path: no close, only the exit hooks; without them what the server
-    started would live on (the server itself may end when its stdin closes; its child does
-    not), as the control run shows."""
-    server, child = _exit_without_closing("none")
-    try:
-        assert alive(child)
-    finally:
-        os.killpg(server, signal.SIGKILL)  # the control run's server group, by its id
+    """The hard stop's path: no close, only the exit hooks: nothing is left when it ends."""
     server, child = _exit_without_closing("hooks")
     assert not alive(server) and not alive(child)
+
+
+def test_a_process_that_leaves_without_its_hooks_leaves_nothing_either() -> None:
+    """No close and no exit hook (as after `kill -9`): the keeper dies with its parent and
+    takes the server's tree along (`tests/mcp/test_processes.py` kills for real)."""
+    server, child = _exit_without_closing("none")
+    deadline = time.monotonic() + 60
+    while alive(server) or alive(child):
+        assert time.monotonic() < deadline, "the server's tree outlived its process"
+        time.sleep(0.02)
