@@ -164,3 +164,81 @@ def test_bench_writes_one_trajectory_per_task_and_repeat(tmp_path: Path) -> None
         validate(trajectory)
         assert trajectory["steps"][0]["message"].startswith(row["question"][:40])
         assert trajectory["final_metrics"]["total_prompt_tokens"] == row["prompt_tokens"]
+
+
+def _events() -> list[Any]:
+    """A run with what the demo lacks: a screenshot, a failed and a trimmed call, a person's
+    guidance, a pause, a stall and a replan, a resume; cut short mid-delegation (killed)."""
+    from magentic import events as ev
+
+    t = 1_800_000_000.0
+    called = {"model": "m", "prompt_tokens": 10, "completion_tokens": 2, "cost": 0.001}
+    seq = [
+        ev.RunStarted(task="Find it.", files=["runs/x/workspace/a.pdf"], agents=["WebSurfer"],
+                      config={"models": {"orchestrator": {"model": "big"}}}),
+        ev.ModelCalled(role="orchestrator", **called),
+        ev.LedgerUpdated(replan=0, facts="none", plan="1. WebSurfer: look"),
+        ev.ModelCallFailed(role="orchestrator", model="m", attempt=1, reason="500", next="retry"),
+        ev.ModelCalled(role="orchestrator", **called),
+        ev.ProgressAssessed(round=1, ledger={"is_request_satisfied": {"answer": False, "reason": "r"},
+                                             "next_speaker": {"answer": "WebSurfer", "reason": "r"},
+                                             "instruction_or_question": {"answer": "Look.", "reason": "r"}},
+                            stall_count=0),
+        ev.Delegated(round=1, agent="WebSurfer", instruction="Look."),
+        ev.ContextTrimmed(role="web_surfer", context_tokens=8000, tokens_before=9000, tokens_after=7000),
+        ev.ModelCalled(role="web_surfer", **called),
+        ev.AgentActed(agent="WebSurfer", action="visit_url", args={"url": "http://a.test/"},
+                      result="Title: A", attachment_paths=["attachments/5-shot.png"]),
+        ev.AgentActed(agent="WebSurfer", action="click", args={"id": 3}, result="",
+                      error="no such element"),
+        ev.AgentReplied(round=1, agent="WebSurfer", text="Nothing there."),
+        ev.Stalled(round=1, stall_count=1, reason="no progress"),
+        ev.ControlReceived(command={"kind": "guide", "text": "try the archive"}, face="console"),
+        ev.Paused(where="between rounds"),
+        ev.Unpaused(seconds=3.5),
+        ev.Replanned(replan=1, reason="stalled"),
+        ev.RunResumed(round=1, previous_status="running"),
+        ev.ModelCalled(role="orchestrator", **called),
+        ev.ProgressAssessed(round=2, ledger={"next_speaker": {"answer": "WebSurfer", "reason": "r"},
+                                             "instruction_or_question": {"answer": "Archive.", "reason": "r"}},
+                            stall_count=1),
+        ev.Delegated(round=2, agent="WebSurfer", instruction="Archive."),
+        ev.ModelCalled(role="web_surfer", **called),
+    ]  # fmt: skip
+    for number, event in enumerate(seq, 1):
+        event.seq, event.t, event.run_id = number, t + number, "r1"
+    return seq
+
+
+def test_screenshots_people_failures_and_a_cut_trace_map_faithfully() -> None:
+    from magentic.trace.atif import to_atif
+
+    trajectory = to_atif(_events(), media=lambda p: f"/runs/r1/{p}")
+    validate(trajectory)
+    steps = trajectory["steps"]
+    assert steps[0]["message"] == "Find it.\n\nAttached files: runs/x/workspace/a.pdf"
+    assert trajectory["agent"]["model_name"] == "big"
+    ledger_step, round_one = steps[1], steps[2]
+    assert ledger_step["llm_call_count"] == 1 and ledger_step["metrics"]["prompt_tokens"] == 10
+    assert round_one["extra"]["model_events"][0]["kind"] == "model_call_failed"
+    assert round_one["observation"]["results"][0]["content"] == "Nothing there."
+    people = [s for s in steps if s["source"] == "user"][1:]
+    assert [s["message"] for s in people] == ["(guide) try the archive"]
+    system = [s["message"] for s in steps if s["source"] == "system"]
+    assert system[:2] == ["Stalled (1): no progress", "Paused between rounds"]
+    assert "Replanning (1): stalled" in system and any(m.startswith("Resumed from") for m in system)
+    first, second = trajectory["subagent_trajectories"]
+    visit, click = first["steps"][1], first["steps"][2]
+    assert visit["extra"]["model_events"][0]["kind"] == "context_trimmed"
+    content = visit["observation"]["results"][0]["content"]
+    assert content[0] == {"type": "text", "text": "Title: A"}
+    assert content[1]["source"] == {
+        "media_type": "image/png",
+        "path": "/runs/r1/attachments/5-shot.png",
+    }
+    assert click["llm_call_count"] == 0 and click["extra"]["error"] == "no such element"
+    assert click["observation"]["results"][0]["content"].startswith("error: no such element")
+    # killed mid-delegation: the call made is still counted, the reply said to be missing
+    assert second["steps"][-1]["message"] == "(model calls with no recorded outcome)"
+    assert steps[-1]["observation"]["results"][0]["content"].startswith("(no reply")
+    assert trajectory["final_metrics"]["total_prompt_tokens"] == 10 * 5
