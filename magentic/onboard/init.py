@@ -61,7 +61,15 @@ def target_path(path: Path | None) -> Path:
     return found
 
 
-def init_main(options: InitOptions, ask: Ask = input, say: Say = print) -> int:
+def _answer(question: str) -> str:
+    try:
+        return input(question)
+    except EOFError:  # Ctrl-D, or the input ended
+        print()
+        raise ConfigError("no answer (the input ended): nothing written") from None
+
+
+def init_main(options: InitOptions, ask: Ask = _answer, say: Say = print) -> int:
     """Ask, check, write; the exit code (0 written, 1 not written after a failed check)."""
     path = target_path(options.path)
     if path.exists() and not options.force:

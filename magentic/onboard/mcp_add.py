@@ -187,7 +187,7 @@ def write_servers(path: Path, entries: list[Entry], *, replace: bool, say: Say =
     for name in taken:
         text = tomlfile.cut_section(text, f"mcp.servers.{name}")
         del expected["mcp"]["servers"][name]
-        if tomlfile.parse(text, str(path)) != expected:
+        if tomlfile.pruned(tomlfile.parse(text, str(path))) != tomlfile.pruned(expected):
             raise ConfigError(
                 f"cannot replace {name}: it is not written as one [mcp.servers.{name}] table "
                 f"in {path}; edit that file by hand"
@@ -200,7 +200,7 @@ def write_servers(path: Path, entries: list[Entry], *, replace: bool, say: Say =
         written = tomlfile.parse(text, str(path))
     except ConfigError:
         written = None
-    if written != expected:
+    if written is None or tomlfile.pruned(written) != tomlfile.pruned(expected):
         raise ConfigError(
             f"cannot add to {path}: its [mcp] table is written in a form a new "
             "[mcp.servers.NAME] table cannot follow (inline?); edit that file by hand"

@@ -102,11 +102,13 @@ def append(text: str, table: str) -> str:
 
 def cut_section(text: str, header: str) -> str:
     """The text without the `[header]` section and its sub-tables (`[header.x]`): from the
-    header line to the next table header. The caller checks the result by parsing it."""
+    header line to the next table header, less the comments just above that next header
+    (they are about it). The caller checks the result by parsing it."""
     parts = [re.escape(p) for p in header.split(".")]
     own = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(parts) + r"\s*(\.[^\]]*)?\]\s*(#.*)?$")
     other = re.compile(r"^\s*\[")
     kept: list[str] = []
+    cut: list[str] = []
     cutting = False
     for line in text.splitlines(keepends=True):
         if own.match(line):
@@ -114,9 +116,25 @@ def cut_section(text: str, header: str) -> str:
             continue
         if cutting and other.match(line):
             cutting = False
-        if not cutting:
+            tail: list[str] = []
+            while cut and (not cut[-1].strip() or cut[-1].lstrip().startswith("#")):
+                tail.insert(0, cut.pop())
+            kept += tail
+            cut = []
+        if cutting:
+            cut.append(line)
+        else:
             kept.append(line)
     return re.sub(r"\n{3,}", "\n\n", "".join(kept))
+
+
+def pruned(tree: Any) -> Any:
+    """A parsed TOML tree without empty tables: `[mcp.servers]` emptied by a cut, and no
+    `[mcp]` at all, are the same configuration."""
+    if not isinstance(tree, dict):
+        return tree
+    out = {k: pruned(v) for k, v in tree.items()}
+    return {k: v for k, v in out.items() if v != {}}
 
 
 def write_checked(path: Path, text: str) -> None:

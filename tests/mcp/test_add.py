@@ -174,3 +174,35 @@ def test_refusals_are_one_line_and_leave_the_file_alone(
     assert done.returncode == 2, done.stdout + done.stderr
     assert said in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert path.read_text() == existing
+
+
+def test_replace_cuts_the_old_table_and_its_sub_tables_but_not_the_next_ones_comment(
+    tmp_path: Path,
+) -> None:
+    path = config_of(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        '[mcp.servers.calc]\ncommand = "old"\n\n[mcp.servers.calc.env]\nK = "v"\n\n'
+        '# about the approvals below\n[approval.mcp]\ncalc = "allow"\n'
+    )
+    done = magentic(tmp_path, "mcp", "add", "calc", "--replace", "--", "new", "--flag")
+    assert done.returncode == 0, done.stderr
+    assert "replaced MCP server calc (stdio: new --flag)" in done.stdout
+    text = path.read_text()
+    assert "# about the approvals below\n[approval.mcp]" in text and '"old"' not in text
+    calc = load_config(path, environ={}).mcp.servers["calc"]
+    assert (calc.command, calc.args, calc.env) == ("new", ["--flag"], {})
+
+
+def test_env_from_hands_on_only_the_named_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from magentic.mcp.settings import McpServerSettings
+    from magentic.mcp.stdio import server_env
+
+    monkeypatch.setenv("PASSED_ON", "value-passed-123456")
+    monkeypatch.setenv("KEPT_BACK", "value-kept-123456")
+    settings = McpServerSettings(command="x", env_from=["PASSED_ON", "UNSET_ONE"])
+    env = server_env(settings)
+    assert env["PASSED_ON"] == "value-passed-123456" and "KEPT_BACK" not in env
+    assert "UNSET_ONE" not in env and "value-passed-123456" in settings.secrets()
+    with pytest.raises(ValueError, match="env_from"):
+        McpServerSettings(url="https://a.example/mcp", env_from=["PASSED_ON"])
