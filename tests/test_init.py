@@ -140,10 +140,15 @@ def test_flags_alone_write_it_and_the_key_stays_in_its_variable(tmp_path: Path) 
         assert again.returncode == 2 and "exists already" in again.stderr
         assert again.stderr.count("\n") == 1 and written(tmp_path).read_text() == text
 
+        with written(tmp_path).open("a") as handle:  # what `mcp add` would append
+            handle.write('\n[mcp.servers.calc]\ncommand = "calc-server"\n')
+        text = written(tmp_path).read_text()
         moved = init(tmp_path, "--base-url", server.base_url + "/", "--model", "n", "--force",
                      "--api-key-env", "MY_KEY", MY_KEY=key)  # fmt: skip
         assert moved.returncode == 0, moved.stdout
-        assert load_config(written(tmp_path), environ={}).model_for("default").model == "n"
+        config = load_config(written(tmp_path), environ={})
+        assert config.model_for("default").model == "n"
+        assert list(config.mcp.servers) == ["calc"]  # only [models.default] was replaced
         assert (tmp_path / "magentic" / "config.toml.bak").read_text() == text
 
         wrong_key = init(tmp_path, *flags, "--force", MY_KEY="sk-wrong-key-000000000")

@@ -79,6 +79,7 @@ def init_main(options: InitOptions, ask: Ask = _answer, say: Say = print) -> int
     if options.check and not _checked(base_url, model, key_env, options, ask, say):
         say(f"nothing written to {path}")
         return 1
+    text = render_config(base_url, model, key_env)
     if path.exists():  # --force: the old file is kept beside the new one
         backup = path.with_name(path.name + ".bak")
         try:
@@ -86,7 +87,8 @@ def init_main(options: InitOptions, ask: Ask = _answer, say: Say = print) -> int
         except OSError as error:
             raise ConfigError(f"cannot keep a copy of {path}: {error.strerror or error}") from None
         say(f"the old config is kept in {backup}")
-    tomlfile.write_checked(path, render_config(base_url, model, key_env))
+        text = _with_new_models(tomlfile.read_text(path), base_url, model, key_env) or text
+    tomlfile.write_checked(path, text)
     say(f"wrote {path}")
     if path != default_config_path():
         say(f"use it with --config {path}, or set {CONFIG_ENV}={path}")
@@ -95,18 +97,37 @@ def init_main(options: InitOptions, ask: Ask = _answer, say: Say = print) -> int
     return 0
 
 
-def render_config(base_url: str | None, model: str, key_env: str) -> str:
+def _with_new_models(old: str, base_url: str | None, model: str, key_env: str) -> str | None:
+    """The old config with only its `[models.default]` table replaced, so the MCP servers
+    and the rest stay; None when that table cannot be cut out cleanly (then the file is
+    written anew, the old one kept as .bak)."""
+    try:
+        tree = tomlfile.parse(old, "the old config")
+    except ConfigError:
+        return None
+    rest = tomlfile.cut_section(old, "models.default")
+    expected = json.loads(json.dumps(tree))
+    expected.get("models", {}).pop("default", None)
+    try:
+        if tomlfile.pruned(tomlfile.parse(rest, "")) != tomlfile.pruned(expected):
+            return None
+    except ConfigError:
+        return None
+    return tomlfile.append(rest, render_config(base_url, model, key_env, comment=False))
+
+
+def render_config(base_url: str | None, model: str, key_env: str, *, comment: bool = True) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     values: dict[str, Any] = {"model": model}
     if base_url and base_url != OPENAI_URL:
         values["base_url"] = base_url
     # "" is no key at all: a server of one's own is not sent OPENAI_API_KEY by default
     values["api_key_env"] = key_env
-    comment = (
+    note = (
         f"Written by `magentic init` on {stamp}. Every magentic command reads this file;\n"
         "the API key itself stays in the environment variable named by api_key_env."
     )
-    return tomlfile.render_table("models.default", values, comment)
+    return tomlfile.render_table("models.default", values, note if comment else "")
 
 
 def _endpoint(options: InitOptions, ask: Ask, say: Say) -> tuple[str | None, str]:
