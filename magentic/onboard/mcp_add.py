@@ -206,8 +206,31 @@ def write_servers(path: Path, entries: list[Entry], *, replace: bool, say: Say =
             "[mcp.servers.NAME] table cannot follow (inline?); edit that file by hand"
         )
     tomlfile.write_checked(path, text)
+    refused = _refused_addresses(written, entries)
     for entry in entries:
         verb = "replaced" if entry.name in taken else "added"
         say(f"{verb} MCP server {entry.name} ({entry.describe()}) in {path}")
-        for note in entry.notes:
+        for note in [*entry.notes, *refused.get(entry.name, [])]:
             say(note)
+
+
+def _refused_addresses(tree: dict[str, Any], entries: list[Entry]) -> dict[str, list[str]]:
+    """A note for each HTTP server whose address the file's [mcp.url_policy] refuses (a
+    local or private one, by default), saying what to allow: a run would leave it out."""
+    from urllib.parse import urlsplit
+
+    from magentic.agents.web_surfer.url_policy import UrlPolicy
+
+    policy = UrlPolicy(McpSettings.model_validate(tree.get("mcp", {})).url_policy)
+    notes: dict[str, list[str]] = {}
+    for entry in entries:
+        url = entry.table.get("url")
+        reason = policy.check_url(url) if url else None
+        if url and reason:
+            parts = urlsplit(url)
+            where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+            notes[entry.name] = [
+                f"note: a run would leave {entry.name} out ({reason}); to allow it, add "
+                f'"{where}" to `allow` in the [mcp.url_policy] table'
+            ]
+    return notes

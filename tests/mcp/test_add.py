@@ -206,3 +206,24 @@ def test_env_from_hands_on_only_the_named_variables(monkeypatch: pytest.MonkeyPa
     assert "UNSET_ONE" not in env and "value-passed-123456" in settings.secrets()
     with pytest.raises(ValueError, match="env_from"):
         McpServerSettings(url="https://a.example/mcp", env_from=["PASSED_ON"])
+
+
+def test_an_http_server_at_a_local_address_is_added_with_what_to_allow(
+    tmp_path: Path, http_url: str
+) -> None:
+    added = magentic(tmp_path, "mcp", "add", "web", "--url", http_url)
+    assert added.returncode == 0, added.stderr
+    port = http_url.split(":")[2].split("/")[0]
+    assert (
+        f'a run would leave web out (127.0.0.1 is a private or local address); to allow it, add "127.0.0.1:{port}"'
+        in added.stdout
+    )
+    refused = magentic(tmp_path, "mcp", "list")
+    assert refused.returncode == 1 and "FAIL mcp web" in refused.stdout
+    with config_of(tmp_path).open("a") as handle:  # what the note says to do
+        handle.write(f'\n[mcp.url_policy]\nallow = ["127.0.0.1:{port}"]\n')
+    listed = magentic(tmp_path, "mcp", "list")
+    assert listed.returncode == 0, listed.stdout
+    assert re.search(r"ok   mcp web: http, \d+ tools: add, ", listed.stdout)
+    again = magentic(tmp_path, "mcp", "add", "web2", "--url", http_url)
+    assert again.returncode == 0 and "a run would leave" not in again.stdout  # allowed now
