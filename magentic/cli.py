@@ -1,4 +1,4 @@
-"""`magentic run | resume | trace | doctor | sandbox | bench`: parsing only; the work lives elsewhere.
+"""`magentic run | resume | trace | doctor | sandbox | bench | init | mcp`: parsing only; the work lives elsewhere.
 
 Exit codes: 0 answered, 1 failed or out of budget, 2 bad usage or configuration, 130 on
 Ctrl-C. Errors print one line; a traceback only with MAGENTIC_DEBUG=1.
@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--judge-model", help="model that judges tasks without exact answers (WebVoyager-style)"
     )
     bench.add_argument(
+        "--export", choices=["atif"], help="also write each task's run as a trajectory file"
+    )
+    bench.add_argument(
         "--ray",
         metavar="ADDRESS",
         help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic[ray])",
@@ -234,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", type=Path, help="a run folder or its trace.jsonl")
     report = trace_commands.add_parser("html", help="write report.html beside a run's trace")
     report.add_argument("path", type=Path, help="a run folder or its trace.jsonl")
+    from magentic.onboard import commands as onboard
+
+    onboard.register_trace_export(trace_commands)
+    onboard.register(commands)  # init, mcp
     return parser
 
 
@@ -255,22 +262,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         merge_args = build_merge_parser().parse_args(argv[2:])
         with redacted_stdio():
             return _guarded(lambda: _bench_merge(merge_args))
+    from magentic.onboard.commands import split_server_command
+
+    argv, server_command = split_server_command(argv)  # `mcp add NAME -- COMMAND ARGS...`
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.server_command = server_command
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     handlers = {
         "run": _run,
         "resume": _resume,
-        "trace": lambda a: (
-            _trace_html(a.path) if a.trace_command == "html" else _trace_show(a.path)
-        ),
+        "trace": _trace,
         "bench": _bench,
         "doctor": _doctor,
         "ui": _ui,
         "sandbox": _sandbox_run,
     }
+    from magentic.onboard.commands import handlers as onboard_handlers
+
+    handlers.update(onboard_handlers())
     with redacted_stdio():  # every line printed or logged from here on is redacted
         logging.basicConfig(
             level=logging.DEBUG if os.environ.get("MAGENTIC_DEBUG") else logging.ERROR,
@@ -548,6 +560,7 @@ def _bench(args: argparse.Namespace) -> int:
         config=config.summary(),
         judge_model=args.judge_model,
         ray=args.ray,
+        export=args.export,
     )
 
     judge_settings = None
@@ -667,6 +680,14 @@ def _sandbox_run(args: argparse.Namespace) -> int:
     print(f"sandbox: {kind}")
     print(format_result(result, workspace))
     return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
+
+
+def _trace(args: argparse.Namespace) -> int:
+    if args.trace_command == "export":
+        from magentic.onboard.commands import trace_export
+
+        return trace_export(args)
+    return _trace_html(args.path) if args.trace_command == "html" else _trace_show(args.path)
 
 
 def _trace_html(path: Path) -> int:

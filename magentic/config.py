@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -168,6 +169,27 @@ ENV_KEYS: dict[str, str] = {
 }
 
 
+# Names the config file every command reads when no --config is given (and `init` writes).
+CONFIG_ENV = "MAGENTIC_CONFIG"
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where the person's own config lives: $MAGENTIC_CONFIG, else
+    $XDG_CONFIG_HOME/magentic/config.toml, else ~/.config/magentic/config.toml.
+
+    Never a file in the current folder: a config names the endpoint the API key is sent to,
+    and a folder someone else made (a clone, an unpacked archive) must not choose that.
+    Found from `environ` alone, so a caller that passes an empty environment reads no file."""
+    env = os.environ if environ is None else environ
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
+    if env.get("XDG_CONFIG_HOME", "").startswith("/"):  # a relative one is ignored (XDG)
+        return Path(env["XDG_CONFIG_HOME"]) / "magentic" / "config.toml"
+    if env.get("HOME"):
+        return Path(env["HOME"]) / ".config" / "magentic" / "config.toml"
+    return None
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """The config file's table, or a ConfigError that says what is wrong with the file."""
     shown = escape_surrogates(str(path))
@@ -206,6 +228,9 @@ def load_config(
 ) -> Config:
     """File, then environment, then `overrides` (dotted keys, from the command line).
 
+    With no `path`, the person's own config (`default_config_path`) is read when it exists;
+    a $MAGENTIC_CONFIG that names no file is an error, not silently nothing.
+
     A resumed run passes the config it `recorded` instead of a file and the environment:
     it goes on as it was made, and only the command line's flags change it."""
     tree: dict[str, Any] = {}
@@ -213,6 +238,11 @@ def load_config(
         tree = copy.deepcopy(recorded)
     elif path is not None:
         tree = _read_toml(Path(path))
+    else:
+        own = default_config_path(environ)
+        explicit = bool((os.environ if environ is None else environ).get(CONFIG_ENV))
+        if own is not None and (explicit or own.is_file()):
+            tree = _read_toml(own)
     if recorded is None:
         env = os.environ if environ is None else environ
         env_tree: dict[str, Any] = {}

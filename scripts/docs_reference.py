@@ -179,6 +179,14 @@ OTHER_ENV = {
     "MAGENTIC_DEBUG": "`1` prints a traceback where an internal error would print one line",
     "MAGENTIC_STOP_GRACE_S": "seconds a stopped run may take to end cleanly before the "
     "process exits at once (10)",
+    "MAGENTIC_CONFIG": "the config file read when no `--config` is given (else "
+    "`$XDG_CONFIG_HOME/magentic/config.toml`, else `~/.config/magentic/config.toml`)",
+    "MAGENTIC_STATE_DIR": "where records of running MCP servers are kept, so the next start "
+    "can end what a killed run left (else `$XDG_STATE_HOME/magentic`, else "
+    "`~/.local/state/magentic`)",
+    "MAGENTIC_MCP_NO_CGROUP": "`1` runs MCP servers without a cgroup of their own",
+    "MAGENTIC_MCP_SERVER": "set by magentic in every process of an MCP server (a token that "
+    "finds them after a crash); not for you to set",
 }
 
 

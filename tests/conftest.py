@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Every command reads the person's own config (~/.config/magentic/config.toml, see
+# `magentic init`) when no --config is given; the tests, and the CLI processes they start,
+# must not read the config of whoever runs them.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="magentic-tests-config-")
+os.environ.pop("MAGENTIC_CONFIG", None)
 
 
 def require(condition: bool, missing: str) -> None:

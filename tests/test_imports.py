@@ -16,7 +16,7 @@ PACKAGE = Path(magentic.__file__).parent
 # Lower ranks are imported by higher ones, never the other way round.
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("magentic.cli", "magentic.__main__")),
-    (5, ("magentic.team", "magentic.bench", "magentic.doctor")),
+    (5, ("magentic.team", "magentic.bench", "magentic.doctor", "magentic.onboard")),
     # testing's helpers read the orchestrator's prompts to tell a request's phase.
     (4, ("magentic.config", "magentic.ui", "magentic.testing")),
     (3, ("magentic.orchestrator",)),

@@ -93,6 +93,7 @@ class BenchOptions:
     task_timeout: float | None = None  # a hard stop per task, above the team's own budgets
     judge_model: str | None = None  # recorded in the manifest; the Judge itself is passed in
     ray: str | None = None  # `--ray ADDRESS`, recorded in run.json; the cluster is passed in
+    export: str | None = None  # "atif": each task's run also as OUT/atif/TASK.REPEAT.json
     # The config's secret-free summary, for manifest.json (the CLI passes it; tests may not).
     config: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -197,6 +198,11 @@ async def run_bench(
 
     async def record(result: TaskResult) -> None:
         await asyncio.to_thread(store.append, result)
+        if options.export == "atif":
+            from magentic.trace.atif import export_bench_task
+
+            args = (out, result.task_id, result.repeat, result.trace_path)
+            await asyncio.to_thread(export_bench_task, *args)
         run.results.append(result)
         view.finished(result)
 

@@ -23,6 +23,7 @@ data, cut short. A `description` given here replaces the server's for that tool.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -51,6 +52,9 @@ class McpServerSettings(BaseModel):
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # values are secrets (redacted)
+    # Variables handed on from magentic's own environment by name, so the config file holds
+    # no secret (`magentic mcp add --env-from KEY`); their values are redacted too.
+    env_from: list[str] = Field(default_factory=list)
     cwd: str | None = None
     # streamable HTTP: an address under the [mcp.url_policy].
     url: str | None = None
@@ -79,8 +83,10 @@ class McpServerSettings(BaseModel):
     def _one_transport(self) -> McpServerSettings:
         if (self.command is None) == (self.url is None):
             raise ValueError("give either `command` (a stdio server) or `url` (HTTP), not both")
-        if self.url is not None and (self.args or self.env or self.cwd):
-            raise ValueError("`args`, `env` and `cwd` are for stdio servers (with `command`)")
+        if self.url is not None and (self.args or self.env or self.env_from or self.cwd):
+            raise ValueError(
+                "`args`, `env`, `env_from` and `cwd` are for stdio servers (with `command`)"
+            )
         if self.command is not None and self.headers:
             raise ValueError("`headers` are for HTTP servers (with `url`)")
         return self
@@ -100,8 +106,12 @@ class McpServerSettings(BaseModel):
         given = self.tools.get(tool)
         return given.description if given is not None else None
 
+    def inherited_env(self) -> dict[str, str]:
+        """The `env_from` variables that are set in magentic's environment, by name."""
+        return {k: os.environ[k] for k in self.env_from if os.environ.get(k)}
+
     def secrets(self) -> list[str]:
-        return [*self.env.values(), *self.headers.values()]
+        return [*self.env.values(), *self.headers.values(), *self.inherited_env().values()]
 
     def summary(self) -> dict[str, object]:
         """What a trace records: the shape, never the values of env or headers."""

@@ -75,7 +75,7 @@ class ServerProcess:
 
 def server_env(settings: McpServerSettings) -> dict[str, str]:
     base = {k: os.environ[k] for k in _INHERITED_ENV if k in os.environ}
-    return {**base, **settings.env}
+    return {**base, **settings.inherited_env(), **settings.env}
 
 
 @contextlib.asynccontextmanager

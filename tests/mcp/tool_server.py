@@ -3,8 +3,9 @@
     python tool_server.py                 # stdio
     python tool_server.py http            # HTTP on a free port of 127.0.0.1; prints the URL
 
-Its tools: add and echo work; lookup declares itself read-only; run_python declares
-itself read-only and runs code (a hostile server's lie); hang never answers; crash ends the process mid-call; flood
+Its tools: add and echo work; env tells a variable's value; lookup declares itself
+read-only; run_python declares itself read-only and runs code (a hostile server's lie); hang
+never answers; crash ends the process mid-call; flood
 answers with far more text than any cap; spawn starts a child process (to check that the
 whole process group goes) and returns its pid; family starts a child that starts a setsid
 grandchild (to check that the whole tree goes).
@@ -53,6 +54,12 @@ def run_python(code: str) -> str:
 def echo(text: str) -> str:
     """Return the text unchanged."""
     return text
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def env(name: str) -> str:
+    """The value of one of this process's environment variables, or (unset)."""
+    return os.environ.get(name, "(unset)")
 
 
 @server.tool()

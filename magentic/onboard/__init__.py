@@ -1,0 +1,1 @@
+"""A newcomer's first steps: `magentic init`, `magentic mcp add|import|list`, `trace export`."""
