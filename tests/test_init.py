@@ -24,12 +24,14 @@ pytestmark = pytest.mark.slow  # whole-CLI runs
 
 def environment(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
-    env.update(TERM="xterm-256color", XDG_CONFIG_HOME=str(home), **extra)
+    env.update(TERM="xterm-256color", XDG_CONFIG_HOME=str(home / "xdg"), **extra)
     return env
 
 
 def written(home: Path) -> Path:
-    return home / "magentic" / "config.toml"
+    # Not `home / "magentic"`: a `magentic/` folder in the current folder would shadow the
+    # package for `python -m magentic.cli`.
+    return home / "xdg" / "magentic" / "config.toml"
 
 
 @pytest.fixture
@@ -149,7 +151,7 @@ def test_flags_alone_write_it_and_the_key_stays_in_its_variable(tmp_path: Path) 
         config = load_config(written(tmp_path), environ={})
         assert config.model_for("default").model == "n"
         assert list(config.mcp.servers) == ["calc"]  # only [models.default] was replaced
-        assert (tmp_path / "magentic" / "config.toml.bak").read_text() == text
+        assert (tmp_path / "xdg" / "magentic" / "config.toml.bak").read_text() == text
 
         wrong_key = init(tmp_path, *flags, "--force", MY_KEY="sk-wrong-key-000000000")
         assert wrong_key.returncode == 1 and "FAIL" in wrong_key.stdout

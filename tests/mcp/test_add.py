@@ -45,7 +45,7 @@ def magentic(
     home: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
-    full.update(XDG_CONFIG_HOME=str(home), **(env or {}))
+    full.update(XDG_CONFIG_HOME=str(home / "xdg"), **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "magentic.cli", *args],
         cwd=home,
@@ -58,7 +58,9 @@ def magentic(
 
 
 def config_of(home: Path) -> Path:
-    return home / "magentic" / "config.toml"
+    # Not `home / "magentic"`: that folder in the current folder would shadow the package
+    # for `python -m magentic.cli`.
+    return home / "xdg" / "magentic" / "config.toml"
 
 
 def test_a_server_added_with_its_command_is_listed_with_its_tools_and_used_by_a_run(
@@ -93,8 +95,8 @@ def test_a_server_added_with_its_command_is_listed_with_its_tools_and_used_by_a_
     with ScriptedLLMServer(script) as server:  # no --config: the file `mcp add` wrote
         done = magentic(
             tmp_path, "run", "Add the numbers.", "--base-url", server.base_url, "--agents",
-            "Coder", "--trace-dir", "runs", "--json", env={"CALC_NUMBER": secret},
-        )  # fmt: skip
+            "Coder", "--trace-dir", "runs", "--json", "--yes", env={"CALC_NUMBER": secret},
+        )  # fmt: skip  # --yes: a read-only hint alone no longer lets a tool run unasked
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "answered"
     assert seen and secret in seen[-1]  # handed on from our environment by name
