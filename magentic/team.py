@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets as _secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -204,6 +205,12 @@ def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
     return agents
 
 
+def absolute(path: Path | str) -> Path:
+    """A run folder made absolute once, where a run starts: agents and the sandbox open
+    paths from the workspace, never from the folder the person started in."""
+    return Path(os.path.abspath(path))
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + _secrets.token_hex(3)
 
@@ -230,7 +237,7 @@ async def run_task(
     denied, with the reason in the trace."""
     task = escape_surrogates(task)  # from argv or a suite's JSON: it must encode as UTF-8
     run_id = new_run_id()
-    run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
+    run_dir = absolute(run_dir if run_dir is not None else config.trace_dir / run_id)
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     workspace, attached = await prepare_workspace(run_dir, files, max_bytes)
     copied = [a.copy for a in attached]
@@ -261,7 +268,7 @@ def prepare_resume(run_dir: Path, overrides: dict[str, Any] | None = None) -> Re
 
     A bad checkpoint raises CheckpointError naming the file; budgets that leave no room
     raise ConfigError saying which flag to raise (budgets count the whole run)."""
-    run_dir = Path(run_dir)
+    run_dir = absolute(run_dir)
     saved = load_checkpoint(run_dir)
     path = run_dir / CHECKPOINT_FILE
     try:
