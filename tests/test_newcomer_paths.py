@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
+from tests.conftest import require
+
+REPO = Path(__file__).resolve().parent.parent
 
 SECRET_LINE = "The zebra count for 2026 is 4417."
 
@@ -96,3 +99,27 @@ def test_a_bench_with_a_relative_out_opens_its_task_files(tmp_path: Path) -> Non
         assert done.returncode == 0, done.stderr
         assert _content_reached_the_model(server), done.stderr
     assert (here / "results").is_dir()
+
+
+def test_scripts_run_keeps_the_folder_it_is_started_in(tmp_path: Path) -> None:
+    """The README's `scripts/run "..." --file data.xlsx`, from a folder of one's own."""
+    venv = Path(sys.prefix)
+    require((venv / "bin" / "magentic").exists(), f"the `magentic` command in {venv}")
+    here = tmp_path / "me"
+    here.mkdir()
+    (here / "notes.txt").write_text(SECRET_LINE + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "MAGENTIC_"))}
+    # the install step is the repo's own business (it runs from the repo whatever the folder);
+    # here it is skipped so the test does not reinstall the environment it runs in
+    env.update(MAGENTIC_VENV=str(venv), MAGENTIC_SKIP_INSTALL="1")
+    done = subprocess.run(
+        [str(REPO / "scripts" / "run"), "--demo", "--file", "notes.txt", "--agents", "Coder",
+         "--json"],
+        cwd=here, env=env, capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    trace = Path(out["trace_path"])
+    assert trace.is_relative_to(here / "runs"), trace  # the run folder is where the person is
+    started = json.loads(trace.read_text().splitlines()[0])
+    assert [a["given"] for a in started["config"]["attachments"]] == ["notes.txt"]
