@@ -147,6 +147,7 @@ class ModelClient:
         replaying = self.cache is not None and self.cache.mode == "replay"
         if (
             (s.context_tokens is None or caps.server is None)
+            and not caps.recorded  # a known endpoint costs no requests before its first call
             and not caps.context_probed
             and s.base_url
             and s.provider == "openai"
@@ -177,7 +178,7 @@ class ModelClient:
             return
         changed = False
         if caps.server is None and (info.conclusive or info.kind != "unknown"):
-            caps.server = info.kind
+            caps.server, caps.server_checked = info.kind, time.time()
             start = starting_structured(info)
             if start is not None and _STRUCTURED_ORDER.index(
                 caps.structured
