@@ -304,6 +304,7 @@ class ModelClient:
                     result = ChatResult.from_record(record)
                     self._account(result, started, attempts=0)
                     return result
+            self._cap_to_budget(body, fitted)  # or BudgetExceeded: the call is not made
             try:
                 result, attempts = await self._call_with_retries(body)
             except UnsupportedFeature as refused:
@@ -332,6 +333,14 @@ class ModelClient:
                 await self.journal.record(key, result.to_record())
             self._account(result, started, attempts=attempts)
             return result
+
+    def _cap_to_budget(self, body: dict[str, Any], fitted: Sequence[Message]) -> None:
+        """Ask for no longer a reply than the run's token and cost budgets leave room for."""
+        room = self.meter.reply_room(
+            estimate_tokens(fitted), price_of(self.prices, self.settings.model)
+        )
+        if room is not None:
+            body["max_tokens"] = min(body.get("max_tokens") or room, room)
 
     def _account(
         self, result: ChatResult, started: float, *, attempts: int, replayed: bool = False

@@ -4,6 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from magentic.errors import BudgetExceeded
+from magentic.llm.settings import Price
+
+# A call that cannot ask for at least this many reply tokens within the budget is not made.
+MIN_REPLY_TOKENS = 16
+
+
+def token_limit_reached(limit: int) -> BudgetExceeded:
+    """The stop of a token budget. It names the limit, not a count: the run's end says
+    the one total, after every call (of every role) is in."""
+    return BudgetExceeded(f"reached the token limit of {limit}", budget="tokens")
+
+
+def cost_limit_reached(limit: float) -> BudgetExceeded:
+    return BudgetExceeded(f"reached the cost limit of ${limit:g}", budget="cost")
+
+
+@dataclass
+class UsageLimits:
+    """The run's token and cost budgets, as every client of the run checks them before a
+    call (the orchestrator also checks them between rounds)."""
+
+    max_tokens: int | None = None
+    max_cost: float | None = None
+
 
 @dataclass
 class Usage:
@@ -25,6 +50,7 @@ class UsageMeter:
     by_role: dict[str, Usage] = field(default_factory=dict)
     calls: int = 0
     failed_calls: int = 0  # attempts the endpoint failed (each also a ModelCallFailed event)
+    limits: UsageLimits = field(default_factory=UsageLimits)
 
     def add(self, role: str, usage: Usage) -> None:
         self.calls += 1
@@ -33,3 +59,29 @@ class UsageMeter:
             target.completion_tokens += usage.completion_tokens
             target.cached_tokens += usage.cached_tokens
             target.cost += usage.cost
+
+    def reply_room(self, prompt_tokens: int, price: Price | None) -> int | None:
+        """The most reply tokens the next call may ask for so that the run stays within its
+        budgets (None: no budget limits it). Raises BudgetExceeded when even a short reply
+        would not fit: the call is not made, rather than made and paid for past the limit.
+
+        The prompt's size is an estimate, so a call may still end a little past a budget;
+        the orchestrator's check between rounds then stops the run."""
+        rooms: list[int] = []
+        limits, total = self.limits, self.total
+        if limits.max_tokens is not None:
+            room = limits.max_tokens - total.total_tokens - prompt_tokens
+            if room < MIN_REPLY_TOKENS:
+                raise token_limit_reached(limits.max_tokens)
+            rooms.append(room)
+        if limits.max_cost is not None:
+            left = limits.max_cost - total.cost
+            if left <= 0:
+                raise cost_limit_reached(limits.max_cost)
+            if price is not None and price.output > 0:
+                left -= prompt_tokens * price.input / 1e6
+                room = int(left * 1e6 / price.output)
+                if room < MIN_REPLY_TOKENS:
+                    raise cost_limit_reached(limits.max_cost)
+                rooms.append(room)
+        return min(rooms) if rooms else None
