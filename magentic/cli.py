@@ -103,6 +103,18 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """`-v` after the subcommand too (`magentic run TASK -v`); SUPPRESS keeps a `-v` given
+    before it from being reset by the subcommand's default."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print every agent action",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="magentic", description="A generalist multi-agent team for web, file and code tasks."
@@ -112,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run one task")
+    _add_verbose(run)
     run.add_argument("task", help="the task, in words")
     run.add_argument(
         "--file", action="append", type=Path, default=[], help="attach a file (repeatable)"
@@ -144,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run, so a run stopped at 10 rounds goes on with --max-rounds 20 for 10 more.",
     )
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder")
+    _add_verbose(resume)
     resume.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the answer"
     )
@@ -312,7 +326,7 @@ def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
     from magentic.control.channel import ControlChannel
-    from magentic.team import check_agent_names, run_task
+    from magentic.team import check_agent_names, check_can_start, run_task
 
     task = escape_surrogates(args.task).strip()
     if not task:
@@ -324,6 +338,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.interactive and "User" not in config.agents:
         config.agents = [*config.agents, "User"]
     check_agent_names(config.agents, config.mcp.agent_names())
+    check_can_start(config)
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
@@ -528,10 +543,11 @@ def _bench(args: argparse.Namespace) -> int:
         )
     from magentic.bench.team import TeamRunner
     from magentic.config import load_config
-    from magentic.team import check_agent_names
+    from magentic.team import check_agent_names, check_can_start
 
     config = load_config(args.config, overrides=_overrides(args))
     check_agent_names(config.agents, config.mcp.agent_names())
+    check_can_start(config)
     options = BenchOptions(
         suite=args.suite,
         level=args.level,
@@ -669,12 +685,19 @@ def _sandbox_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
 
 
+def _check_trace(path: Path) -> None:
+    """A run folder with a trace.jsonl, or a trace file; else one line (exit 2)."""
+    trace = path / "trace.jsonl" if path.is_dir() else path
+    if not trace.is_file():
+        where = f"{path} has no trace.jsonl (is it a run folder?)" if path.is_dir() else path
+        raise ConfigError(f"no trace at {where}")
+
+
 def _trace_html(path: Path) -> int:
     from magentic.trace.report import write_report
     from magentic.trace.writer import read_trace
 
-    if not path.exists():
-        raise ConfigError(f"no trace at {path}")
+    _check_trace(path)
     run_dir = path if path.is_dir() else path.parent
     print(write_report(run_dir, read_trace(path)))
     return EXIT_OK
@@ -684,8 +707,7 @@ def _trace_show(path: Path) -> int:
     from magentic.trace.writer import read_trace
     from magentic.ui.console import ConsolePrinter
 
-    if not path.exists():
-        raise ConfigError(f"no trace at {path}")
+    _check_trace(path)
     printer = ConsolePrinter(stream=sys.stdout, verbose=True)
     for event in read_trace(path):
         printer(event)

@@ -179,6 +179,19 @@ def check_agent_names(names: Sequence[str], mcp_agents: Sequence[str] = ()) -> N
         raise ConfigError(f"unknown agent {', '.join(map(repr, unknown))}; known agents: {known}")
 
 
+def check_can_start(config: Config) -> None:
+    """Refuse, before any run folder is made, a run that would fail at its first step: no
+    API key for the orchestrator's endpoint (a replay needs none), or a headed browser with
+    no display to show it on."""
+    if config.cache.mode != "replay":
+        config.model_for("orchestrator").resolved_key()  # ConfigError naming the variable
+    if "WebSurfer" in config.agents and not config.web.headless and not os.environ.get("DISPLAY"):
+        raise ConfigError(
+            "--headed needs a display, and DISPLAY is not set: run under a virtual one "
+            "(xvfb-run -a magentic run ...), or leave out --headed"
+        )
+
+
 def team_names(config: Config) -> list[str]:
     """The configured agents, then the MCP agents the `[mcp]` servers call for."""
     extra = [n for n in config.mcp.agent_names() if n not in config.agents]
