@@ -115,9 +115,35 @@ def _add_verbose(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# Environment variables, as `magentic --help` lists them (tests/test_docs.py checks this
+# against the config's own table, so a new variable cannot go unsaid).
+ENVIRONMENT = {
+    "OPENAI_API_KEY": "the API key (or the variable --api-key-env names)",
+    "OPENAI_BASE_URL": "the endpoint, like --base-url",
+    "MAGENTIC_BASE_URL": "the endpoint, like --base-url (wins over OPENAI_BASE_URL)",
+    "MAGENTIC_MODEL": "--model",
+    "MAGENTIC_API_KEY_ENV": "--api-key-env: the variable that holds the key",
+    "MAGENTIC_MAX_ROUNDS": "--max-rounds",
+    "MAGENTIC_MAX_SECONDS": "--max-seconds",
+    "MAGENTIC_MAX_TOKENS": "--max-tokens",
+    "MAGENTIC_MAX_COST": "--max-cost",
+    "MAGENTIC_TRACE_DIR": "--trace-dir",
+    "MAGENTIC_CACHE": "--cache",
+    "MAGENTIC_CACHE_PATH": "--cache-path",
+    "MAGENTIC_SANDBOX": "--sandbox",
+    "MAGENTIC_DEBUG": "1: debug logs, and a traceback instead of an error's one line",
+    "MAGENTIC_STOP_GRACE_S": "seconds a stopped run may take to end cleanly (10)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    width = max(map(len, ENVIRONMENT))
     parser = argparse.ArgumentParser(
-        prog="magentic", description="A generalist multi-agent team for web, file and code tasks."
+        prog="magentic",
+        description="A generalist multi-agent team for web, file and code tasks.",
+        epilog="environment (flags win over them; a config file loses to both):\n"
+        + "\n".join(f"  {name:<{width}}  {what}" for name, what in ENVIRONMENT.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"magentic {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every agent action")
@@ -216,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--ray",
         metavar="ADDRESS",
-        help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic[ray])",
+        help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic-team[ray])",
     )
     _add_model_flags(bench)
 
@@ -456,7 +482,7 @@ def _web_view(dirs: list[Path], port: int) -> Any:
     except ImportError as error:
         raise ConfigError(
             f"the web view needs the `ui` extra ({error.name} is missing): "
-            "pip install 'magentic[ui]'"
+            "pip install 'magentic-team[ui]'"
         ) from None
     return WebView(dirs, port)
 

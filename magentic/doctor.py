@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,33 @@ async def check_all(image: str = DEFAULT_IMAGE, mcp: McpSettings | None = None) 
         _browser_checks(),
         check_mcp_servers(mcp),
     )
-    return [check_python(), docker_check, image_check, bwrap_check, *browser_checks, *mcp_checks]
+    return [
+        check_python(),
+        check_install(),
+        docker_check,
+        image_check,
+        bwrap_check,
+        *browser_checks,
+        *mcp_checks,
+    ]
+
+
+def check_install(path: Sequence[str] | None = None) -> Check:
+    """No other library named `magentic` in this environment (see `magentic.installed`)."""
+    from magentic import __version__
+    from magentic.installed import DIST_NAME, other_magentic_libraries
+
+    others = other_magentic_libraries(path)
+    if not others:
+        return Check("install", True, f"{DIST_NAME} {__version__}, the only `magentic` here")
+    return Check(
+        "install",
+        False,
+        f"another library named magentic is installed here too ({', '.join(others)}): it "
+        "has the same import name, so the two overwrite each other's files",
+        f"pip uninstall magentic, then pip install --force-reinstall '{DIST_NAME}' (or keep "
+        "them in separate virtual environments)",
+    )
 
 
 async def check_mcp_servers(mcp: McpSettings | None) -> list[Check]:
@@ -62,7 +88,7 @@ async def check_mcp_servers(mcp: McpSettings | None) -> list[Check]:
         from magentic.mcp.connection import McpAddressRefused, McpConnection, McpError
     except ModuleNotFoundError as error:
         missing = f"the package {error.name!r} is not installed"
-        fix = "pip install 'magentic[mcp]'"
+        fix = "pip install 'magentic-team[mcp]'"
         return [Check(f"mcp {name}", False, missing, fix) for name in mcp.servers]
     check_url = url_checker(UrlPolicy(mcp.url_policy))
 

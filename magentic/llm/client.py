@@ -465,6 +465,7 @@ class ModelClient:
         priced by its tokens when the endpoint reports them, else by the audio's minutes."""
         from magentic.llm.transcribe import transcribe
 
+        self.meter.reply_room(0, None)  # BudgetExceeded when the run's budget is used up
         started = time.perf_counter()
         transcript = await transcribe(self, audio, filename)
         usage = Usage(
