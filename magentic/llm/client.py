@@ -41,7 +41,7 @@ from magentic.llm.servers import identify_server, starting_structured
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of, price_of
 from magentic.llm.transcribe import Transcript
 from magentic.llm.transport import Transport
-from magentic.llm.usage import Usage, UsageMeter
+from magentic.llm.usage import Usage, UsageMeter, cap_reply
 from magentic.llm.wire import (
     ChatResult,
     messages_to_wire,
@@ -336,11 +336,11 @@ class ModelClient:
 
     def _cap_to_budget(self, body: dict[str, Any], fitted: Sequence[Message]) -> None:
         """Ask for no longer a reply than the run's token and cost budgets leave room for."""
-        room = self.meter.reply_room(
-            estimate_tokens(fitted), price_of(self.prices, self.settings.model)
-        )
-        if room is not None:
-            body["max_tokens"] = min(body.get("max_tokens") or room, room)
+        s = self.settings
+        prompt = estimate_tokens(fitted)
+        room = self.meter.reply_room(prompt, price_of(self.prices, s.model))
+        own = s.base_url is None or "api.openai.com" in s.base_url or s.provider == "azure"
+        cap_reply(body, room, prompt, self.context_tokens, openai_own=own)
 
     def _account(
         self, result: ChatResult, started: float, *, attempts: int, replayed: bool = False

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from magentic.errors import BudgetExceeded
 from magentic.llm.settings import Price
 
 # A call that cannot ask for at least this many reply tokens within the budget is not made.
 MIN_REPLY_TOKENS = 16
+# A budget's room is sent as a reply cap only below this: every chat model writes at least
+# this many tokens, so the cap never passes a model's own output limit.
+BUDGET_CAP_BELOW = 4096
 
 
 def token_limit_reached(limit: int) -> BudgetExceeded:
@@ -85,3 +89,27 @@ class UsageMeter:
                     raise cost_limit_reached(limits.max_cost)
                 rooms.append(room)
         return min(rooms) if rooms else None
+
+
+def cap_reply(
+    body: dict[str, Any],
+    room: int | None,
+    prompt_tokens: int,
+    context_tokens: int | None,
+    *,
+    openai_own: bool,
+) -> None:
+    """Put a budget's `room` in a request body as its reply cap.
+
+    Only a small room is sent: a large one could pass the model's own output limit, which
+    the server refuses. OpenAI's and Azure's endpoints take the cap as
+    `max_completion_tokens` (their newer models refuse `max_tokens`); others as
+    `max_tokens`, as does a `max_tokens` the settings already put in the body."""
+    if room is None or room >= BUDGET_CAP_BELOW:
+        return
+    if context_tokens:  # prompt and reply must fit the window together
+        room = max(MIN_REPLY_TOKENS, min(room, context_tokens - prompt_tokens))
+    if "max_tokens" in body:
+        body["max_tokens"] = min(body["max_tokens"], room)
+    else:
+        body["max_completion_tokens" if openai_own else "max_tokens"] = room
