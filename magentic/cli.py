@@ -103,15 +103,60 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """`-v` after the subcommand too (`magentic run TASK -v`); SUPPRESS keeps a `-v` given
+    before it from being reset by the subcommand's default."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print every agent action",
+    )
+
+
+# Environment variables, as `magentic --help` lists them (tests/test_docs.py checks this
+# against the config's own table, so a new variable cannot go unsaid).
+ENVIRONMENT = {
+    "OPENAI_API_KEY": "the API key (or the variable --api-key-env names)",
+    "OPENAI_BASE_URL": "the endpoint, like --base-url",
+    "MAGENTIC_BASE_URL": "the endpoint, like --base-url (wins over OPENAI_BASE_URL)",
+    "MAGENTIC_MODEL": "--model",
+    "MAGENTIC_API_KEY_ENV": "--api-key-env: the variable that holds the key",
+    "MAGENTIC_MAX_ROUNDS": "--max-rounds",
+    "MAGENTIC_MAX_SECONDS": "--max-seconds",
+    "MAGENTIC_MAX_TOKENS": "--max-tokens",
+    "MAGENTIC_MAX_COST": "--max-cost",
+    "MAGENTIC_TRACE_DIR": "--trace-dir",
+    "MAGENTIC_CACHE": "--cache",
+    "MAGENTIC_CACHE_PATH": "--cache-path",
+    "MAGENTIC_SANDBOX": "--sandbox",
+    "MAGENTIC_DEBUG": "1: debug logs, and a traceback instead of an error's one line",
+    "MAGENTIC_STOP_GRACE_S": "seconds a stopped run may take to end cleanly (10)",
+    "MAGENTIC_CONFIG": "the config file when no --config is given "
+    "(else $XDG_CONFIG_HOME/magentic/config.toml, else ~/.config/magentic/config.toml)",
+    "MAGENTIC_CHROMIUM": "the Chromium to use, before Playwright's and the system's",
+    "MAGENTIC_STATE_DIR": "where records of running MCP servers are kept, so the next start "
+    "ends what a killed run left (else $XDG_STATE_HOME/magentic)",
+    "MAGENTIC_MCP_NO_CGROUP": "1: run MCP servers without a cgroup of their own",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    width = max(map(len, ENVIRONMENT))
     parser = argparse.ArgumentParser(
-        prog="magentic", description="A generalist multi-agent team for web, file and code tasks."
+        prog="magentic",
+        description="A generalist multi-agent team for web, file and code tasks.",
+        epilog="environment (flags win over them; a config file loses to both):\n"
+        + "\n".join(f"  {name:<{width}}  {what}" for name, what in ENVIRONMENT.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"magentic {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every agent action")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run one task")
+    _add_verbose(run)
     run.add_argument("task", help="the task, in words")
     run.add_argument(
         "--file", action="append", type=Path, default=[], help="attach a file (repeatable)"
@@ -144,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run, so a run stopped at 10 rounds goes on with --max-rounds 20 for 10 more.",
     )
     resume.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder")
+    _add_verbose(resume)
     resume.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the answer"
     )
@@ -205,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--ray",
         metavar="ADDRESS",
-        help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic[ray])",
+        help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic-team[ray])",
     )
     _add_model_flags(bench)
 
@@ -324,7 +370,7 @@ def _run(args: argparse.Namespace) -> int:
     from magentic.attachments import check_attachment
     from magentic.config import load_config
     from magentic.control.channel import ControlChannel
-    from magentic.team import check_agent_names, run_task
+    from magentic.team import check_agent_names, check_can_start, run_task
 
     task = escape_surrogates(args.task).strip()
     if not task:
@@ -336,6 +382,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.interactive and "User" not in config.agents:
         config.agents = [*config.agents, "User"]
     check_agent_names(config.agents, config.mcp.agent_names())
+    check_can_start(config)
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
@@ -453,7 +500,7 @@ def _web_view(dirs: list[Path], port: int) -> Any:
     except ImportError as error:
         raise ConfigError(
             f"the web view needs the `ui` extra ({error.name} is missing): "
-            "pip install 'magentic[ui]'"
+            "pip install 'magentic-team[ui]'"
         ) from None
     return WebView(dirs, port)
 
@@ -540,10 +587,11 @@ def _bench(args: argparse.Namespace) -> int:
         )
     from magentic.bench.team import TeamRunner
     from magentic.config import load_config
-    from magentic.team import check_agent_names
+    from magentic.team import check_agent_names, check_can_start
 
     config = load_config(args.config, overrides=_overrides(args))
     check_agent_names(config.agents, config.mcp.agent_names())
+    check_can_start(config)
     options = BenchOptions(
         suite=args.suite,
         level=args.level,
@@ -690,12 +738,19 @@ def _trace(args: argparse.Namespace) -> int:
     return _trace_html(args.path) if args.trace_command == "html" else _trace_show(args.path)
 
 
+def _check_trace(path: Path) -> None:
+    """A run folder with a trace.jsonl, or a trace file; else one line (exit 2)."""
+    trace = path / "trace.jsonl" if path.is_dir() else path
+    if not trace.is_file():
+        where = f"{path} has no trace.jsonl (is it a run folder?)" if path.is_dir() else path
+        raise ConfigError(f"no trace at {where}")
+
+
 def _trace_html(path: Path) -> int:
     from magentic.trace.report import write_report
     from magentic.trace.writer import read_trace
 
-    if not path.exists():
-        raise ConfigError(f"no trace at {path}")
+    _check_trace(path)
     run_dir = path if path.is_dir() else path.parent
     print(write_report(run_dir, read_trace(path)))
     return EXIT_OK
@@ -705,8 +760,7 @@ def _trace_show(path: Path) -> int:
     from magentic.trace.writer import read_trace
     from magentic.ui.console import ConsolePrinter
 
-    if not path.exists():
-        raise ConfigError(f"no trace at {path}")
+    _check_trace(path)
     printer = ConsolePrinter(stream=sys.stdout, verbose=True)
     for event in read_trace(path):
         printer(event)

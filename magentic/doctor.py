@@ -13,10 +13,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from magentic.errors import ConfigError
 from magentic.execution import CodeBlock, ExecutionResult, SandboxSettings, make_executor
@@ -47,7 +48,33 @@ async def check_all(image: str = DEFAULT_IMAGE, mcp: McpSettings | None = None) 
         _browser_checks(),
         check_mcp_servers(mcp),
     )
-    return [check_python(), docker_check, image_check, bwrap_check, *browser_checks, *mcp_checks]
+    return [
+        check_python(),
+        check_install(),
+        docker_check,
+        image_check,
+        bwrap_check,
+        *browser_checks,
+        *mcp_checks,
+    ]
+
+
+def check_install(path: Sequence[str] | None = None) -> Check:
+    """No other library named `magentic` in this environment (see `magentic.installed`)."""
+    from magentic import __version__
+    from magentic.installed import DIST_NAME, other_magentic_libraries
+
+    others = other_magentic_libraries(path)
+    if not others:
+        return Check("install", True, f"{DIST_NAME} {__version__}, the only `magentic` here")
+    return Check(
+        "install",
+        False,
+        f"another library named magentic is installed here too ({', '.join(others)}): it "
+        "has the same import name, so the two overwrite each other's files",
+        f"pip uninstall magentic, then pip install --force-reinstall '{DIST_NAME}' (or keep "
+        "them in separate virtual environments)",
+    )
 
 
 async def check_mcp_servers(mcp: McpSettings | None) -> list[Check]:
@@ -58,10 +85,10 @@ async def check_mcp_servers(mcp: McpSettings | None) -> list[Check]:
     try:
         from magentic.agents.mcp_tools import url_checker
         from magentic.agents.web_surfer.url_policy import UrlPolicy
-        from magentic.mcp.connection import McpConnection, McpError
+        from magentic.mcp.connection import McpAddressRefused, McpConnection, McpError
     except ModuleNotFoundError as error:
         missing = f"the package {error.name!r} is not installed"
-        fix = "pip install 'magentic[mcp]'"
+        fix = "pip install 'magentic-team[mcp]'"
         return [Check(f"mcp {name}", False, missing, fix) for name in mcp.servers]
     check_url = url_checker(UrlPolicy(mcp.url_policy))
 
@@ -69,6 +96,8 @@ async def check_mcp_servers(mcp: McpSettings | None) -> list[Check]:
         conn = McpConnection(name, settings, check_url)
         try:
             tools = await conn.start()
+        except McpAddressRefused as error:
+            return Check(f"mcp {name}", False, error.reason, _policy_fix(settings.url or ""))
         except McpError as error:
             return Check(f"mcp {name}", False, error.reason, f"check [mcp.servers.{name}]")
         finally:
@@ -77,6 +106,14 @@ async def check_mcp_servers(mcp: McpSettings | None) -> list[Check]:
         return Check(f"mcp {name}", True, f"{settings.transport}, {len(tools)} tools: {names}")
 
     return list(await asyncio.gather(*(one(n, s) for n, s in mcp.servers.items())))
+
+
+def _policy_fix(url: str) -> str:
+    """Where an MCP address the URL policy refuses is let through: `[mcp.url_policy]`."""
+    parts = urlsplit(url)
+    host = parts.hostname or "HOST"
+    where = f"{host}:{parts.port}" if parts.port else host
+    return f'if you trust it, add it to [mcp.url_policy]: allow = ["{where}"]'
 
 
 def check_python() -> Check:
@@ -290,6 +327,10 @@ async def sandbox_run_file(
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path} is not a text file: sandbox run takes Python or shell code (.py, .sh)"
+        ) from None
     block = CodeBlock(language=language_of(path, text), code=text)
     update: dict[str, object] = {"network": network}
     if timeout is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets as _secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -178,6 +179,19 @@ def check_agent_names(names: Sequence[str], mcp_agents: Sequence[str] = ()) -> N
         raise ConfigError(f"unknown agent {', '.join(map(repr, unknown))}; known agents: {known}")
 
 
+def check_can_start(config: Config) -> None:
+    """Refuse, before any run folder is made, a run that would fail at its first step: no
+    API key for the orchestrator's endpoint (a replay needs none), or a headed browser with
+    no display to show it on."""
+    if config.cache.mode != "replay":
+        config.model_for("orchestrator").resolved_key()  # ConfigError naming the variable
+    if "WebSurfer" in config.agents and not config.web.headless and not os.environ.get("DISPLAY"):
+        raise ConfigError(
+            "--headed needs a display, and DISPLAY is not set: run under a virtual one "
+            "(xvfb-run -a magentic run ...), or leave out --headed"
+        )
+
+
 def team_names(config: Config) -> list[str]:
     """The configured agents, then the MCP agents the `[mcp]` servers call for."""
     extra = [n for n in config.mcp.agent_names() if n not in config.agents]
@@ -202,6 +216,12 @@ def build_agents(ctx: AgentContext, names: Sequence[str]) -> list[Agent]:
     if not agents:
         raise ConfigError("no agent of the configured team could be built")
     return agents
+
+
+def absolute(path: Path | str) -> Path:
+    """A run folder made absolute once, where a run starts: agents and the sandbox open
+    paths from the workspace, never from the folder the person started in."""
+    return Path(os.path.abspath(path))
 
 
 def new_run_id() -> str:
@@ -230,7 +250,7 @@ async def run_task(
     denied, with the reason in the trace."""
     task = escape_surrogates(task)  # from argv or a suite's JSON: it must encode as UTF-8
     run_id = new_run_id()
-    run_dir = Path(run_dir) if run_dir is not None else Path(config.trace_dir) / run_id
+    run_dir = absolute(run_dir if run_dir is not None else config.trace_dir / run_id)
     max_bytes = int(config.attachments.max_mb * 1024 * 1024)
     workspace, attached = await prepare_workspace(run_dir, files, max_bytes)
     copied = [a.copy for a in attached]
@@ -261,7 +281,7 @@ def prepare_resume(run_dir: Path, overrides: dict[str, Any] | None = None) -> Re
 
     A bad checkpoint raises CheckpointError naming the file; budgets that leave no room
     raise ConfigError saying which flag to raise (budgets count the whole run)."""
-    run_dir = Path(run_dir)
+    run_dir = absolute(run_dir)
     saved = load_checkpoint(run_dir)
     path = run_dir / CHECKPOINT_FILE
     try:

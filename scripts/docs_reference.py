@@ -173,24 +173,8 @@ def table_section(path: str, model: type[BaseModel], out: list[str], seen: set[s
         table_section(sub_path, sub, out, seen)
 
 
-# Variables read outside the config's ENV_KEYS table.
-OTHER_ENV = {
-    "MAGENTIC_CHROMIUM": "the Chromium executable to use, before Playwright's and the system's",
-    "MAGENTIC_DEBUG": "`1` prints a traceback where an internal error would print one line",
-    "MAGENTIC_STOP_GRACE_S": "seconds a stopped run may take to end cleanly before the "
-    "process exits at once (10)",
-    "MAGENTIC_CONFIG": "the config file read when no `--config` is given (else "
-    "`$XDG_CONFIG_HOME/magentic/config.toml`, else `~/.config/magentic/config.toml`)",
-    "MAGENTIC_STATE_DIR": "where records of running MCP servers are kept, so the next start "
-    "can end what a killed run left (else `$XDG_STATE_HOME/magentic`, else "
-    "`~/.local/state/magentic`)",
-    "MAGENTIC_MCP_NO_CGROUP": "`1` runs MCP servers without a cgroup of their own",
-    "MAGENTIC_MCP_SERVER": "set by magentic in every process of an MCP server (a token that "
-    "finds them after a crash); not for you to set",
-}
-
-
 def config_page() -> str:
+    from magentic.cli import ENVIRONMENT
     from magentic.config import ENV_KEYS, ROLES, Config
     from magentic.llm.settings import ModelSettings
 
@@ -232,17 +216,15 @@ def config_page() -> str:
     out.extend([*top, ""])
     out.append("## Environment variables\n")
     out.append(
-        "Each overrides the config file's key beside it; a flag overrides both. `OPENAI_API_KEY` "
-        "(or the variable `api_key_env` names) holds the key.\n"
+        "A variable with a config key overrides the config file's value; a flag overrides "
+        "both (`magentic --help` lists them too).\n"
     )
-    out.append("| variable | config key |\n|---|---|")
-    out.extend(f"| `{name}` | `{dotted}` |" for name, dotted in ENV_KEYS.items())
+    out.append("| variable | config key | what it does |\n|---|---|---|")
+    for name, words in ENVIRONMENT.items():
+        dotted = f"`{ENV_KEYS[name]}`" if name in ENV_KEYS else ""
+        said = words.replace("|", "\\|")
+        out.append(f"| `{name}` | {dotted} | {said} |")
     out.append("")
-    out.append(
-        "Outside the config: "
-        + "; ".join(f"`{name}`: {words}" for name, words in OTHER_ENV.items())
-        + ".\n"
-    )
     return "\n".join(out)
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from magentic.cli import build_parser
-from magentic.config import Config
+from magentic.cli import ENVIRONMENT, build_parser
+from magentic.config import ENV_KEYS, ROLES, Config
 
 from .conftest import require
 
@@ -49,13 +49,20 @@ def test_the_config_page_lists_every_key_of_every_table() -> None:
     assert leaf_keys(ModelSettings) - listed == set()
 
 
+# Set by magentic itself in processes it starts; not for a person to set.
+INTERNAL_VARIABLES = {"MAGENTIC_MCP_SERVER"}
+
+
 def test_every_environment_variable_the_code_reads_is_documented() -> None:
     page = reference.config_page()
     named = set()
     for path in (ROOT / "magentic").rglob("*.py"):
         named |= set(re.findall(r"\bMAGENTIC_[A-Z_]+[A-Z]\b", path.read_text()))
     assert named, "the scan found no variable at all"
-    assert {name for name in named if f"`{name}`" not in page} == set()
+    assert {n for n in named - INTERNAL_VARIABLES if f"`{n}`" not in page} == set()
+    assert {*ENV_KEYS, "OPENAI_API_KEY"} <= set(ENVIRONMENT)  # every config variable said
+    shown = build_parser().format_help()
+    assert [name for name in ENVIRONMENT if name not in shown] == []  # and in --help
 
 
 def test_the_command_page_lists_every_command_and_flag() -> None:
@@ -85,3 +92,9 @@ def test_the_docs_build_strictly(tmp_path: Path) -> None:
     built = (tmp_path / "reference/config/index.html").read_text()
     assert "orchestrator.budgets" in built and "max_rounds" in built
     assert "magentic resume" in (tmp_path / "reference/cli/index.html").read_text()
+
+
+def test_the_config_page_names_every_model_role() -> None:
+    roles = re.search(r"Roles: (.*?)\.\n", reference.config_page())
+    assert roles is not None
+    assert [role for role in ROLES if f"`{role}`" not in roles.group(1)] == []

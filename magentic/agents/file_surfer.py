@@ -10,6 +10,7 @@ reply, never an exception; only the model failing ends a step with an error.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -272,7 +273,7 @@ class FileSurfer(BaseAgent):
                 messages.append(assistant(text))
             else:
                 messages.append(user(entry.for_prompt(text)))  # relayed text fenced as data
-        files = ", ".join(str(f) for f in ctx.files)
+        files = ", ".join(_as_opened(f, ctx.workspace) for f in ctx.files)
         messages.append(
             user(
                 escape_surrogates(
@@ -295,6 +296,17 @@ class FileSurfer(BaseAgent):
     async def close(self) -> None:
         """Stop the conversion worker process."""
         await self.viewer.close()
+
+
+def _as_opened(path: Path, workspace: Path) -> str:
+    """A file's path as the viewer opens it: its name in the workspace when it lies there
+    (relative names are looked up in the workspace), else its absolute path; never a path
+    relative to the folder the person started in, which the viewer knows nothing of."""
+    full = Path(os.path.abspath(path))
+    try:
+        return full.relative_to(os.path.abspath(workspace)).as_posix()
+    except ValueError:
+        return str(full)
 
 
 # The tools as the model sees them (for listings and size checks; dispatch uses the instance).

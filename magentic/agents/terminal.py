@@ -111,7 +111,7 @@ class ComputerTerminal(BaseAgent):
         elapsed_ms = (time.monotonic() - started) * 1000
         if result.limit_hit == ENGINE_LOST:
             self._unavailable_said = True  # the result says it; later steps say it briefly
-        report = format_result(result, executor.workspace)
+        report = format_result(result, executor.workspace, timing=False)  # replayable
         text = f"Ran {len(runnable)} code block(s) from {source}'s message.\n{report}"
         images = await asyncio.to_thread(self._images, result)
         ctx.acted(

@@ -14,7 +14,7 @@ again on another node (`max_retries`), and since the driver writes a job's row o
 one Ray task returns, a job is never counted twice. A cluster with no node left that offers
 the resources ends the run with what finished, and says so.
 
-Ray is an optional extra (`magentic[ray]`); it is imported only when `--ray` is given.
+Ray is an optional extra (`magentic-team[ray]`); it is imported only when `--ray` is given.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def _import_ray() -> Any:
         import ray
         import ray.exceptions
     except ModuleNotFoundError:
-        raise ConfigError("--ray needs Ray: pip install 'magentic[ray]'") from None
+        raise ConfigError("--ray needs Ray: pip install 'magentic-team[ray]'") from None
     return ray
 
 

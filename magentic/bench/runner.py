@@ -115,11 +115,13 @@ class BenchOptions:
         return Shard.parse(self.shard) if self.shard else None
 
     def out_dir(self, suite_name: str) -> Path:
+        """The results folder, absolute: each task's run folder and workspace lie in it,
+        and agents open their files from the workspace, not from where the bench started."""
         if self.out is not None:
-            return Path(self.out)
+            return Path(os.path.abspath(self.out))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         shard = f"-shard{self.shard.replace('/', 'of')}" if self.shard else ""
-        return Path("runs") / "bench" / f"{suite_name}-{stamp}{shard}"
+        return Path(os.path.abspath(Path("runs") / "bench" / f"{suite_name}-{stamp}{shard}"))
 
 
 @dataclass

@@ -59,7 +59,9 @@ _BUDGETS = (
     ("rounds", "rounds"),
     ("time limit", "time"),
     ("tokens", "tokens"),
-    ("spent $", "cost"),
+    ("token limit", "tokens"),
+    ("spent $", "cost"),  # the wording of runs before the cost limit was named alone
+    ("cost limit", "cost"),
 )
 
 

@@ -246,10 +246,7 @@ def explain(
     """
     if result.timed_out:
         result.limit_hit = "timeout"
-        result.notes.append(
-            f"stopped after {result.duration_s:.1f} s: the run's time limit; every process "
-            "it started was killed"
-        )
+        result.notes.append("stopped at the run's time limit; every process it started was killed")
         return
     if workspace_full:  # said even when the code caught the error and exited 0
         result.limit_hit = "workspace quota"
@@ -332,14 +329,23 @@ def add_truncation_notes(result: ExecutionResult, out: OutputBuffer, err: Output
 # ---------------------------------------------------------------------------- display
 
 
-def format_result(result: ExecutionResult, workspace: Path | None = None) -> str:
-    """The outcome as a model or a person reads it: status, output, files, limits, notes."""
+def format_result(
+    result: ExecutionResult, workspace: Path | None = None, *, timing: bool = True
+) -> str:
+    """The outcome as a model or a person reads it: status, output, files, limits, notes.
+
+    `timing=False` leaves out how long the code took: what a model is shown must be the same
+    each time the same code runs, or a recorded run cannot be replayed from the cache (the
+    time goes in the trace event instead)."""
+    took = f" after {result.duration_s:.1f} s" if timing else ""
     if result.timed_out:
-        status = f"killed at the time limit after {result.duration_s:.1f} s"
+        status = f"killed at the time limit{took}"
     elif result.exit_code is None:
         status = "killed"
     else:
-        status = f"exit code {result.exit_code} ({result.duration_s:.2f} s)"
+        status = f"exit code {result.exit_code}" + (
+            f" ({result.duration_s:.2f} s)" if timing else ""
+        )
     parts = [status]
     if result.limit_hit:
         parts.append(f"limit hit: {result.limit_hit}")

@@ -34,7 +34,7 @@ def api() -> Any:
             import docker
         except ImportError as exc:
             raise SandboxError(
-                "the docker package is missing: pip install 'magentic[sandbox]'"
+                "the docker package is missing: pip install 'magentic-team[sandbox]'"
             ) from exc
         try:
             client = docker.from_env(timeout=60)

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,8 @@ StructuredMode = Literal["json_schema", "json_object", "text"]
 Feature = Literal[
     "json_schema", "json_object", "tools", "list_content", "vision", "stream_usage", "stream"
 ]
+
+UNKNOWN_KIND_TTL_S = 24 * 3600.0  # an endpoint of no kind we know is asked again a day on
 
 # Structured modes from the best to the simplest; "text" is always accepted.
 _STRUCTURED_ORDER: list[StructuredMode] = ["json_schema", "json_object", "text"]
@@ -46,6 +49,9 @@ class Capabilities:
     # The kind of server (`servers.py`): it decides how a schema-constrained reply is asked
     # for. None: not identified yet; "unknown": asked, and it is none we know.
     server: str | None = None
+    # When the kind was learned (seconds since the epoch): an "unknown" is asked again once
+    # it is older than UNKNOWN_KIND_TTL_S, as the server at that address may have changed.
+    server_checked: float | None = None
     # The probe in flight, awaited by every client of the endpoint (never saved).
     probing: asyncio.Future[None] | None = field(default=None, repr=False, compare=False)
 
@@ -87,7 +93,20 @@ class Capabilities:
             caps.structured = "json_schema"
         if not isinstance(caps.server, str):
             caps.server = None
+        if not isinstance(caps.server_checked, (int, float)):
+            caps.server_checked = None
+        if caps.server == "unknown" and (
+            caps.server_checked is None or time.time() - caps.server_checked > UNKNOWN_KIND_TTL_S
+        ):  # stale, or written by a version that took a dead server for an unknown one
+            caps.server, caps.server_checked = None, None
         return caps
+
+    @property
+    def recorded(self) -> bool:
+        """Whether an earlier run already learned all identification would tell: the kind,
+        and the context size where the kind says it. Such an endpoint is not asked again
+        (a context size that shrank meanwhile is met by the server's refusal and shrinks)."""
+        return self.server is not None and (self.server == "unknown" or bool(self.context_tokens))
 
 
 def memory_key(base_url: str | None, model: str) -> str:

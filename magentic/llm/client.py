@@ -41,7 +41,7 @@ from magentic.llm.servers import identify_server, starting_structured
 from magentic.llm.settings import DEFAULT_PRICES, ModelSettings, Price, cost_of, price_of
 from magentic.llm.transcribe import Transcript
 from magentic.llm.transport import Transport
-from magentic.llm.usage import Usage, UsageMeter
+from magentic.llm.usage import Usage, UsageMeter, cap_reply
 from magentic.llm.wire import (
     ChatResult,
     messages_to_wire,
@@ -147,6 +147,7 @@ class ModelClient:
         replaying = self.cache is not None and self.cache.mode == "replay"
         if (
             (s.context_tokens is None or caps.server is None)
+            and not caps.recorded  # a known endpoint costs no requests before its first call
             and not caps.context_probed
             and s.base_url
             and s.provider == "openai"
@@ -177,7 +178,7 @@ class ModelClient:
             return
         changed = False
         if caps.server is None and (info.conclusive or info.kind != "unknown"):
-            caps.server = info.kind
+            caps.server, caps.server_checked = info.kind, time.time()
             start = starting_structured(info)
             if start is not None and _STRUCTURED_ORDER.index(
                 caps.structured
@@ -303,6 +304,7 @@ class ModelClient:
                     result = ChatResult.from_record(record)
                     self._account(result, started, attempts=0)
                     return result
+            self._cap_to_budget(body, fitted)  # or BudgetExceeded: the call is not made
             try:
                 result, attempts = await self._call_with_retries(body)
             except UnsupportedFeature as refused:
@@ -331,6 +333,14 @@ class ModelClient:
                 await self.journal.record(key, result.to_record())
             self._account(result, started, attempts=attempts)
             return result
+
+    def _cap_to_budget(self, body: dict[str, Any], fitted: Sequence[Message]) -> None:
+        """Ask for no longer a reply than the run's token and cost budgets leave room for."""
+        s = self.settings
+        prompt = estimate_tokens(fitted)
+        room = self.meter.reply_room(prompt, price_of(self.prices, s.model))
+        own = s.base_url is None or "api.openai.com" in s.base_url or s.provider == "azure"
+        cap_reply(body, room, prompt, self.context_tokens, openai_own=own)
 
     def _account(
         self, result: ChatResult, started: float, *, attempts: int, replayed: bool = False
@@ -455,6 +465,7 @@ class ModelClient:
         priced by its tokens when the endpoint reports them, else by the audio's minutes."""
         from magentic.llm.transcribe import transcribe
 
+        self.meter.reply_room(0, None)  # BudgetExceeded when the run's budget is used up
         started = time.perf_counter()
         transcript = await transcribe(self, audio, filename)
         usage = Usage(

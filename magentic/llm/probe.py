@@ -8,6 +8,7 @@ what it learned in the capability memory so the next run starts from it.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +125,7 @@ async def probe_endpoint(
     caps = await memory.get(settings.base_url, settings.model)
     fresh = Capabilities()
     rows: list[ProbeRow] = []
+    reached = True  # whether the endpoint answered the plain-text probe at all
 
     def add(row: ProbeRow) -> None:
         rows.append(row)
@@ -163,32 +165,17 @@ async def probe_endpoint(
             except ModelError as error:
                 if feature == "plain text":
                     add(ProbeRow(feature, "error", error.reason))
+                    reached = False
                     break  # nothing else can be learned from an endpoint that fails this
                 add(ProbeRow(feature, "no", error.reason))
                 if feature in _LEARNS:
                     fresh.step_down(_LEARNS[feature])
-        streamed = settings.model_copy(update={"stream": True, "max_retries": 0, "max_tokens": 16})
-        stream_client = ModelClient(streamed, role="doctor")
-        try:
-            await stream_client.transport.send(
-                {"model": settings.model, "max_tokens": 16, **_SHAPES[0][1]}, stream=True
-            )
-            add(ProbeRow("streaming", "yes"))
-        except ModelError as error:
-            add(ProbeRow("streaming", "no", error.reason))
-            fresh.step_down("stream")
-        finally:
-            await stream_client.close()
+        if reached:
+            await _probe_streaming(settings, fresh, add)
     finally:
         await client.close()
-    caps.structured, caps.tools, caps.vision = fresh.structured, fresh.tools, fresh.vision
-    caps.list_content, caps.stream = fresh.list_content, fresh.stream
-    if info.conclusive or info.kind != UNKNOWN:
-        caps.server = info.kind
-    if window:
-        caps.context_tokens = window
-    caps.context_probed = True
-    await memory.save()
+    if reached:  # only an endpoint that answered taught anything worth keeping
+        await _learn(caps, fresh, info, window, memory)
     used = ModelClient(settings, role="doctor", memory=memory)
     await used.ready()
     chosen = {
@@ -203,3 +190,42 @@ async def probe_endpoint(
         "max_retries": settings.max_retries,
     }
     return rows, chosen
+
+
+async def _probe_streaming(
+    settings: ModelSettings, fresh: Capabilities, add: Callable[[ProbeRow], None]
+) -> None:
+    """Whether a streamed reply comes back; only a server's refusal (an HTTP status) counts
+    as "no": a connection that failed says nothing about streaming."""
+    streamed = settings.model_copy(update={"stream": True, "max_retries": 0, "max_tokens": 16})
+    stream_client = ModelClient(streamed, role="doctor")
+    try:
+        await stream_client.transport.send(
+            {"model": settings.model, "max_tokens": 16, **_SHAPES[0][1]}, stream=True
+        )
+        add(ProbeRow("streaming", "yes"))
+    except ModelError as error:
+        refused = isinstance(error, UnsupportedFeature) or error.status is not None
+        add(ProbeRow("streaming", "no" if refused else "error", error.reason))
+        if refused:
+            fresh.step_down("stream")
+    finally:
+        await stream_client.close()
+
+
+async def _learn(
+    caps: Capabilities,
+    fresh: Capabilities,
+    info: ServerInfo,
+    window: int | None,
+    memory: CapabilityMemory,
+) -> None:
+    """Keep what the probes found, for the next run."""
+    caps.structured, caps.tools, caps.vision = fresh.structured, fresh.tools, fresh.vision
+    caps.list_content, caps.stream = fresh.list_content, fresh.stream
+    if info.conclusive or info.kind != UNKNOWN:
+        caps.server, caps.server_checked = info.kind, time.time()
+    if window:
+        caps.context_tokens = window
+    caps.context_probed = True
+    await memory.save()

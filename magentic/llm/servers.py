@@ -18,8 +18,9 @@ chat completion:
   route takes a schema as `{"type": "json_object", "value": {...}}`.
 Anything else is "unknown": it starts with the OpenAI spelling and steps down on refusal.
 
-All routes are asked at once, under one short deadline: a server that does not answer costs
-that deadline once, and nothing is concluded from it (the next run asks again).
+All routes are asked at once, under one short deadline: a server that does not answer (or
+is down: the connection is refused) costs that deadline once, and nothing is concluded from
+it (the next run asks again). Only an answer, even a 404, is a finding.
 """
 
 from __future__ import annotations
@@ -224,6 +225,8 @@ async def _ask_all(
         try:
             response = await http.request(method, url, json=payload)
             return response.json() if response.status_code == 200 else None
+        except httpx.TransportError:  # refused, reset, timed out: not heard from at all
+            return _MISSING
         except (httpx.HTTPError, ValueError):
             return None
 

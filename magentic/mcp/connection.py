@@ -42,6 +42,11 @@ class McpError(MagenticError):
     """An MCP server did not start, ended, timed out, or answered something unusable."""
 
 
+class McpAddressRefused(McpError):
+    """The URL policy (`[mcp.url_policy]`) does not let us reach an HTTP server's address:
+    the fix is in that table, not in the server's own."""
+
+
 @dataclass(frozen=True)
 class RemoteTool:
     """A tool as the server lists it (description and schema bounded)."""
@@ -95,7 +100,7 @@ class McpConnection:
         if self.settings.url is not None and self.check_url is not None:
             refused = await self.check_url(self.settings.url)
             if refused is not None:
-                raise McpError(
+                raise McpAddressRefused(
                     f"MCP server {self.name} is not allowed by the URL policy: {refused}"
                 )
         ready: asyncio.Future[list[RemoteTool]] = asyncio.get_running_loop().create_future()

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from magentic.errors import BudgetExceeded
-from magentic.llm.usage import UsageMeter
+from magentic.llm.usage import (
+    UsageLimits,
+    UsageMeter,
+    cost_limit_reached,
+    token_limit_reached,
+)
 from magentic.orchestrator.settings import Budgets
 
 T = TypeVar("T")
@@ -30,6 +35,10 @@ class BudgetGuard:
     meter: UsageMeter
     started: float = 0.0  # time.monotonic() at the start of the run
     waited: Callable[[], float] = field(default=_no_wait)
+
+    def __post_init__(self) -> None:
+        # every client of the run checks the token and cost budgets before each call
+        self.meter.limits = UsageLimits(self.budgets.max_tokens, self.budgets.max_cost)
 
     def start(self, *, already: float = 0.0) -> None:
         """Start the clock; a resumed run counts the `already` seconds it ran before."""
@@ -58,13 +67,9 @@ class BudgetGuard:
             raise BudgetExceeded(f"reached the time limit of {b.max_seconds:g} s", budget="time")
         total = self.meter.total
         if b.max_tokens is not None and total.total_tokens >= b.max_tokens:
-            raise BudgetExceeded(
-                f"used {total.total_tokens} tokens, the limit is {b.max_tokens}", budget="tokens"
-            )
+            raise token_limit_reached(b.max_tokens)
         if b.max_cost is not None and total.cost >= b.max_cost:
-            raise BudgetExceeded(
-                f"spent ${total.cost:.4f}, the limit is ${b.max_cost:g}", budget="cost"
-            )
+            raise cost_limit_reached(b.max_cost)
 
     async def bounded(self, step: Awaitable[T]) -> T:
         """Await `step`, but no longer than the wall-time budget allows. The deadline is

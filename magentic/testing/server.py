@@ -271,6 +271,11 @@ class _Handler(BaseHTTPRequestHandler):
             prompt = _estimate_tokens(json.dumps(request.messages)) + 85 * request.image_count()
             completion = _estimate_tokens((reply.content or "") + json.dumps(reply.tool_calls))
             cached = 0
+        limit = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+        if isinstance(limit, int) and 0 < limit < completion:  # a real server stops there
+            completion, finish = limit, "length"
+            if reply.content:
+                message["content"] = reply.content[: limit * 4]
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
             "object": "chat.completion",

@@ -4,8 +4,8 @@ It reads requests from the events it subscribes to and answers with commands; it
 into the orchestrator. One conversation at a time, on stderr, answered on stdin (read without
 blocking the loop, so the run's other work and its trace go on while a person thinks):
 
-- **plan review**: Enter approves; `e` edits (all steps retyped, or `$EDITOR` on a temp file);
-  any other words are a comment the plan is redone with.
+- **plan review**: Enter (or ok, yes, y, approve) approves; `e` edits (all steps retyped,
+  or `$EDITOR` on a temp file); any other words are a comment the plan is redone with.
 - **approval**: `y` allows; `n` and an optional reason denies.
 - **question** (the User agent): the person's words are the answer.
 - **paused** (after a Ctrl-C): Enter resumes; `e` edits the plan; `s` stops; any other words
@@ -74,6 +74,10 @@ class Display(Protocol):
 def plan_steps(plan: str) -> list[str]:
     """Steps of a rendered plan ("1. Agent: action" lines) without their numbers."""
     return [_NUMBERED.sub("", line).strip() for line in plan.splitlines() if line.strip()]
+
+
+# What approves a plan at the review prompt (also with a full stop or "!" after it).
+APPROVING = frozenset({"", "a", "y", "yes", "ok", "okay", "approve", "approved", "lgtm"})
 
 
 class ConsoleFace:
@@ -179,13 +183,13 @@ class ConsoleFace:
         steps = plan_steps(event.detail)
         lines = [f"── review the plan ({event.request_id}) ──"]
         lines += [f"  {n}. {step}" for n, step in enumerate(steps, 1)]
-        lines.append("[Enter] approve · [e] edit · or type a comment to replan with")
+        lines.append("[Enter] or ok approves · [e] edit · or type a comment to replan with")
         while True:
             answer = await self._ask("\n".join(lines), "plan> ")
             if answer is None:
                 return
             word = answer.strip()
-            if word.lower() in ("", "a", "y", "yes", "approve"):
+            if word.lower().rstrip(".!") in APPROVING:
                 command: Command = Approve(request_id=event.request_id)
             elif word.lower() in ("e", "edit"):
                 new = await self._edit(steps)

@@ -76,7 +76,7 @@ def telemetry_for(
     except ImportError:
         if settings is not None:
             raise ConfigError(
-                "the [telemetry] table needs the `otel` extra: pip install 'magentic[otel]'"
+                "the [telemetry] table needs the `otel` extra: pip install 'magentic-team[otel]'"
             ) from None
         log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but the `otel` extra is not installed")
         return None

@@ -56,7 +56,7 @@ class Nodes:
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Nodes]:
-    require(importlib.util.find_spec("ray") is not None, "Ray (pip install 'magentic[ray]')")
+    require(importlib.util.find_spec("ray") is not None, "Ray (pip install 'magentic-team[ray]')")
     import ray
     from ray.cluster_utils import Cluster
 
@@ -398,7 +398,7 @@ async def test_a_cluster_without_slots_is_refused_before_anything_runs(
 
 
 def test_an_unreachable_address_is_one_clear_line(tmp_path: Path) -> None:
-    require(importlib.util.find_spec("ray") is not None, "Ray (pip install 'magentic[ray]')")
+    require(importlib.util.find_spec("ray") is not None, "Ray (pip install 'magentic-team[ray]')")
     suite = write_suite(tmp_path / "suite", [(1, 1)])
     result = subprocess.run(
         [sys.executable, "-m", "magentic.cli", "bench", str(suite), "--out", str(tmp_path / "o"),

@@ -38,13 +38,14 @@ async def test_doctor_reports_every_part_as_the_machine_is() -> None:
     checks = {c.name: c for c in await check_all()}
     assert list(checks) == [
         "python",
+        "install",
         "docker engine",
         "sandbox image",
         "bubblewrap",
         "chromium",
         "chromium sandbox",
     ]
-    assert checks["python"].ok
+    assert checks["python"].ok and checks["install"].ok  # no other `magentic` library here
     # each verdict agrees with a probe of our own: a doctor saying "ok" to all would fail
     assert checks["docker engine"].ok == await asyncio.to_thread(_engine_answers)
     assert checks["bubblewrap"].ok == await asyncio.to_thread(_bwrap_works)

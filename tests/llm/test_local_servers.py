@@ -87,8 +87,8 @@ async def test_a_llama_cpp_server_is_asked_in_its_own_schema_form_from_the_first
         {"type": "json_object", "schema": schema}
     ] * 2
     assert "/props" in asked_first and client.server_kind == "llama.cpp"
-    # The kind is remembered: the next run asks only for the context size, at /props.
-    assert asked_later == ["/props"] and later.server_kind == "llama.cpp"
+    # The kind and the context size are remembered: the next run asks nothing before its call.
+    assert asked_later == [] and later.server_kind == "llama.cpp"
     assert '"server": "llama.cpp"' in memory_file.read_text()
 
 

@@ -164,7 +164,7 @@ async def test_token_budget(tmp_path: Path) -> None:
     settings = OrchestratorSettings(budgets=Budgets(max_tokens=10_000))
     run = await run_team(script, tmp_path, agents=["Calculator"], settings=settings)
     assert run.result.status == "out_of_budget"
-    assert "limit is 10000" in run.result.stop_reason
+    assert run.result.stop_reason == "reached the token limit of 10000"
     # facts, plan, then progress rounds of 3,100 tokens each: stopped once past 10,000.
     assert 10_000 <= run.result.prompt_tokens + run.result.completion_tokens <= 10_000 + 2 * 3100
 
@@ -178,7 +178,7 @@ async def test_cost_budget(tmp_path: Path) -> None:
     settings = OrchestratorSettings(budgets=Budgets(max_cost=0.1))
     run = await run_team(script, tmp_path, agents=["Calculator"], settings=settings)
     assert run.result.status == "out_of_budget"
-    assert "the limit is $0.1" in run.result.stop_reason
+    assert run.result.stop_reason == "reached the cost limit of $0.1"
     assert 0.1 <= run.result.cost < 0.2
 
 

@@ -213,3 +213,9 @@ async def test_a_request_answered_on_another_face_ends_the_prompt_here() -> None
         await asyncio.sleep(0)
     assert "(settled elsewhere)" in screen.getvalue()
     os.close(write)
+
+
+async def test_ok_and_its_kin_approve_the_plan(tmp_path: Path) -> None:
+    for word in ("ok", "OK.", "okay", "yes!", "y", "approve", "lgtm"):
+        run, _ = await with_face(tmp_path / word.strip(".!"), word + "\n")
+        assert decisions(run) == [("approve", "person")], word

@@ -74,7 +74,7 @@ def _parquet_rows(metadata: Path) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
     except ImportError:
         raise ConfigError(
-            f"{metadata}: reading parquet needs pyarrow (pip install 'magentic[bench]')"
+            f"{metadata}: reading parquet needs pyarrow (pip install 'magentic-team[bench]')"
         ) from None
     try:
         table = pq.read_table(metadata)
