@@ -247,3 +247,16 @@ def test_a_socket_folder_others_can_enter_is_one_clear_line(tmp_path: Path) -> N
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "0700" in done.stderr
     assert not (shared / "ui.sock").exists()
+
+
+async def test_the_key_never_redirects_elsewhere(tmp_path: Path) -> None:
+    async with held_approval(tmp_path / "runs") as held:
+        view = held.view
+        reader, writer = await asyncio.open_connection("127.0.0.1", view.port)
+        writer.write(
+            f"GET //evil.example/x?key={view.key} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{view.port}\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = (await reader.read()).decode()
+        writer.close()
+    assert answer.startswith("HTTP/1.1 303") and "\r\nlocation: /\r\n" in answer.lower()

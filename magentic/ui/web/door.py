@@ -105,6 +105,9 @@ class Guard:
         self.check_peer = check_peer
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":  # the view has none: nothing to open past the door
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -145,8 +148,10 @@ class Guard:
     async def _open(self, scope: Any, send: Any, query: list[tuple[str, str]]) -> None:
         """The key was right: a new session's cookie, and the same address without the key."""
         value = self.door.start_session()
-        path = scope.get("raw_path") or scope["path"].encode()
-        location = path.decode("latin-1") + (f"?{urlencode(query)}" if query else "")
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        if not path.startswith("/") or path.startswith("//"):  # never a redirect elsewhere
+            path = "/"
+        location = path + (f"?{urlencode(query)}" if query else "")
         cookie = f"{self.door.cookie}={value}; Path=/; HttpOnly; SameSite=Strict"
         await send(
             {
