@@ -209,7 +209,7 @@ class ControlReceived(Event):
 
     kind: Literal["control_received"] = "control_received"
     command: dict[str, Any]
-    face: str = ""
+    face: str = ""  # "console", or the web view's session that sent it ("web:<session id>")
 
 
 class ControlRequested(Event):
