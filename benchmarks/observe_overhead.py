@@ -254,6 +254,7 @@ async def _page_200_rounds_ms(tmp: Path) -> float:
     view = WebView([tmp / "long"], 0)
     url = await view.start()
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        await client.get(view.link())  # the printed link: its cookie opens the view
 
         async def fetch() -> None:
             page = await client.get("/run/0/r200")

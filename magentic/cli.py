@@ -206,11 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--interactive", action="store_true", help="a person answers on stdin, as for run"
     )
 
-    ui = commands.add_parser("ui", help="a local web view of runs and benches, live as they go")
+    ui = commands.add_parser(
+        "ui",
+        help="a local web view of runs and benches, live as they go",
+        description="Serve a web view of run and bench folders. It opens only with the link "
+        "printed on stderr when it starts (it carries a key; the first visit trades it for a "
+        "cookie of this browser), answers only to its own address, and takes commands only "
+        "from its own pages. It lists only folders you own, never a run's workspace.",
+    )
     ui.add_argument(
         "dirs", nargs="*", type=Path, metavar="DIR", help="run or bench folders (default: runs/)"
     )
     ui.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: 8765)")
+    ui.add_argument(
+        "--socket",
+        type=Path,
+        metavar="PATH",
+        help="serve on a Unix socket instead of a port: created 0600 in a folder that is yours "
+        "alone (0700, made if missing), so no other user can connect; open it through a "
+        "tunnel, e.g. ssh -L 8765:PATH host, then the printed link on localhost:8765",
+    )
 
     bench = commands.add_parser(
         "bench",
@@ -494,7 +509,7 @@ def _watcher(args: argparse.Namespace, *, step_mode: bool) -> Any:
     return LiveConsole(verbose=args.verbose)
 
 
-def _web_view(dirs: list[Path], port: int) -> Any:
+def _web_view(dirs: list[Path], port: int, socket_path: Path | None = None) -> Any:
     try:
         from magentic.ui.web.app import WebView
     except ImportError as error:
@@ -502,7 +517,7 @@ def _web_view(dirs: list[Path], port: int) -> Any:
             f"the web view needs the `ui` extra ({error.name} is missing): "
             "pip install 'magentic-team[ui]'"
         ) from None
-    return WebView(dirs, port)
+    return WebView(dirs, port, socket_path=socket_path)
 
 
 async def _with_web_view(
@@ -513,14 +528,16 @@ async def _with_web_view(
     control: Any = None,
 ) -> T:
     """Run `work` with the web view serving its trace folder; the run's page is announced on
-    stderr when the run starts. The view closes with the run. With `control`, the view is
-    also a face on the run's control channel while it serves."""
+    stderr when the run starts, with the view's key (said once). The view closes with the
+    run. With `control`, the view is also a face on the run's control channel while it
+    serves."""
     view = _web_view([Path(trace_dir)], port)
-    url = await view.start()
+    await view.start()
 
     def announce(event: Any) -> None:
         if event.kind == "run_started":
-            print(f"magentic: watch this run at {url}run/0/{event.run_id}", file=sys.stderr)
+            link = view.link(f"run/0/{event.run_id}")
+            print(f"magentic: watch this run at {link}", file=sys.stderr, flush=True)
 
     subscribers.insert(0, announce)
     subscribers.append(view.streams.push)  # the model's text as it streams, to the page
@@ -537,8 +554,8 @@ async def _with_bench_view(work: Callable[[list[Any]], Coroutine[Any, Any, T]], 
     results folder goes in); each task's run streams its model text to the view's pages.
     The view closes when the bench ends."""
     view = _web_view([folder], 0)
-    url = await view.start()
-    print(f"magentic: watch this bench at {url}", file=sys.stderr, flush=True)
+    await view.start()
+    print(f"magentic: watch this bench at {view.link()}", file=sys.stderr, flush=True)
     try:
         return await work([view.streams.push])
     finally:
@@ -550,11 +567,17 @@ def _ui(args: argparse.Namespace) -> int:
     for folder in dirs:
         if not folder.is_dir():
             print(f"magentic ui: {folder} is not a folder yet; it is shown once it is")
-    view = _web_view(dirs, args.port)
+    view = _web_view(dirs, args.port, args.socket)
+    served = ", ".join(str(d) for d in dirs)
 
     async def serve() -> int:
-        url = await view.start()
-        print(f"magentic ui: serving {', '.join(str(d) for d in dirs)} at {url}", flush=True)
+        await view.start()
+        if args.socket is not None:
+            where = f"on the Unix socket {view.socket_path}; through a tunnel to it, open"
+        else:
+            where = "at"
+        # the key, said once: whoever has this link can read what the view serves
+        print(f"magentic ui: serving {served} {where} {view.link()}", file=sys.stderr, flush=True)
         await view.serve_until_stopped()
         return EXIT_OK
 

@@ -209,7 +209,7 @@ class ControlReceived(Event):
 
     kind: Literal["control_received"] = "control_received"
     command: dict[str, Any]
-    face: str = ""
+    face: str = ""  # "console", or the web view's session that sent it ("web:<session id>")
 
 
 class ControlRequested(Event):
@@ -228,14 +228,16 @@ class ControlRequested(Event):
 
 
 class ControlDecided(Event):
-    """How a request ended, and who decided: the person, the policy (allow/deny rules,
-    --yes), or nobody (no person present, or the run stopping)."""
+    """How a request ended, and who decided: "person" (a face that speaks for whoever
+    started the run: the console), a face's session that cannot vouch for more
+    ("web:<session id>", the browser that opened the web view's printed link), "policy"
+    (allow/deny rules, --yes), or "nobody" (no person present, or the run stopping)."""
 
     kind: Literal["control_decided"] = "control_decided"
     request_id: str
     request: RequestKind
     decision: Literal["allow", "deny", "approve", "edit", "comment", "answer", "unanswered"]
-    by: Literal["person", "policy", "nobody"]
+    by: str
     reason: str = ""
     text: str = ""  # the edited plan, the comment, or the answer
 

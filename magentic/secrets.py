@@ -58,6 +58,21 @@ class Redactor:
         env = os.environ if environ is None else environ
         self.add(value for name, value in env.items() if _SECRET_NAMES.search(name))
 
+    def releasable(self, text: str) -> int:
+        """How much of a text still growing (a streamed reply) can be redacted and shown now:
+        up to its last whitespace (a key-shaped word may go on), and never into a known
+        secret, whole or begun, that runs past that point."""
+        cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
+        moved = True
+        while moved and cut > 0:
+            moved = False
+            for secret in self._ordered:
+                for start in range(max(0, cut - len(secret) + 1), cut):
+                    if secret.startswith(text[start : start + len(secret)]):
+                        cut, moved = start, True
+                        break
+        return cut
+
     def __call__(self, text: str) -> str:
         for secret in self._ordered:
             if secret in text:
@@ -89,6 +104,11 @@ def register(values: Iterable[str | None]) -> None:
 def redact(text: str) -> str:
     """`text` with every known secret replaced by `[redacted]`."""
     return redactor()(text)
+
+
+def releasable(text: str) -> int:
+    """See `Redactor.releasable`."""
+    return redactor().releasable(text)
 
 
 def redact_values(value: Any) -> Any:

@@ -11,7 +11,8 @@ as there are faces. So the core knows only `ControlChannel`, and faces are peers
   received is an event in the trace, so a replay shows who steered and when.
 - **Requests and decisions go out as events**: `ControlRequested` when the run wants a person
   (an action to approve, a plan to review, a question), `ControlDecided` with the outcome and
-  who made it (the person, the policy, or nobody). Faces render requests from the events they
+  who made it (the person at the console, the web view's session `web:<id>`, the policy, or
+  nobody). Faces render requests from the events they
   already subscribe to; they answer with commands. No face calls into the orchestrator.
 - **Safe points.** The run reads the channel only where it is safe to change course: the
   orchestrator between rounds (`safe_point`), and agents before each guarded action (through

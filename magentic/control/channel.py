@@ -45,12 +45,16 @@ NOBODY = "no person is present to ask"
 STOPPING = "the run is stopping"
 
 
+PERSON = "person"  # a face that speaks for whoever started the run (the console)
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The answer to an approval request. `reason` is what the asking agent is told."""
+    """The answer to an approval request. `reason` is what the asking agent is told; `by`
+    who decided (see `ControlDecided.by`)."""
 
     allowed: bool
-    by: Literal["person", "policy", "nobody"]
+    by: str
     reason: str = ""
 
 
@@ -78,7 +82,7 @@ class Steering:
 @dataclass
 class _Open:
     request: RequestKind
-    future: asyncio.Future[Command | None]
+    future: asyncio.Future[tuple[Command | None, str]]  # the reply, and who gave it
 
 
 class ControlChannel:
@@ -129,9 +133,11 @@ class ControlChannel:
         return {request_id: item.request for request_id, item in self._open.items()}
 
     # Commands in ---------------------------------------------------------------------------
-    def send(self, command: Command, *, face: str = "") -> None:
+    def send(self, command: Command, *, face: str = "", by: str = PERSON) -> None:
         """Take one command (on the run's event loop). Raises ControlError, with nothing
-        changed, for an approve/deny of a request that is not open."""
+        changed, for an approve/deny of a request that is not open. `by` is who a decision
+        it makes is recorded as: the person for a face that speaks for them (the console),
+        or what the face can vouch for (the web view: `web:<session>`)."""
         self._bind()
         if isinstance(command, (Approve, Deny)) and command.request_id not in self._open:
             open_ids = ", ".join(self._open) or "none"
@@ -153,28 +159,28 @@ class ControlChannel:
                 self._close(request_id, None)
             self._unpause()
         elif isinstance(command, (Approve, Deny)):
-            self._close(command.request_id, command)
+            self._close(command.request_id, command, by)
         elif isinstance(command, Guide):
             target = self._oldest("question") or self._oldest("plan_review")
             if target is not None:
-                self._close(target, command)
+                self._close(target, command, by)
             else:
                 self._steering.guidance.append(command.text)
         elif isinstance(command, EditPlan):
             target = self._oldest("plan_review")
             if target is not None:
-                self._close(target, command)
+                self._close(target, command, by)
             else:
                 self._steering.plan = list(command.steps)
 
-    def send_threadsafe(self, command: Command, *, face: str = "") -> None:
+    def send_threadsafe(self, command: Command, *, face: str = "", by: str = PERSON) -> None:
         """`send` from a signal handler or another thread; errors go to the log."""
         if self._loop is None or self._loop.is_closed():
             raise ControlError("the run's control channel is not running")
 
         def deliver() -> None:
             try:
-                self.send(command, face=face)
+                self.send(command, face=face, by=by)
             except ControlError as error:
                 log.warning("control command refused: %s", error.reason)
 
@@ -212,7 +218,7 @@ class ControlChannel:
     ) -> Decision:
         """Ask a person whether `agent` may take this action. With nobody there, or the run
         stopping, the answer is no, with that reason."""
-        reply = await self._ask(
+        reply, by = await self._ask(
             "approval",
             agent=agent,
             action=action,
@@ -221,16 +227,16 @@ class ControlChannel:
             attachments=attachments,
         )
         if isinstance(reply, Approve):
-            decision = Decision(True, "person", reply.reason)
+            decision = Decision(True, by, reply.reason)
         elif isinstance(reply, Deny):
-            decision = Decision(False, "person", reply.reason or "the person said no")
+            decision = Decision(False, by, reply.reason or "the person said no")
         else:
             decision = Decision(False, "nobody", self._why_unanswered())
         return decision
 
     async def review_plan(self, plan: str) -> PlanVerdict:
         """Show the plan and wait for the person's word on it."""
-        reply = await self._ask("plan_review", agent="Orchestrator", detail=plan)
+        reply, _ = await self._ask("plan_review", agent="Orchestrator", detail=plan)
         if isinstance(reply, Approve):
             return PlanVerdict("approve")
         if isinstance(reply, EditPlan):
@@ -243,7 +249,7 @@ class ControlChannel:
 
     async def question(self, agent: str, text: str) -> str | None:
         """Ask the person a question; their words, or None when nobody answers."""
-        reply = await self._ask("question", agent=agent, detail=text)
+        reply, _ = await self._ask("question", agent=agent, detail=text)
         if isinstance(reply, Guide):
             return reply.text
         if isinstance(reply, Approve):
@@ -261,10 +267,10 @@ class ControlChannel:
         target: str = "",
         detail: str = "",
         attachments: Sequence[Attachment] = (),
-    ) -> Command | None:
+    ) -> tuple[Command | None, str]:
         loop = self._bind()
         request_id = f"r{next(self._ids)}"
-        future: asyncio.Future[Command | None] = loop.create_future()
+        future: asyncio.Future[tuple[Command | None, str]] = loop.create_future()
         self._open[request_id] = _Open(request, future)
         self.events.emit(
             ControlRequested(
@@ -285,15 +291,16 @@ class ControlChannel:
         finally:
             self._open.pop(request_id, None)
 
-    def _close(self, request_id: str, reply: Command | None) -> None:
+    def _close(self, request_id: str, reply: Command | None, by: str = "nobody") -> None:
         item = self._open.pop(request_id, None)
         if item is None or item.future.done():
             return
-        self.events.emit(self._decided(request_id, item.request, reply))
-        item.future.set_result(reply)
+        by = by if reply is not None else "nobody"
+        self.events.emit(self._decided(request_id, item.request, reply, by))
+        item.future.set_result((reply, by))
 
     def _decided(
-        self, request_id: str, request: RequestKind, reply: Command | None
+        self, request_id: str, request: RequestKind, reply: Command | None, by: str
     ) -> ControlDecided:
         decision: DecisionKind
         if reply is None:
@@ -313,7 +320,7 @@ class ControlChannel:
                 request_id=request_id,
                 request=request,
                 decision=decision,
-                by="person",
+                by=by,
                 reason=reply.reason,
             )
         if isinstance(reply, Deny):
@@ -327,7 +334,7 @@ class ControlChannel:
                 request_id=request_id,
                 request=request,
                 decision=decision,
-                by="person",
+                by=by,
                 reason=reply.reason,
                 text=reply.reason if request != "approval" else "",
             )
@@ -336,7 +343,7 @@ class ControlChannel:
                 request_id=request_id,
                 request=request,
                 decision="edit",
-                by="person",
+                by=by,
                 text="\n".join(reply.steps),
             )
         assert isinstance(reply, Guide)
@@ -344,7 +351,7 @@ class ControlChannel:
             request_id=request_id,
             request=request,
             decision="answer" if request == "question" else "comment",
-            by="person",
+            by=by,
             text=reply.text,
         )
 

@@ -49,6 +49,7 @@ async def test_a_run_killed_with_sigkill_shows_as_died(tmp_path: Path) -> None:
         assert json.loads((run_dir / owner.OWNER).read_text())["pid"] == child.pid
         assert run_summary("0/doomed", run_dir).status == "running"
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            await client.get(view.link())  # the printed link: its cookie opens the view
             page = await client.get("/run/0/doomed")
             assert "status <b>running</b>" in page.text and "/follow/run/" in page.text
             async with client.stream("GET", "/follow/run/0/doomed?offset=0") as stream:

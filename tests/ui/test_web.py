@@ -41,9 +41,12 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 async def _started(roots: list[Path]) -> tuple[WebView, httpx.AsyncClient]:
+    """A view, and a client that opened its printed link (so it holds the cookie)."""
     view = WebView(roots, 0, poll_s=0.02)
     url = await view.start()
-    return view, httpx.AsyncClient(base_url=url, timeout=10)
+    client = httpx.AsyncClient(base_url=url, timeout=10)
+    assert (await client.get(view.link())).status_code == 303
+    return view, client
 
 
 async def _sse(response: httpx.Response) -> AsyncIterator[tuple[str, dict]]:
@@ -193,7 +196,7 @@ async def test_a_live_trace_is_caught_up_then_followed_to_its_end(tmp_path: Path
                 handle.write(line(Delegated(round=1, agent="Coder", instruction="write <b>it</b>")))
             seen.append(await asyncio.wait_for(stream.__anext__(), 10))
             # streamed text of a run in this process reaches the page, though never the trace
-            view.streams.push(ModelDelta(run_id="live", role="coder", text="<b>par", chars=6))
+            view.streams.push(ModelDelta(run_id="live", role="coder", text="<b>par t", chars=8))
             delta = await asyncio.wait_for(stream.__anext__(), 10)
             reply = line(AgentReplied(round=1, agent="Coder", text="done and dusted"))
             with trace.open("a") as handle:  # half a line first: it waits to be whole
@@ -213,7 +216,8 @@ async def test_a_live_trace_is_caught_up_then_followed_to_its_end(tmp_path: Path
     assert html.count("done and dusted") == 1 and "unknown" not in html
     assert "1. Coder: write it" not in html  # what the page showed is not sent again
     assert seen[-1][0] == "end" and "answered" in seen[-2][1]["status"]
-    assert delta == ("delta", {"role": "coder", "text": "<b>par", "chars": 6})
+    # shown up to the last whitespace: the word after it may be the start of a key
+    assert delta == ("delta", {"role": "coder", "text": "<b>par ", "chars": 7})
     assert "<b>par" not in trace.read_text()
 
 
@@ -322,7 +326,9 @@ def test_run_with_ui_says_where_to_watch(tmp_path: Path) -> None:
     [line] = [ln for ln in done.stderr.splitlines() if "watch this run at" in ln]
     [run_dir] = (tmp_path / "runs").iterdir()
     assert line.split(" at ", 1)[1].startswith("http://127.0.0.1:")
-    assert line.endswith(f"/run/0/{run_dir.name}")
+    link, _, key = line.partition("?key=")
+    assert link.endswith(f"/run/0/{run_dir.name}") and len(key) == 64  # the key, once
+    assert key not in (run_dir / "trace.jsonl").read_text()
     assert "watch" not in done.stdout
 
 
@@ -344,7 +350,7 @@ def test_bench_with_ui_says_where_to_watch(tmp_path: Path) -> None:
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     [line] = [ln for ln in done.stderr.splitlines() if "watch this bench at" in ln]
-    assert line.split(" at ", 1)[1].startswith("http://127.0.0.1:")
+    assert line.split(" at ", 1)[1].startswith("http://127.0.0.1:") and "/?key=" in line
     assert json.loads(done.stdout.strip().splitlines()[-1])  # stdout keeps its JSON line
 
 

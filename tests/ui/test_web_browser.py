@@ -61,10 +61,11 @@ async def test_a_run_page_updates_as_the_trace_grows(page: Page, tmp_path: Path)
     view = WebView([tmp_path / "runs"], 0, poll_s=0.05)
     url = await view.start()
     try:
-        await page.goto(f"{url}run/0/live")
+        await page.goto(view.link("run/0/live"))  # the printed link: key, cookie, redirect
+        assert page.url == f"{url}run/0/live"
         assert "1. Coder: write it" in await page.inner_text("#events")
         # Streamed text first (shown until the next trace line replaces it), then the trace.
-        view.streams.push(ModelDelta(run_id="live", role="coder", text="<i>typing", chars=9))
+        view.streams.push(ModelDelta(run_id="live", role="coder", text="<i>typing on", chars=12))
         await page.wait_for_selector("#streaming:has-text('coder: <i>typing')", timeout=15000)
         with trace.open("a") as handle:
             handle.write(line(Delegated(round=1, agent="Coder", instruction="write it now")))

@@ -37,21 +37,24 @@ async def test_only_the_pages_own_posts_are_taken(tmp_path: Path) -> None:
         steering.push(started)
         assert control.present  # the view counts as a person who can answer
         target = f"{url}control/0/rid"
-        good = {"Origin": url.rstrip("/"), "X-Magentic-Token": steering.token}
+        good = {"Origin": url.rstrip("/")}
         pause = json.dumps({"kind": "pause"})
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient() as stranger, httpx.AsyncClient() as client:
+            assert (await client.get(view.link())).status_code == 303  # the printed link
 
-            async def post(headers: dict[str, str], body: str = pause) -> httpx.Response:
-                return await client.post(
+            async def post(
+                headers: dict[str, str], body: str = pause, who: httpx.AsyncClient = client
+            ) -> httpx.Response:
+                return await who.post(
                     target, content=body, headers={"Content-Type": "application/json", **headers}
                 )
 
             page_html = (await client.get(f"{url}run/0/rid")).text
-            assert f'data-token="{steering.token}"' in page_html
+            assert 'data-control="/control/0/rid"' in page_html and "token" not in page_html
             elsewhere = await post({**good, "Origin": "http://evil.example"})
-            no_token = await post({"Origin": good["Origin"]})
+            no_cookie = await post(good, who=stranger)
             nonsense = await post(good, json.dumps({"kind": "pause", "extra": 1}))
-            assert (elsewhere.status_code, no_token.status_code) == (403, 403)
+            assert (elsewhere.status_code, no_cookie.status_code) == (403, 401)
             assert nonsense.status_code == 400 and "pause" in nonsense.json()["error"]
             assert not control.paused
             taken = await post(good)
@@ -98,7 +101,7 @@ async def test_a_plan_review_is_answered_from_the_run_page(
         )
         control = ControlChannel()
         view = WebView([tmp_path / "runs"])
-        url = await view.start()
+        await view.start()
         run_ids: list[str] = []
         started = asyncio.Event()
 
@@ -115,7 +118,8 @@ async def test_a_plan_review_is_answered_from_the_run_page(
         )
         try:
             await started.wait()
-            await page.goto(f"{url}run/0/{run_ids[0]}")  # perhaps before the review is asked
+            # the printed link, perhaps before the review is asked
+            await page.goto(view.link(f"run/0/{run_ids[0]}"))
             box = page.locator('#steer .request[data-kind="plan_review"]')
             await box.wait_for(timeout=30_000)
             assert "1. Coder: write code that prints 7" in await box.locator(".plan").input_value()
@@ -132,15 +136,16 @@ async def test_a_plan_review_is_answered_from_the_run_page(
     assert result.status == "answered", result.stop_reason
     assert not errors
     events = read_trace(Path(str(result.trace_path)))
-    received = [e for e in events if e.kind == "control_received"]
-    assert [e.face for e in received] == ["web"]  # type: ignore[attr-defined]
+    [received] = [e for e in events if e.kind == "control_received"]
+    session = received.face  # type: ignore[attr-defined]
+    assert session.startswith("web:") and session != "web:"  # the view's session, not "person"
     decided = [(e.decision, e.by) for e in events if e.kind == "control_decided"]  # type: ignore[attr-defined]
     progress = next(r for r in server.requests if roles.phase(r) == "progress")
     if answer == "edit":
-        assert decided == [("edit", "person")]
+        assert decided == [("edit", session)]
         assert "1. Coder: print 6 * 7\n2. Coder: check it twice" in progress.all_text()
     else:
-        assert decided == [("approve", "person")]
+        assert decided == [("approve", session)]
         assert "write code that prints 7" in progress.all_text()
 
 
@@ -177,14 +182,14 @@ async def test_the_page_pauses_guides_and_resumes_a_run(
         )
         control = ControlChannel()
         view = WebView([tmp_path / "runs"])
-        url = await view.start()
+        await view.start()
         steering = view.steer(control)
         run = asyncio.create_task(
             run_task("Say the number.", config, subscribers=[steering.push], control=control)
         )
         try:
             assert await asyncio.to_thread(script.coder_called.wait, 60)
-            await page.goto(f"{url}run/0/{steering.run_id}")
+            await page.goto(view.link(f"run/0/{steering.run_id}"))
             await page.locator('#steer button[data-command="pause"]').click()
             await page.locator("#steer-state", has_text="pausing").wait_for()
             script.release.set()
@@ -203,7 +208,9 @@ async def test_the_page_pauses_guides_and_resumes_a_run(
     kinds = [e.kind for e in events]
     assert kinds.index("paused") < kinds.index("unpaused")
     received = [(e.command["kind"], e.face) for e in events if e.kind == "control_received"]  # type: ignore[attr-defined]
-    assert received == [("pause", "web"), ("guide", "web"), ("resume", "web")]
+    [session] = {face for _, face in received}  # one browser, one session
+    assert session.startswith("web:")
+    assert received == [("pause", session), ("guide", session), ("resume", session)]
     last = [r for r in server.requests if roles.phase(r) == "progress"][-1]
     assert ("user", "Say it in digits.") in roles.said(last)
 

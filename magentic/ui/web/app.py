@@ -1,4 +1,5 @@
-"""The web view's server: Starlette pages, files and server-sent events, on 127.0.0.1 only.
+"""The web view's server: Starlette pages, files and server-sent events, on 127.0.0.1 or a
+Unix socket, behind the door's lock (`door`: host, key and cookie, origin, peer).
 
 A run or bench page is rendered from what its file holds when it is asked for, and names
 the byte offset it stopped at; its script then follows `/follow/...?offset=N`, which sends
@@ -12,7 +13,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from starlette.routing import Route
 from magentic.control.channel import ControlChannel
 from magentic.errors import ConfigError, ControlError
 from magentic.ui.web import pages
+from magentic.ui.web.door import KEY_PARAM, Door, Guard
+from magentic.ui.web.listen import bind_tcp, bind_unix
 from magentic.ui.web.steering import MAX_BODY, WebSteering
 from magentic.ui.web.store import (
     RESULTS,
-    TRACE,
     Library,
     judge,
     read_events,
@@ -42,6 +43,7 @@ from magentic.ui.web.store import (
     run_summary,
     summarize,
 )
+from magentic.ui.web.streams import Streams, merge_deltas
 
 POLL_S = 0.25  # how often a followed file is checked for new lines
 _HEARTBEAT_S = 15.0
@@ -68,34 +70,6 @@ def _sse(name: str, data: dict[str, Any], offset: int) -> str:
     return f"id: {offset}\nevent: {name}\ndata: {json.dumps(data)}\n\n"
 
 
-class Streams:
-    """Streamed model text of runs in this process (`run --ui`), which the trace never holds:
-    `push` takes a run's `ModelDelta` events, and each follower of that run gets them."""
-
-    def __init__(self) -> None:
-        self._queues: dict[str, list[asyncio.Queue[dict[str, Any]]]] = {}
-
-    def push(self, event: Any) -> None:
-        """A bus subscriber; only model deltas are taken."""
-        if event.kind != "model_delta":
-            return
-        for queue in self._queues.get(event.run_id, []):
-            if queue.qsize() < 1000:  # a reader that stopped reading loses text, not memory
-                queue.put_nowait({"role": event.role, "text": event.text, "chars": event.chars})
-
-    def open(self, run_id: str) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._queues.setdefault(run_id, []).append(queue)
-        return queue
-
-    def close(self, run_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        queues = self._queues.get(run_id, [])
-        if queue in queues:
-            queues.remove(queue)
-        if not queues:
-            self._queues.pop(run_id, None)
-
-
 SteeringFor = Callable[[str], "WebSteering | None"]
 
 
@@ -111,17 +85,24 @@ def _follow_js() -> bytes:
 
 def build_app(
     library: Library,
+    door: Door,
     *,
+    check_peer: bool = True,
     poll_s: float = POLL_S,
     streams: Streams | None = None,
     steering: SteeringFor = _no_steering,
-) -> Starlette:
-    """The ASGI app serving `library`'s runs and benches; `steering` gives the steering
-    face of a run this process runs (by run id), if any."""
+) -> Guard:
+    """The ASGI app serving `library`'s runs and benches behind `door`; `steering` gives
+    the steering face of a run this process runs (by run id), if any. `check_peer`: refuse
+    TCP clients of other users (see `door.Guard`)."""
     streams = streams or Streams()
 
     def steer_of(folder: Path) -> WebSteering | None:
-        steer = steering(folder.name)  # the run folder is named by its run id
+        """The steering face of the run in `folder`: only the run's own folder, right under
+        a root and named by its run id (never a folder elsewhere that borrows the name)."""
+        if folder.parent not in library.roots:
+            return None
+        steer = steering(folder.name)
         return steer if steer is not None and steer.steers(folder.name) else None
 
     async def index(request: Request) -> Response:
@@ -135,10 +116,10 @@ def build_app(
 
     async def run(request: Request) -> Response:
         ref = request.path_params["ref"]
-        folder = library.folder(ref)
-        if folder is None or not (folder / TRACE).is_file():
+        folder = library.run_folder(ref)
+        if folder is None:
             return _missing(f"the run {ref}")
-        chunk = await asyncio.to_thread(read_events, folder / TRACE)
+        chunk = await asyncio.to_thread(read_events, library.trace_of(folder))
         summary = await asyncio.to_thread(judge, summarize(ref, chunk.items), folder)
         steer = steer_of(folder)
         page = pages.run_page(
@@ -153,20 +134,23 @@ def build_app(
         return _html(page)
 
     async def control(request: Request) -> Response:
+        """A command from the run page (the door has checked host, session and origin)."""
         ref = request.path_params["ref"]
-        folder = library.folder(ref)
+        folder = library.run_folder(ref)
         steer = steer_of(folder) if folder is not None else None
         if steer is None:
             return JSONResponse({"error": "this view does not steer that run"}, 404, _HEADERS)
-        origin = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        refused = steer.allowed(request.headers, origin)
-        if refused:
-            return JSONResponse({"error": refused}, 403, _HEADERS)
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse(
+                {"error": "a command is a JSON object (Content-Type: application/json)"},
+                415,
+                _HEADERS,
+            )
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "the command is too large"}, 413, _HEADERS)
         try:
-            command = steer.take(body)
+            command = steer.take(body, session=request.state.session)
         except ControlError as error:
             return JSONResponse({"error": error.reason}, 400, _HEADERS)
         panel = {"html": steer.panel(ref), "key": steer.key()}
@@ -174,8 +158,8 @@ def build_app(
 
     async def bench(request: Request) -> Response:
         ref = request.path_params["ref"]
-        folder = library.folder(ref)
-        if folder is None or not (folder / RESULTS).is_file():
+        folder = library.bench_folder(ref)
+        if folder is None:
             return _missing(f"the bench {ref}")
         chunk = await asyncio.to_thread(read_results, folder / RESULTS)
         rows = [pages.result_row(r, _run_ref(library, folder, r)) for r in chunk.items]
@@ -191,7 +175,7 @@ def build_app(
 
     async def follow(request: Request) -> Response:
         what, ref = request.path_params["what"], request.path_params["ref"]
-        folder = library.folder(ref)
+        folder = library.run_folder(ref) if what == "run" else library.bench_folder(ref)
         try:
             offset = max(0, int(request.query_params.get("offset", "0")))
         except ValueError:
@@ -209,7 +193,7 @@ def build_app(
     async def script(request: Request) -> Response:
         return Response(_follow_js(), media_type="text/javascript", headers=_HEADERS)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", index),
             Route("/run/{ref:path}", run),
@@ -220,6 +204,7 @@ def build_app(
             Route("/static/follow.js", script),
         ]
     )
+    return Guard(app, door, check_peer=check_peer)
 
 
 def _run_ref(library: Library, folder: Path, record: dict[str, Any]) -> str | None:
@@ -228,7 +213,8 @@ def _run_ref(library: Library, folder: Path, record: dict[str, Any]) -> str | No
         return None
     path = Path(trace)
     path = path if path.is_absolute() else folder / path
-    return library.ref_of(path.parent) if path.is_file() else None
+    ref = library.ref_of(path.parent)
+    return ref if ref is not None and library.run_folder(ref) is not None else None
 
 
 async def _follow_run(
@@ -258,7 +244,7 @@ async def _follow_trace(
     """One turn every `poll_s`: the streamed text gathered since the last turn (merged into
     as few messages as it allows), then the trace's new lines. A message per delta, each
     waking the loop for another read of the trace, cost more than the rest of the view."""
-    path = folder / TRACE
+    path = folder / "trace.jsonl"
     shown_key = ""  # the steering panel last sent (the page compares it with its own)
     # What the page already shows, for the status line; what follows is sent below.
     before = (await asyncio.to_thread(read_events, path, 0, offset)).items
@@ -305,21 +291,6 @@ def _drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
     return items
 
 
-def merge_deltas(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive deltas of one call as one: same role, and the later one not the start of
-    a new call (a delta whose `chars` equals its own length starts one)."""
-    merged: list[dict[str, Any]] = []
-    for delta in deltas:
-        last = merged[-1] if merged else None
-        fresh = delta["chars"] == len(delta["text"])
-        if last is not None and last["role"] == delta["role"] and not fresh:
-            last["text"] += delta["text"]
-            last["chars"] = delta["chars"]
-        else:
-            merged.append(dict(delta))
-    return merged
-
-
 async def _follow_bench(library: Library, folder: Path, offset: int, poll_s: float) -> Any:
     path = folder / RESULTS
     records = (await asyncio.to_thread(read_results, path)).items
@@ -339,28 +310,21 @@ async def _follow_bench(library: Library, folder: Path, offset: int, poll_s: flo
             idle = 0.0
 
 
-def bind(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 (port 0: any free one), or a one-line ConfigError."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-    except OSError as error:
-        sock.close()
-        raise ConfigError(
-            f"cannot serve on 127.0.0.1:{port} ({error.strerror or error}): "
-            "is another program using it? Choose another with --port"
-        ) from None
-    sock.listen(64)
-    sock.setblocking(False)
-    return sock
-
-
 class WebView:
     """The view served by uvicorn inside the caller's event loop (`magentic ui`, or beside a
-    run with `--ui`). Signals stay with the caller: uvicorn does not take SIGINT/SIGTERM."""
+    run with `--ui`). Signals stay with the caller: uvicorn does not take SIGINT/SIGTERM.
 
-    def __init__(self, roots: list[Path], port: int = 0, *, poll_s: float = POLL_S) -> None:
+    It listens on 127.0.0.1 (`port`) or on a Unix socket (`socket_path`), and opens only
+    with its key: print `link()` once for the person, never put it in a page."""
+
+    def __init__(
+        self,
+        roots: list[Path],
+        port: int = 0,
+        *,
+        poll_s: float = POLL_S,
+        socket_path: Path | None = None,
+    ) -> None:
         import uvicorn
 
         class _Server(uvicorn.Server):
@@ -370,11 +334,20 @@ class WebView:
         self.library = Library(roots)
         self.streams = Streams()  # subscribe `streams.push` to a run's bus to show its text
         self.steering: WebSteering | None = None  # see `steer`
-        self.socket = bind(port)
-        self.port = self.socket.getsockname()[1]
+        self.socket_path = Path(socket_path).absolute() if socket_path is not None else None
+        if self.socket_path is not None:
+            self.socket = bind_unix(self.socket_path)
+            self.port = 0
+            self.door = Door(None)  # reached through a tunnel: any loopback name and port
+        else:
+            self.socket = bind_tcp(port)
+            self.port = self.socket.getsockname()[1]
+            self.door = Door((f"127.0.0.1:{self.port}", f"localhost:{self.port}"))
         config = uvicorn.Config(
             build_app(
                 self.library,
+                self.door,
+                check_peer=self.socket_path is None,  # a socket's file mode decides
                 poll_s=poll_s,
                 streams=self.streams,
                 steering=lambda run_id: self.steering,
@@ -396,7 +369,21 @@ class WebView:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        """The view's address (locked: see `link`)."""
+        return "http://localhost/" if self.socket_path else f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def key(self) -> str:
+        return self.door.key
+
+    @property
+    def cookie(self) -> str:
+        """The name of the session cookie the key sets."""
+        return self.door.cookie
+
+    def link(self, path: str = "") -> str:
+        """The address of `path` with the key: what the person opens first (say it once)."""
+        return f"{self.url}{path.lstrip('/')}?{KEY_PARAM}={self.door.key}"
 
     async def start(self) -> str:
         """Serve in the background; returns the URL once the server accepts connections."""
@@ -432,6 +419,9 @@ class WebView:
             await self._task
         self._task = None
         self.socket.close()
+        if self.socket_path is not None:
+            with contextlib.suppress(OSError):
+                self.socket_path.unlink()
 
     async def serve_until_stopped(self) -> None:
         if self._task is None:

@@ -6,32 +6,30 @@ that are open (from the events it subscribes to), shows them on the run page, an
 person's answers as JSON commands posted to `/control/<run>` (`parse_command`), which it
 gives to the channel. Nothing else reaches the run.
 
-A post must come from the run page itself: its `Origin` must be this server, and it must
-carry the page's per-view token (`X-Magentic-Token`; a page from elsewhere cannot read it).
-A JSON body also makes any cross-site form post fail the browser's preflight.
+Who may post is the door's business (`door`: the view's own host, a session opened with the
+printed key, the view's own origin, the view's own user); the page holds no token. A command
+is recorded as the session's that sent it (`web:<session id>`): the view can vouch for the
+browser that opened its link, not for who sits at it. What the panel shows of a request is
+redacted as the trace is, so a key in a form's fields does not reach the page.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
-from typing import Any
 from urllib.parse import quote
 
 from magentic.control.channel import ControlChannel
 from magentic.control.commands import Command, parse_command
 from magentic.events import ControlRequested, Event
+from magentic.secrets import redact
 from magentic.ui.web.pages import esc
 
 FACE = "web"
-TOKEN_HEADER = "x-magentic-token"
 MAX_BODY = 256 * 1024
 
 
 class WebSteering:
     def __init__(self, control: ControlChannel) -> None:
         self.control = control
-        self.token = secrets.token_urlsafe(24)
         self.run_id = ""
         self.requests: dict[str, ControlRequested] = {}
         self.paused = False  # held at a safe point now
@@ -47,7 +45,7 @@ class WebSteering:
         """A bus subscriber: keeps what the panel shows."""
         self.run_id = self.run_id or event.run_id
         if isinstance(event, ControlRequested):
-            self.requests[event.request_id] = event
+            self.requests[event.request_id] = _redacted(event)
         elif event.kind == "control_decided":
             self.requests.pop(getattr(event, "request_id", ""), None)
         elif event.kind == "paused":
@@ -62,21 +60,12 @@ class WebSteering:
         return bool(self.run_id) and run_id == self.run_id and not self.finished
 
     # Commands in ---------------------------------------------------------------------------
-    def allowed(self, headers: Any, host_origin: str) -> str:
-        """'' when a post may be taken; else why not."""
-        origin = headers.get("origin", "")
-        if origin != host_origin:
-            return "commands are taken only from this view's own pages"
-        if not hmac.compare_digest(headers.get(TOKEN_HEADER, ""), self.token):
-            return "the page's token is missing or wrong: reload the page"
-        if not headers.get("content-type", "").startswith("application/json"):
-            return "a command is a JSON object (Content-Type: application/json)"
-        return ""
-
-    def take(self, body: bytes) -> Command:
-        """Parse and send one command; ControlError says what was wrong."""
+    def take(self, body: bytes, *, session: str) -> Command:
+        """Parse and send one command, as the view's session `session`; ControlError says
+        what was wrong."""
         command = parse_command(body)
-        self.control.send(command, face=FACE)
+        who = f"{FACE}:{session}"
+        self.control.send(command, face=who, by=who)
         return command
 
     # The panel -----------------------------------------------------------------------------
@@ -92,7 +81,7 @@ class WebSteering:
         requests = "".join(_request_html(ref, r) for r in self.requests.values())
         return (
             f'<section id="steer" class="note" data-control="/control/{quote(ref)}" '
-            f'data-token="{esc(self.token)}" data-key="{esc(self.key())}">'
+            f'data-key="{esc(self.key())}">'
             f"<p>steer this run · <b id=steer-state>{esc(state)}</b> "
             '<button data-command="pause">pause</button> '
             '<button data-command="resume">resume</button> '
@@ -102,6 +91,12 @@ class WebSteering:
             '<button data-command="guide">guide</button></p>'
             f'{requests}<p id="steer-error" class="dim" hidden></p></section>'
         )
+
+
+def _redacted(event: ControlRequested) -> ControlRequested:
+    """The request as the panel may show it: every text redacted, as in the trace."""
+    texts = {name: redact(getattr(event, name)) for name in ("agent", "action", "target", "detail")}
+    return event.model_copy(update=texts)
 
 
 def _request_html(ref: str, event: ControlRequested) -> str:

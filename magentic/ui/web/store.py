@@ -5,6 +5,12 @@ to resume from, so a follower picks the line up whole on its next read. A line t
 JSON, or an event this version does not know (an older or newer trace), is kept as a note
 instead of failing the page.
 
+The view shows only what it can vouch for (`Library`): code in the sandbox writes each run's
+`workspace/`, and a `trace.jsonl` it plants there must not pass for a run. So a run or bench
+folder is one the walk from a root reaches without entering `workspace`, `attachments` or
+`.git`, without following a link, through folders owned by this user (or root) that others
+cannot write; its `trace.jsonl` or `results.jsonl` is a regular file of the same owners.
+
 A run without `run_finished` is running only while the process writing it lives: the trace
 writer's `writer.json` names that process, and `judge` calls a run whose process is gone
 "died" (see `magentic.trace.owner`).
@@ -13,6 +19,8 @@ writer's `writer.json` names that process, and `judge` calls a run whose process
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +33,8 @@ from magentic.trace import owner
 TRACE = "trace.jsonl"
 RESULTS = "results.jsonl"
 _MAX_DEPTH = 4  # runs/<id>/trace.jsonl, OUT/work/<task>/trace.jsonl and the like
+# Never entered: the sandbox writes workspaces; attachments and .git hold no runs.
+_NEVER = frozenset({"workspace", "attachments", ".git"})
 
 
 @dataclass
@@ -172,11 +182,39 @@ def run_summary(ref: str, folder: Path) -> RunSummary:
     return judge(summarize(ref, read_events(folder / TRACE).items), folder)
 
 
+def _owners() -> tuple[int, ...]:
+    return (os.geteuid(), 0) if hasattr(os, "geteuid") else ()
+
+
+def _vouched(info: os.stat_result, *, folder: bool) -> bool:
+    """A folder or file the view may trust: no link, ours (or root's), and for a folder,
+    not writable by everyone."""
+    owners = _owners()
+    if owners and info.st_uid not in owners:
+        return False
+    if folder:
+        return stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IWOTH
+    return stat.S_ISREG(info.st_mode)
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def vouched_file(path: Path) -> bool:
+    info = _lstat(path)
+    return info is not None and _vouched(info, folder=False)
+
+
 class Library:
     """The folders `magentic ui` serves: runs and benches found under each root.
 
-    Runs and benches are named by a reference, `<root index>/<path inside the root>`, and
-    every file served is checked to lie inside its root."""
+    Runs and benches are named by a reference, `<root index>/<path inside the root>`. A
+    reference is followed one name at a time from its root, by the same rules as the walk
+    that lists them (module docstring), so no link, `..` or workspace leads anywhere else."""
 
     def __init__(self, roots: list[Path]) -> None:
         self.roots = [Path(root).resolve() for root in roots]
@@ -198,24 +236,51 @@ class Library:
         return self._find(RESULTS)
 
     def folder(self, ref: str) -> Path | None:
-        """The folder a reference names, or None when it names nothing inside a root."""
+        """The folder a reference names, or None when it names nothing the view vouches for."""
         index_text, _, rel = ref.partition("/")
         if not index_text.isdigit() or int(index_text) >= len(self.roots):
             return None
-        root = self.roots[int(index_text)]
-        path = (root / rel).resolve()
-        if path != root and root not in path.parents:
+        path = self.roots[int(index_text)]
+        parts = [p for p in rel.split("/") if p not in ("", ".")]
+        if len(parts) > _MAX_DEPTH:
             return None
+        for part in parts:
+            if part == ".." or part in _NEVER:
+                return None
+            path = path / part
+            info = _lstat(path)
+            if info is None or not _vouched(info, folder=True):
+                return None
         return path if path.is_dir() else None
 
-    def file(self, ref: str, rel: str) -> Path | None:
+    def run_folder(self, ref: str) -> Path | None:
+        """The folder of a run (a vouched folder with a vouched trace), or None."""
         folder = self.folder(ref)
-        if folder is None:
+        return folder if folder is not None and vouched_file(folder / TRACE) else None
+
+    def bench_folder(self, ref: str) -> Path | None:
+        folder = self.folder(ref)
+        return folder if folder is not None and vouched_file(folder / RESULTS) else None
+
+    @staticmethod
+    def trace_of(folder: Path) -> Path:
+        return folder / TRACE
+
+    def file(self, ref: str, rel: str) -> Path | None:
+        """A file of a run's `attachments/`, vouched for as its folder is."""
+        folder = self.folder(ref)
+        parts = rel.split("/")
+        if folder is None or len(parts) != 2 or parts[0] != "attachments":
             return None
-        path = (folder / rel).resolve()
-        if folder not in path.parents or not path.is_file():
+        name = parts[1]
+        if name in ("", ".", ".."):
             return None
-        return path
+        attachments = folder / "attachments"
+        info = _lstat(attachments)
+        if info is None or not _vouched(info, folder=True):
+            return None
+        path = attachments / name
+        return path if vouched_file(path) else None
 
     def ref_of(self, path: Path) -> str | None:
         path = path.resolve()
@@ -228,16 +293,17 @@ class Library:
 
 def _walk(folder: Path, name: str, depth: int) -> list[Path]:
     found: list[Path] = []
-    if (folder / name).is_file():
+    if vouched_file(folder / name):
         found.append(folder / name)
     if depth <= 0:
         return found
     try:
-        children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+        children = sorted(folder.iterdir())
     except OSError:
         return found
     for child in children:
-        if child.name in ("attachments", "workspace", ".git"):
+        info = _lstat(child)
+        if child.name in _NEVER or info is None or not _vouched(info, folder=True):
             continue
         found.extend(_walk(child, name, depth - 1))
     return found

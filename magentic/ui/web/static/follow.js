@@ -25,8 +25,9 @@
   source.addEventListener("steer", function (message) { redrawSteering(JSON.parse(message.data)); });
 })();
 
-// Steering a run this view serves (`run --ui`): the panel's buttons post JSON commands with
-// the page's token; the server sends a new panel only when its requests or state change.
+// Steering a run this view serves (`run --ui`): the panel's buttons post JSON commands (the
+// session cookie goes with them; the page holds no token); the server sends a new panel only
+// when its requests or state change.
 function redrawSteering(data) {
   var panel = document.getElementById("steer");
   if (!panel || !data.html || panel.dataset.key === data.key) return;
@@ -67,7 +68,7 @@ function redrawSteering(data) {
     var error = document.getElementById("steer-error");
     fetch(panel.dataset.control, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Magentic-Token": panel.dataset.token },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify(command),
     }).then(function (response) {
       return response.json().then(function (data) {
