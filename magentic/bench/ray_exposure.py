@@ -157,7 +157,7 @@ def probe(gcs: str) -> tuple[bool | None, str]:
 def _probe_main(gcs: str) -> int:
     """The probe child: one call to the head with no token (the environment has none)."""
     try:
-        from ray._raylet import GcsClient
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]
 
         GcsClient(address=gcs).internal_kv_keys(b"", namespace=None, timeout=10)
     except Exception as exc:  # the shape of Ray's errors varies between versions
