@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import secrets
 import sys
 import tempfile
 import time
@@ -104,6 +106,12 @@ def start_cluster(slots: int) -> Any:
 async def ray_main(args: argparse.Namespace) -> None:
     import functools
 
+    # Token authentication, as the README sets a cluster up (`bench --ray` refuses a cluster
+    # on a network address that takes anyone's code; `connect_s` includes that check). Set
+    # before Ray is imported: it reads them once.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
+
     import ray
 
     from magentic.bench.ray_runner import RayCluster
@@ -116,7 +124,9 @@ async def ray_main(args: argparse.Namespace) -> None:
         ):
             config = team_config(server.base_url)
             ray_cluster = RayCluster(cluster.address, functools.partial(TeamRunner, config))
+            joining = time.perf_counter()
             ray_cluster.connect()
+            connect_s = time.perf_counter() - joining
             c = args.concurrency
             local = await timed_run(c, args.tasks, server.base_url, Path(tmp) / "local")
             cold = await timed_run(c, args.tasks, server.base_url, Path(tmp) / "cold", ray_cluster)
@@ -135,6 +145,7 @@ async def ray_main(args: argparse.Namespace) -> None:
             "model_delay_s": args.delay,
             "nodes_used": len(nodes),
             "local_s": round(local, 2),
+            "connect_s": round(connect_s, 2),
             "ray_cold_s": round(cold, 2),
             "ray_warm_s": round(warm, 2),
             "overhead_per_task_cold_s": per_task(cold),

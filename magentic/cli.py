@@ -268,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run each task on a Ray cluster: its head's HOST:PORT, or 'auto' (needs magentic-team[ray])",
     )
+    bench.add_argument(
+        "--ray-allow-unauthenticated",
+        action="store_true",
+        help="use a Ray cluster that runs code for anyone who reaches it (no RAY_AUTH_MODE=token)"
+        " all the same: only on a network that nobody else can reach",
+    )
     _add_model_flags(bench)
 
     doctor = commands.add_parser(
@@ -641,8 +647,15 @@ def _bench(args: argparse.Namespace) -> int:
     if args.ray:
         from magentic.bench.ray_runner import RayCluster
 
-        cluster = RayCluster(args.ray, functools.partial(TeamRunner, config), judge=judge_settings)
-        cluster.connect()  # before the loop: a bad address fails here, in one line
+        cluster = RayCluster(
+            args.ray,
+            functools.partial(TeamRunner, config),
+            judge=judge_settings,
+            allow_unauthenticated=args.ray_allow_unauthenticated,
+        )
+        warning = cluster.connect()  # before the loop: a bad address fails here, in one line
+        if warning:
+            print(warning, file=sys.stderr)
     json_out = sys.stdout
     from magentic.ui.telemetry import telemetry_for
 

@@ -6,9 +6,13 @@ results.jsonl, report.md and submission.jsonl, and the logs. Every one of those 
 its text through `redact()`, which knows:
 
 - every key a config names (registered by the team when a run starts), and
-- the value of every `*_API_KEY` and `*_TOKEN` (and `*_SECRET`, `*_PASSWORD`) variable in
-  the environment, read when first needed,
-- plus anything shaped like a well-known provider key (`sk-...`, `AIza...`).
+- the value of every `*_API_KEY`, `*_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD` (and a few
+  more) variable in the environment, read when first needed,
+- each of those also bare: a header value such as `Bearer abc...` or `Basic ...` is
+  registered with and without its scheme, since the token alone is what an endpoint echoes,
+- plus anything shaped like a well-known provider key (`sk-...`, `ghp_...`, `AKIA...`,
+  `xoxb-...`, `hf_...`, `AIza...`) and whatever follows `Bearer ` in an `Authorization`-like
+  text, known or not.
 
 The CLI wraps stdout and stderr in `RedactingStream` for the whole command and puts
 `RedactingFilter` on the log handlers, so printing code needs no care of its own; files are
@@ -33,8 +37,26 @@ from magentic.text import escape_surrogates
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 8
-_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,})")
-_SECRET_NAMES = re.compile(r"(_API_KEY|_TOKEN|_SECRET|_PASSWORD)$", re.IGNORECASE)
+_KEY_SHAPES = re.compile(
+    r"\b("
+    r"sk-[A-Za-z0-9_\-]{16,}"  # OpenAI, Anthropic (sk-ant-...), many compatible servers
+    r"|AIza[0-9A-Za-z_\-]{30,}"  # Google
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}"  # GitHub
+    r"|glpat-[A-Za-z0-9_\-]{20,}"  # GitLab
+    r"|xox[abposr]-[A-Za-z0-9\-]{10,}"  # Slack
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"  # AWS access key ids
+    r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"  # JWTs
+    r")"
+)
+# A bearer credential, known or not: the scheme stays, the token goes.
+# A digit is asked for so that prose ("the bearer instruments") stays as it is.
+_BEARER = re.compile(r"\b([Bb]earer\s+)(?=[A-Za-z._~+/=\-]*\d)([A-Za-z0-9._~+/=\-]{12,})")
+_SECRET_NAMES = re.compile(
+    r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|AUTH)$", re.IGNORECASE
+)
+# "Bearer abc", "Basic abc", "token abc", "ApiKey abc": the credential after the scheme.
+_SCHEME = re.compile(r"^\s*[A-Za-z][A-Za-z0-9_\-]{1,20}\s+(\S+)\s*$")
 
 
 class Redactor:
@@ -47,14 +69,25 @@ class Redactor:
         self.add(values)
 
     def add(self, values: Iterable[str | None]) -> None:
+        forms: set[str] = set()
+        for value in values:
+            if not value:
+                continue
+            forms.add(value)
+            forms.add(value.strip())
+            scheme = _SCHEME.match(value)
+            if scheme:  # also bare: the token without "Bearer "
+                forms.add(scheme.group(1))
         with self._lock:
-            fresh = {v for v in values if v and len(v.strip()) >= MIN_SECRET_CHARS}
+            fresh = {v for v in forms if len(v.strip()) >= MIN_SECRET_CHARS}
             if fresh - self._values:
                 self._values |= fresh
                 self._ordered = sorted(self._values, key=len, reverse=True)
 
     def add_environment(self, environ: Mapping[str, str] | None = None) -> None:
-        """Every `*_API_KEY` / `*_TOKEN` / `*_SECRET` / `*_PASSWORD` value in `environ`."""
+        """Every value in `environ` whose name ends like a secret's (`*_API_KEY`, `*_KEY`,
+        `*_TOKEN`, `*_SECRET`, `*_PASSWORD`, ...). A false positive costs a redacted word; a
+        miss costs a leaked key."""
         env = os.environ if environ is None else environ
         self.add(value for name, value in env.items() if _SECRET_NAMES.search(name))
 
@@ -77,7 +110,8 @@ class Redactor:
         for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return _KEY_SHAPES.sub(REDACTED, text)
+        text = _KEY_SHAPES.sub(REDACTED, text)
+        return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 _redactor: Redactor | None = None

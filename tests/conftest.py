@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 
@@ -22,4 +23,12 @@ def require(condition: bool, missing: str) -> None:
         return
     if IN_CI:
         pytest.fail(f"CI must have every part, but this one is missing: {missing}")
-    pytest.skip(f"needs {missing}")
+    pytest.skip(f"needs {missing}", allow_module_level=True)  # also at a module's top
+
+
+def installed(module: str) -> bool:
+    """Whether `module` (dotted, e.g. "opentelemetry.sdk") can be imported, for `require`."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False

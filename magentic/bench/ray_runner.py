@@ -22,15 +22,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import shutil
 import socket
+import tarfile
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magentic.bench import ray_exposure
 from magentic.bench.ray_worker import JobResult, JobSpec, NodeRunner, pack_folder, unpack
 from magentic.bench.results import TaskResult
+from magentic.bench.runner import task_folder
 from magentic.bench.suite import BenchTask, Suite
 from magentic.errors import ConfigError
 
@@ -63,18 +68,28 @@ class RayCluster:
         *,
         judge: ModelSettings | None = None,
         poll_s: float = 1.0,
+        allow_unauthenticated: bool = False,
     ) -> None:
         self.address = address
+        self.allow_unauthenticated = allow_unauthenticated  # see ray_exposure
         self.factory = factory  # pickled to the nodes: functools.partial(TeamRunner, config)
         self.judge = judge
         self.poll_s = poll_s  # how often an idle wait checks that the cluster still has nodes
 
-    def connect(self) -> None:
+    def connect(self) -> str | None:
         """Join the cluster (blocking; call before the event loop starts), or a ConfigError
-        in one line: Ray missing, nothing listening at the address, no node with slots."""
+        in one line: Ray missing, nothing listening at the address, a cluster that anyone on
+        its network could use (`ray_exposure`), no node with slots. Returns a warning to show
+        when such a cluster is used all the same (`allow_unauthenticated`)."""
+        if self.address != "auto" and ray_exposure.is_loopback(ray_exposure.host_of(self.address)):
+            ray_exposure.stay_on_loopback()
         ray = _import_ray()
+        probed = None
         if not ray.is_initialized():
             _check_reachable(self.address)
+            if self.address != "auto" and "://" not in self.address:
+                probed = ray_exposure.probe(self.address)  # as a driver without a token
+                ray_exposure.refuse_tokenless_driver(self.address, probed)
             try:
                 ray.init(
                     address=self.address,
@@ -91,11 +106,19 @@ class RayCluster:
                 raise ConfigError(
                     f"cannot join the Ray cluster at {self.address}: {first}"
                 ) from None
+        try:
+            warning = ray_exposure.verdict(
+                self.address, ray_exposure.check(ray, probed), allowed=self.allow_unauthenticated
+            )
+        except ConfigError:
+            ray.shutdown()  # nothing was sent; leave before saying why
+            raise
         if live_slots() < 1:
             raise ConfigError(
                 f"no live node of the Ray cluster at {self.address} offers "
                 f"{' and '.join(RESOURCES)}; start worker nodes with {START_HINT}"
             )
+        return warning
 
     def close(self) -> None:
         """Leave the cluster (the nodes keep running). Ray's notices stop here."""
@@ -159,10 +182,7 @@ class RayCluster:
                     except ray.exceptions.RayError as exc:  # retries ran out, or a bug
                         lost.append(f"{task.task_id} r{repeat} ({_first_line(exc)})")
                         continue
-                    await asyncio.to_thread(unpack, payload.folder, out)
-                    await record(
-                        TaskResult.model_validate({**payload.result, "node": payload.node})
-                    )
+                    await record(await _land(payload, task, repeat, out))
                 if not done and not await asyncio.to_thread(live_slots):
                     left = len(running) + len(waiting)
                     return (
@@ -177,6 +197,31 @@ class RayCluster:
             shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
             return f"{len(lost)} task(s) did not come back from the cluster: {shown}"
         return None
+
+
+async def _land(payload: JobResult, task: BenchTask, repeat: int, out: Path) -> TaskResult:
+    """A returned job's row, its folder unpacked into OUT; a folder that cannot be unpacked
+    safely (a link out of it, made by code in the task's sandbox) makes the row a failed
+    one that says why, and leaves no part of that folder behind: never the bench's end."""
+    row = TaskResult.model_validate({**payload.result, "node": payload.node})
+    folder = task_folder(task.task_id, repeat)
+    try:
+        await asyncio.to_thread(unpack, payload.folder, out, inside=folder)
+    except (ValueError, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        await asyncio.to_thread(shutil.rmtree, out / folder, True)
+        reason = f"its folder from node {payload.node} was refused: {_first_line(exc)}"
+        unscored = row.credit is None and row.correct is None
+        return row.model_copy(
+            update={
+                "status": "error",
+                "stop_reason": "folder refused",
+                "error": reason,
+                "correct": None if unscored else False,
+                "credit": None if unscored else 0.0,
+                "trace_path": None,
+            }
+        )
+    return row
 
 
 def live_slots() -> float:

@@ -24,6 +24,7 @@ import asyncio
 import atexit
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 import tempfile
@@ -31,7 +32,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from magentic.bench.runner import RunOne, run_job, task_folder
@@ -206,20 +207,47 @@ def pack_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, target: Path) -> None:
-    """Extract tar.gz bytes into `target`; members that would leave it are refused."""
+class UnsafeArchive(ValueError):
+    """An archive with a member that would land outside its place: an absolute or `..`
+    path, a link to an absolute path or out of the folder, a device. The folder of a task
+    comes from the task's sandbox, where code can make any of these."""
+
+
+def unpack(data: bytes, target: Path, *, inside: Path | None = None) -> None:
+    """Extract tar.gz bytes into `target`, all or nothing: every member is checked before
+    anything is written (and `inside`, when given, is the one folder members may be in),
+    then extracted with the `data` filter, which checks each again as it is written."""
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        members = archive.getmembers()
+        for member in members:
+            _check_member(member, inside)
         if hasattr(tarfile, "data_filter"):
-            archive.extractall(target, filter="data")
+            archive.extractall(target, members=members, filter="data")
             return
-        root = target.resolve()
-        for member in archive.getmembers():  # Pythons without extraction filters
-            if member.issym() or member.islnk():
-                continue
-            if not (root / member.name).resolve().is_relative_to(root):
-                raise ValueError(f"archive member {member.name} leads outside {target}")
-            archive.extract(member, target)
+        for member in members:  # Pythons without extraction filters: files and folders only
+            if member.isfile() or member.isdir():
+                archive.extract(member, target)
+
+
+def _check_member(member: tarfile.TarInfo, inside: Path | None) -> None:
+    name = PurePosixPath(member.name)
+    scope = PurePosixPath(inside or ".")
+    if name.is_absolute() or ".." in name.parts:
+        raise UnsafeArchive(f"{member.name} leads outside the folder")
+    if inside is not None and not name.is_relative_to(PurePosixPath(inside)):
+        raise UnsafeArchive(f"{member.name} is not inside {inside}")
+    if member.issym() or member.islnk():
+        kind = "link" if member.issym() else "hard link"
+        if os.path.isabs(member.linkname):
+            raise UnsafeArchive(f"{member.name} is a {kind} to the absolute path {member.linkname}")
+        base = name.parent if member.issym() else PurePosixPath()  # hard links: from the root
+        lands = os.path.normpath(base / member.linkname)
+        escapes = lands == ".." or lands.startswith("../") or os.path.isabs(lands)
+        if escapes or not PurePosixPath(lands).is_relative_to(scope):
+            raise UnsafeArchive(f"{member.name} is a {kind} out of the folder ({member.linkname})")
+    elif not (member.isfile() or member.isdir()):
+        raise UnsafeArchive(f"{member.name} is a device or pipe")
 
 
 def _unpacked(data: bytes, folder: Path) -> Path:

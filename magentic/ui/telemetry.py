@@ -5,7 +5,9 @@ One more subscriber to the run's events, like the trace writer: a root span for 
 attempt, with `error.type`), `execute_tool {action}` per agent action, and `plan`/`replan`
 spans. Spans are built from the events' own times (a call's start is its end less its
 latency), so nothing is timed twice. Prompt and completion content is left out unless
-OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, as the conventions ask.
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, as the conventions ask. Every span
+name and attribute passes through `secrets.redact` on its way in (`_clean`), content or not:
+a collector is one more sink, and a task can carry a key as easily as a reply can.
 
 It is on when the standard variables name an endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or when the config has a `[telemetry]` table (see
@@ -108,6 +110,18 @@ def _env_header_values(env: Mapping[str, str]) -> list[str]:
     return values
 
 
+def _clean(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Span attributes with every string (and every string in a sequence) redacted."""
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if isinstance(value, str):
+            value = secrets.redact(value)
+        elif isinstance(value, (list, tuple)):
+            value = [secrets.redact(v) if isinstance(v, str) else v for v in value]
+        out[secrets.redact(key)] = value
+    return out
+
+
 class Telemetry:
     """Turns a run's events into spans on `provider` (an SDK TracerProvider)."""
 
@@ -140,12 +154,22 @@ class Telemetry:
     def _context(self, span: Any) -> Any:
         return self._trace.set_span_in_context(span) if span is not None else None
 
-    def _span(self, name: str, start: float, end: float, parent: Any, attrs: dict[str, Any]) -> Any:
-        span = self.tracer.start_span(
-            name, context=self._context(parent), start_time=_ns(start), attributes=attrs
+    def _start(self, name: str, start: float, parent: Any, attrs: dict[str, Any]) -> Any:
+        """The one way a span begins here: its name and attributes redacted."""
+        return self.tracer.start_span(
+            secrets.redact(name),
+            context=self._context(parent),
+            start_time=_ns(start),
+            attributes=_clean(attrs),
         )
+
+    def _span(self, name: str, start: float, end: float, parent: Any, attrs: dict[str, Any]) -> Any:
+        span = self._start(name, start, parent, attrs)
         span.end(end_time=_ns(max(end, start)))
         return span
+
+    def _set(self, span: Any, key: str, value: Any) -> None:
+        span.set_attributes(_clean({key: value}))
 
     def __call__(self, event: Event) -> None:
         e: Any = event
@@ -155,9 +179,7 @@ class Telemetry:
                      "magentic.run_id": e.run_id, **self.attributes}  # fmt: skip
             if self.capture_content:
                 attrs["magentic.task"] = e.task
-            self._root = self.tracer.start_span(
-                "invoke_agent magentic", start_time=_ns(e.t), attributes=attrs
-            )
+            self._root = self._start("invoke_agent magentic", e.t, None, attrs)
         elif self._root is None:
             return
         elif kind == "ledger_updated":
@@ -165,13 +187,9 @@ class Telemetry:
             self._span(name, e.t, e.t, self._root, {"magentic.replan": e.replan})
         elif kind == "delegated":
             self._end_agent(e.t)
-            self._agent = self.tracer.start_span(
-                f"invoke_agent {e.agent}",
-                context=self._context(self._root),
-                start_time=_ns(e.t),
-                attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": e.agent,
-                            "magentic.round": e.round},
-            )  # fmt: skip
+            attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": e.agent,
+                     "magentic.round": e.round}  # fmt: skip
+            self._agent = self._start(f"invoke_agent {e.agent}", e.t, self._root, attrs)
         elif kind == "agent_acted":
             attrs = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": e.action}
             if e.error:
@@ -192,10 +210,10 @@ class Telemetry:
             self._end_agent(e.t)
         elif kind == "run_finished":
             self._end_agent(e.t)
-            self._root.set_attribute("magentic.status", e.status)
-            self._root.set_attribute("magentic.rounds", e.rounds)
+            self._set(self._root, "magentic.status", e.status)
+            self._set(self._root, "magentic.rounds", e.rounds)
             if e.status != "answered":
-                self._root.set_attribute("error.type", e.status)
+                self._set(self._root, "error.type", e.status)
             self._root.end(end_time=_ns(e.t))
             self._root = None
 

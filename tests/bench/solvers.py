@@ -118,3 +118,24 @@ class UnbuildableRunner(SolveRunner):
 
     def __init__(self) -> None:
         raise RuntimeError("this node cannot build a runner")
+
+
+# What code in a task's sandbox can leave in its workspace: links out of the folder.
+LINKS = {
+    "web-station-elevation": ("passwd", "/etc/passwd"),  # absolute
+    "file-minutes-treasurer": ("up", "../../../../../../../../etc"),  # escaping
+}
+
+
+class LinkingRunner(SolveRunner):
+    """`solve`, then a link in the task's workspace for the tasks in LINKS (and a harmless
+    link inside the folder for the others, which must come back as it is)."""
+
+    async def __call__(self, task: BenchTask, repeat: int, workdir: Path) -> TaskOutcome:
+        outcome = await super().__call__(task, repeat, workdir)
+        workspace = workdir / "workspace"
+        workspace.mkdir(parents=True, exist_ok=True)
+        (workspace / "notes.txt").write_text("kept\n")
+        name, target = LINKS.get(task.task_id, ("same-notes.txt", "notes.txt"))
+        (workspace / name).symlink_to(target)
+        return outcome

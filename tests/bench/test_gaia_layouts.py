@@ -2,6 +2,7 @@
 bad input refused with a line naming the task, and `magentic bench SUITE --list` on the real
 CLI."""
 
+# ruff: noqa: E402 (the imports below the require() need the part it checks for)
 from __future__ import annotations
 
 import json
@@ -13,9 +14,12 @@ import pytest
 
 from magentic.bench.suites import load_suite
 from magentic.errors import ConfigError
+from tests.conftest import installed, require
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+require(installed("pyarrow.parquet"), "pyarrow (pip install 'magentic[bench]')")
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -31,12 +31,20 @@ from typing import Any
 import pytest
 
 from magentic.bench.results import ResultStore
-from magentic.bench.runner import BenchOptions, run_bench
+from magentic.bench.runner import BenchOptions, run_bench, task_folder
 from magentic.bench.suites import load_suite
 from magentic.bench.team import TeamRunner
 from magentic.config import load_config
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
-from tests.bench.solvers import LOCAL_SUITE, SOLVABLE, SolveRunner, UnbuildableRunner, solve
+from tests.bench.solvers import (
+    LINKS,
+    LOCAL_SUITE,
+    SOLVABLE,
+    LinkingRunner,
+    SolveRunner,
+    UnbuildableRunner,
+    solve,
+)
 from tests.conftest import require
 from tests.web.procs import descendants
 
@@ -46,6 +54,7 @@ SLOT = {"magentic_browser": 1, "magentic_sandbox": 1}
 SMALL_STORE = 80 * 1024 * 1024  # bytes; Ray's floor is 75 MiB
 QUESTION = re.compile(r"What is (\d+) plus (\d+)\?")
 ROOT = Path(__file__).resolve().parents[2]
+AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "magentic-ray-tests-0f3c9a7e51b2d846"}
 
 
 @dataclass
@@ -58,10 +67,16 @@ class Nodes:
 def ray_cluster() -> Iterator[Nodes]:
     require(importlib.util.find_spec("ray") is not None, "Ray (pip install 'magentic-team[ray]')")
     import ray
+    from ray._private.authentication_test_utils import reset_auth_token_state
     from ray.cluster_utils import Cluster
 
     # Every node on this machine, at the address Ray picks for it (pinning 127.0.0.1 would
-    # have to be repeated for each driver, the CLI's included, or they would not find them).
+    # have to be repeated for each driver, the CLI's included, or they would not find them),
+    # with token authentication as the README sets it up: `bench --ray` refuses a cluster on
+    # a network address that anyone could use (test_ray_exposure.py).
+    saved = {name: os.environ.get(name) for name in AUTH}
+    os.environ.update(AUTH)
+    reset_auth_token_state()
     common: dict[str, Any] = {"object_store_memory": SMALL_STORE}
     cluster = Cluster(
         initialize_head=True,
@@ -86,6 +101,12 @@ def ray_cluster() -> Iterator[Nodes]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_auth_token_state()
 
 
 def kill_node(nodes: Nodes, node: Any) -> None:
@@ -257,6 +278,35 @@ async def test_attachments_and_sites_reach_the_nodes(ray_cluster: Nodes, tmp_pat
         assert "magentic-ray" in copy and not copy.startswith(str(LOCAL_SUITE)), copy
 
 
+async def test_a_link_out_of_a_tasks_folder_fails_that_task_and_the_bench_goes_on(
+    ray_cluster: Nodes, tmp_path: Path
+) -> None:
+    """Two tasks leave a link out of their workspace (absolute, and `..` up to /etc): each
+    becomes its own failed row saying why, with no part of its folder unpacked; the third
+    task's row and folder (with a link that stays inside it) come back as usual."""
+    from magentic.bench.ray_runner import RayCluster
+
+    cluster = RayCluster(ray_cluster.cluster.address, LinkingRunner, poll_s=0.2)
+    cluster.connect()
+    out = tmp_path / "out"
+    options = BenchOptions(suite=LOCAL_SUITE, out=out, tasks=list(SOLVABLE), concurrency=2)
+    run = await run_bench(load_suite(LOCAL_SUITE), options, solve, cluster=cluster)
+    assert run.stopped is None
+    rows = {r.task_id: r for r in ResultStore(out).load()}
+    assert set(rows) == set(SOLVABLE)
+    for task_id, (name, target) in LINKS.items():
+        row = rows[task_id]
+        assert (row.status, row.correct, row.trace_path) == ("error", False, None), row
+        assert f"workspace/{name} is a link" in (row.error or "") and target in row.error
+        assert not (out / task_folder(task_id, 0)).exists()
+    kept = rows["code-transactions-total"]
+    assert kept.status == "answered" and kept.correct, kept
+    workspace = out / task_folder(kept.task_id, 0) / "workspace"
+    assert (workspace / "same-notes.txt").read_text() == "kept\n"
+    links = [p for p in out.rglob("*") if p.is_symlink()]
+    assert links == [workspace / "same-notes.txt"]
+
+
 async def test_a_task_that_fails_on_its_node_is_named_and_not_recorded(
     ray_cluster: Nodes, tmp_path: Path
 ) -> None:
@@ -278,7 +328,7 @@ def cli_command(suite: Path, out: Path, address: str, base_url: str) -> list[str
     ]  # fmt: skip
 
 
-CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "unused"}
+CLI_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_API_KEY": "unused", **AUTH}
 
 
 async def until_held(gate: Gate, child: asyncio.subprocess.Process) -> None:

@@ -1,6 +1,7 @@
 """OpenTelemetry export of a real scripted run to a real OTLP/HTTP receiver started here:
 the protobuf is decoded and the spans, their parents and attributes checked."""
 
+# ruff: noqa: E402 (the imports below the require() need the part it checks for)
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,7 +10,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra")
+from tests.conftest import installed, require
+
+require(installed("opentelemetry.sdk"), "the otel extra (pip install 'magentic[otel]')")
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider

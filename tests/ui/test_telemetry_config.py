@@ -1,6 +1,7 @@
 """The `[telemetry]` table: a config file alone turns telemetry on, through the real CLI, to
 a real OTLP/HTTP receiver; its headers reach the collector and nowhere else."""
 
+# ruff: noqa: E402 (the imports below the require() need the part it checks for)
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("opentelemetry.sdk", reason="needs the otel extra")
+from tests.conftest import installed, require
+
+require(installed("opentelemetry.sdk"), "the otel extra (pip install 'magentic[otel]')")
 
 from magentic.cli import main
 from magentic.config import load_config
