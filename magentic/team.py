@@ -25,7 +25,7 @@ from magentic.config import Config, load_config
 from magentic.control.channel import ControlChannel
 from magentic.control.gate import ApprovalGate
 from magentic.errors import CheckpointError, ConfigError
-from magentic.events import EventBus, Subscriber
+from magentic.events import EventBus, Notice, Subscriber
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
 from magentic.llm.capabilities import CapabilityMemory
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from magentic.agents.mcp_tools import McpToolbox
 
 log = logging.getLogger(__name__)
+
+# The run folder's private part for host-side scratch; never mounted into a sandbox.
+HOST_DIR = ".host"
 
 
 class _ClientMaker:
@@ -111,6 +114,10 @@ def _terminal(ctx: AgentContext) -> Agent:
     sandbox = ctx.config.sandbox
     settings = SandboxSettings.model_validate(sandbox.model_dump(exclude={"kind"}))
     executor = make_executor(sandbox.kind, ctx.workspace, settings, run_id=ctx.run_id)
+    if sandbox.kind == "local":  # said on every run, whatever the log level or the face
+        from magentic.execution.local_executor import WARNING
+
+        ctx.events.emit(Notice(text=WARNING))
     return ComputerTerminal(executor, kind=sandbox.kind, settings=settings)
 
 
@@ -126,7 +133,9 @@ def _file_surfer(ctx: AgentContext) -> Agent:
     roots = [ctx.workspace, *ctx.files]
     # Audio is transcribed only through a configured [models.transcribe] (its own model).
     speech = ctx.client_for("transcribe") if "transcribe" in ctx.config.models else None
-    return FileSurfer(ctx.client_for("file_surfer"), roots, ctx.config.file_surfer, speech)
+    return FileSurfer(
+        ctx.client_for("file_surfer"), roots, ctx.config.file_surfer, speech, ctx.host_dir
+    )
 
 
 def _user(ctx: AgentContext) -> Agent:
@@ -366,6 +375,7 @@ class _Assembly:
             client_for=make_client,
             run_id=self.run_id,
             resources=resources if resources is not None else SharedResources(),
+            host_dir=self.run_dir / HOST_DIR,
         )
         checkpoints = CheckpointWriter(
             self.run_dir,
