@@ -78,8 +78,10 @@ def create(
     mode: int = 0o600,
     folders: int = 0o755,
     replace: bool = False,
+    parents: bool = True,
 ) -> BinaryIO:
-    """A new file `root/relative` open for writing, its folders made as needed (`folders`).
+    """A new file `root/relative` open for writing, its folders made as needed (`folders`;
+    with `parents=False` they must exist).
 
     Without `replace` the file must not exist (O_EXCL: an existing name, a link included,
     is FileExistsError); with it an existing regular file is truncated, a link still refused.
@@ -87,7 +89,7 @@ def create(
     *dirs, name = parts_of(relative)
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     flags |= os.O_TRUNC if replace else os.O_EXCL
-    with folder(root, dirs, create=True, mode=folders) as dir_fd:
+    with folder(root, dirs, create=parents, mode=folders) as dir_fd:
         fd = os.open(name, flags, mode, dir_fd=dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a fifo or device the sandbox put there

@@ -6,6 +6,7 @@ a file name cannot lead outside the workspace (issues 8 and 10)."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from magentic.agents.web_surfer.browser import BrowserPool
-from magentic.agents.web_surfer.downloads import safe_name, unique
+from magentic.agents.web_surfer.downloads import keep, safe_name, stage
 from magentic.testing import ChatRequest, Reply
 from tests.web.scripted_surfer import MakeSurfer, Surfer, surfers, visit
 from tests.web.site_server import SITES
@@ -133,6 +134,16 @@ async def test_names_are_plain_and_unique(tmp_path: Path) -> None:
     assert safe_name("..") == "download"
     assert safe_name(".bashrc") == "bashrc"
     assert safe_name("a<b>|c.pdf") == "a_b_c.pdf"
-    link = tmp_path / "report.pdf"
-    link.symlink_to(tmp_path / "elsewhere" / "report.pdf")
-    assert unique(link) == tmp_path / "report-2.pdf"
+    workspace, chromium = tmp_path / "workspace", tmp_path / "chromium"
+    workspace.mkdir()
+    chromium.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (workspace / "report.pdf").symlink_to(tmp_path / "elsewhere" / "report.pdf")
+    (chromium / "guid-1").write_bytes(b"%PDF-1.4 the report")
+    staged = stage(chromium / "guid-1", "report.pdf", 1 << 20)
+    try:
+        kept = keep(staged, workspace)
+    finally:
+        shutil.rmtree(staged.parent)
+    assert kept == workspace / "report-2.pdf" and kept.read_bytes() == b"%PDF-1.4 the report"
+    assert not list((tmp_path / "elsewhere").iterdir())
