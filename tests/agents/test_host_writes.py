@@ -87,9 +87,13 @@ async def test_planted_links_do_not_steer_the_unpacking_of_an_archive(tmp_path: 
         result = await run_task("open the bundle", config, files=[bundle], run_dir=run_dir)
         assert not server.script_errors, server.script_errors
         said = [r.all_text() for r in server.requests]
+    assert result.status == "answered", result.stop_reason
+    _check(run_dir, victim, said)
+
+
+def _check(run_dir: Path, victim: Path, said: list[str]) -> None:
     planted = [t for t in said if "PLANTED" in t and ".magentic-media" in t]
     assert planted, "the sandbox code did not run"
-    assert result.status == "answered", result.stop_reason
     assert list(victim.iterdir()) == []  # nothing written through a link, as root
     # The members were unpacked in the run's private folder and the FileSurfer read them.
     unpacked = list((run_dir / ".host").rglob("inside.txt"))
