@@ -5,8 +5,10 @@ a file name cannot lead outside the workspace (issues 8 and 10)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -147,3 +149,49 @@ async def test_names_are_plain_and_unique(tmp_path: Path) -> None:
         shutil.rmtree(staged.parent)
     assert kept == workspace / "report-2.pdf" and kept.read_bytes() == b"%PDF-1.4 the report"
     assert not list((tmp_path / "elsewhere").iterdir())
+
+
+_LINKER = r"""
+import os, sys
+ws, victim, stop, name = sys.argv[1:5]
+stem, ext = os.path.splitext(name)
+names = [name] + [f"{stem}-{n}{ext}" for n in range(2, 6)]
+print("ready", flush=True)
+while not os.path.exists(stop):
+    for each in names:  # a link to the host folder under every name the save might pick
+        path = os.path.join(ws, each)
+        try:
+            os.symlink(os.path.join(victim, each), path)
+        except FileExistsError:
+            pass
+    for each in names:  # and gone again, so a check by name sees a free name
+        path = os.path.join(ws, each)
+        if os.path.islink(path):
+            os.unlink(path)
+"""
+
+
+async def test_a_link_raced_in_at_the_download_name_is_not_written_through(
+    surfer: MakeSurfer, site: str, tmp_path: Path
+) -> None:
+    """Sandbox code (here a real process on the workspace) plants and removes links to a host
+    folder under the names the download may take, as fast as it can: the file lands in the
+    workspace as a plain file, or the download fails cleanly; the host folder stays empty."""
+    workspace, victim, stop = tmp_path / "workspace", tmp_path / "victim", tmp_path / "stop"
+    victim.mkdir()
+    linker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _LINKER, str(workspace), str(victim), str(stop),
+        "tides-attached.pdf", stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert linker.stdout is not None and await linker.stdout.readline() == b"ready\n"
+        text, _ = await download(surfer, site, "as an attachment")
+    finally:
+        stop.touch()
+        await linker.wait()
+    assert list(victim.iterdir()) == []
+    kept = [p for p in workspace.iterdir() if not p.is_symlink()]
+    if "into the workspace" in text:
+        assert len(kept) == 1 and kept[0].read_bytes()[:5] == b"%PDF-"
+    else:
+        assert "could not be saved in the workspace" in text and kept == []
