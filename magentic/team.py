@@ -25,7 +25,7 @@ from magentic.config import Config, load_config
 from magentic.control.channel import ControlChannel
 from magentic.control.gate import ApprovalGate
 from magentic.errors import CheckpointError, ConfigError
-from magentic.events import EventBus, Notice, Subscriber
+from magentic.events import Event, EventBus, Notice, Subscriber
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
 from magentic.llm.capabilities import CapabilityMemory
@@ -114,10 +114,6 @@ def _terminal(ctx: AgentContext) -> Agent:
     sandbox = ctx.config.sandbox
     settings = SandboxSettings.model_validate(sandbox.model_dump(exclude={"kind"}))
     executor = make_executor(sandbox.kind, ctx.workspace, settings, run_id=ctx.run_id)
-    if sandbox.kind == "local":  # said on every run, whatever the log level or the face
-        from magentic.execution.local_executor import WARNING
-
-        ctx.events.emit(Notice(text=WARNING))
     return ComputerTerminal(executor, kind=sandbox.kind, settings=settings)
 
 
@@ -356,6 +352,10 @@ class _Assembly:
         events.subscribe(trace)
         for subscriber in self.subscribers:
             events.subscribe(subscriber)
+        if config.sandbox.kind == "local" and "ComputerTerminal" in team_names(config):
+            from magentic.execution.local_executor import WARNING
+
+            events.subscribe(_notice_at_start(events, WARNING))
         cache = (
             ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
         )
@@ -414,6 +414,18 @@ class _Assembly:
             if cache is not None:
                 cache.close()
             trace.close()
+
+
+def _notice_at_start(events: EventBus, text: str) -> Subscriber:
+    """A subscriber that emits `Notice(text)` right after the run starts (or resumes), so
+    every face shows it and the trace still begins with `run_started`. Subscribed after
+    the faces: they get the start first."""
+
+    def hook(event: Event) -> None:
+        if event.kind in ("run_started", "run_resumed"):
+            events.emit(Notice(text=text))
+
+    return hook
 
 
 def _inside(path: Path, run_dir: Path) -> str:

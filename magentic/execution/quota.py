@@ -270,10 +270,15 @@ def _leftover_image(workspace: Path, source: str) -> Path | None:
     return image if ours and image.name.endswith(".img") else None
 
 
-def _own(image: Path) -> int:
-    """Take the lock of `image`'s mount (made if missing): its descriptor, or -1 when a live
-    process holds it. Kept open (close-on-exec) for as long as the mount lasts."""
-    fd = os.open(f"{image}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+def _own(image: Path, *, create: bool = True) -> int:
+    """Take the lock of `image`'s mount (made if missing, with `create`): its descriptor, or
+    -1 when a live process holds it (or, without `create`, there is none). Kept open
+    (close-on-exec) for as long as the mount lasts."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(f"{image}.lock", flags, 0o600)
+    except FileNotFoundError:
+        return -1
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -314,9 +319,11 @@ def sweep_stale() -> list[Path]:
         image = _leftover_image(workspace, source)
         if image is None:
             continue
-        lock_fd = _own(image)
+        # No lock file: made by a version without locks, whose owner we cannot tell; a
+        # held one: a live owner. Either way it is left alone.
+        lock_fd = _own(image, create=False)
         if lock_fd < 0:
-            continue  # a live process owns it
+            continue
         try:
             _unmount(QuotaMount(workspace, image, 0, lock_fd=lock_fd))
         except (OSError, subprocess.SubprocessError):
