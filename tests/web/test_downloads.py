@@ -195,3 +195,22 @@ async def test_a_link_raced_in_at_the_download_name_is_not_written_through(
         assert len(kept) == 1 and kept[0].read_bytes()[:5] == b"%PDF-"
     else:
         assert "could not be saved in the workspace" in text and kept == []
+
+
+async def test_an_upload_swapped_for_a_link_after_it_was_chosen_is_refused(
+    pool: BrowserPool, tmp_path: Path
+) -> None:
+    """The upload action checks the file, then copies it for Chromium: if sandbox code swaps
+    it for a link to a host file in between, the copy refuses instead of reading the host
+    file (which would go to the web site)."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (tmp_path / "secret.txt").write_text("host secret")
+    chosen = workspace / "notes.txt"
+    chosen.write_text("my notes")
+    copy = await asyncio.to_thread(pool.shared_copy, chosen, workspace)
+    assert copy != chosen and copy.read_text() == "my notes"
+    chosen.unlink()
+    chosen.symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(OSError):
+        await asyncio.to_thread(pool.shared_copy, chosen, workspace)
