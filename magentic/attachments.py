@@ -109,7 +109,13 @@ async def prepare_workspace(
     workspace = Path(run_dir) / "workspace"
 
     def prepare() -> list[Attached]:
-        private_dir(Path(run_dir))
+        try:
+            private_dir(Path(run_dir))
+        except OSError as error:  # another user's folder, a link, a file in the way
+            raise ConfigError(
+                f"the run folder {escape_surrogates(str(run_dir))} cannot be made private to "
+                f"this user: {escape_surrogates(str(error))}"
+            ) from None
         return copy_attachments(list(files), workspace, max_bytes)
 
     attached = await asyncio.to_thread(prepare)

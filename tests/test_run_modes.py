@@ -171,3 +171,22 @@ def test_trace_attachments_and_the_report_are_owner_only(tmp_path: Path) -> None
     os.chmod(run_dir, 0o711)
     os.chmod(run_dir / "attachments", 0o711)
     assert set(as_other_user(files).values()) == {errno.EACCES}
+
+
+async def test_a_run_folder_that_is_a_link_or_not_ours_is_refused(tmp_path: Path) -> None:
+    from magentic.attachments import prepare_workspace
+    from magentic.errors import ConfigError
+
+    uid, gid = second_user()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, uid, gid)
+    (tmp_path / "linked").symlink_to(theirs)
+    for folder in (theirs, tmp_path / "linked"):
+        try:
+            await prepare_workspace(folder, [], 1 << 20)
+        except ConfigError as error:
+            assert "cannot be made private" in error.reason
+        else:
+            raise AssertionError(f"{folder} was taken as a run folder")
+    assert stat.S_IMODE(theirs.stat().st_mode) == 0o755 and not (theirs / "workspace").exists()
