@@ -7,6 +7,12 @@ sparse file counts by its apparent size, which is what a copy would write). A sy
 is followed only to such a file, and the run's trace records that it was a link and where it
 led. Copying blocks, so `prepare_workspace` runs it in a worker thread: a large copy must not
 stall every other task of a benchmark run on the same event loop.
+
+A copy is never more open than its source: its mode is the source's, capped at 0600 (owner
+read and write; the owner may always read it). So an attached link to a private 0600 file
+gives a 0600 copy, and a 0644 file a 0600 one: the run folder is private, and the sandbox
+reaches the copy as its owner (the workspace is handed to the sandbox's user). The copy is
+made through `safe_fs` (a new file, no link followed), and the run folder is made 0700.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from magentic.errors import ConfigError
+from magentic.safe_fs import create_unique, private_dir
 from magentic.text import escape_surrogates
 
 _CHUNK = 1 << 20
@@ -87,9 +94,9 @@ def copy_attachments(files: Iterable[Path], workspace: Path, max_bytes: int) -> 
     workspace.mkdir(parents=True, exist_ok=True)
     attached = []
     for given, source, st, link in checked:
-        target = _free_name(workspace, escape_surrogates(given.name))
-        size = _bounded_copy(source, target, max_bytes)
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        target, size = _bounded_copy(
+            source, workspace, escape_surrogates(given.name), st, max_bytes
+        )
         attached.append(Attached(given, source, target, size, link))
     return attached
 
@@ -97,35 +104,48 @@ def copy_attachments(files: Iterable[Path], workspace: Path, max_bytes: int) -> 
 async def prepare_workspace(
     run_dir: Path, files: Iterable[Path], max_bytes: int
 ) -> tuple[Path, list[Attached]]:
-    """The run's workspace, with the task's files copied in (in a worker thread)."""
+    """The run's private folder and its workspace, with the task's files copied in (in a
+    worker thread)."""
     workspace = Path(run_dir) / "workspace"
-    attached = await asyncio.to_thread(copy_attachments, list(files), workspace, max_bytes)
+
+    def prepare() -> list[Attached]:
+        try:
+            private_dir(Path(run_dir))
+        except OSError as error:  # another user's folder, a link, a file in the way
+            raise ConfigError(
+                f"the run folder {escape_surrogates(str(run_dir))} cannot be made private to "
+                f"this user: {escape_surrogates(str(error))}"
+            ) from None
+        return copy_attachments(list(files), workspace, max_bytes)
+
+    attached = await asyncio.to_thread(prepare)
     return workspace, attached
 
 
-def _free_name(folder: Path, name: str) -> Path:
-    """`name` in `folder`, or `name-2`, `name-3`... when two attachments share a name."""
-    target = folder / name
-    stem, suffix, n = target.stem, target.suffix, 2
-    while target.exists():
-        target = folder / f"{stem}-{n}{suffix}"
-        n += 1
-    return target
+def copy_mode(st: os.stat_result) -> int:
+    """The source's permission bits capped at 0600, owner-readable: never more open."""
+    return (stat.S_IMODE(st.st_mode) & 0o600) | 0o400
 
 
-def _bounded_copy(source: Path, target: Path, max_bytes: int) -> int:
-    """Copy at most `max_bytes` (a file that grows while we copy is refused, not followed)."""
+def _bounded_copy(
+    source: Path, folder: Path, name: str, st: os.stat_result, max_bytes: int
+) -> tuple[Path, int]:
+    """Copy at most `max_bytes` into a new `name` (or `name-2`...) in `folder`, and its path
+    (a file that grows while we copy is refused, not followed)."""
     copied = 0
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    with source.open("rb") as src, os.fdopen(os.open(target, flags, 0o644), "wb") as dst:
-        while chunk := src.read(_CHUNK):
-            copied += len(chunk)
-            if copied > max_bytes:
-                dst.close()
-                target.unlink()
-                raise ConfigError(
-                    f"attached file {escape_surrogates(str(source))} grew past the "
-                    f"{max_bytes / 2**20:.1f} MB limit while it was copied"
-                )
-            dst.write(chunk)
-    return copied
+    with source.open("rb") as src:
+        target, dst = create_unique(folder, [], name, mode=copy_mode(st))
+        with dst:
+            while chunk := src.read(_CHUNK):
+                copied += len(chunk)
+                if copied > max_bytes:
+                    dst.close()
+                    target.unlink()
+                    raise ConfigError(
+                        f"attached file {escape_surrogates(str(source))} grew past the "
+                        f"{max_bytes / 2**20:.1f} MB limit while it was copied"
+                    )
+                dst.write(chunk)
+            dst.flush()
+            os.utime(dst.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+    return target, copied

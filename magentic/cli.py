@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -297,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--network", action="store_true", help="let the code reach the network"
     )
     sandbox_run.add_argument("--config", type=Path, help="a TOML config file ([sandbox] table)")
+    sandbox_run.add_argument(
+        "--keep", action="store_true", help="keep the temporary workspace (its path is printed)"
+    )
 
     trace = commands.add_parser("trace", help="look at a finished run")
     trace_commands = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
@@ -408,7 +412,7 @@ def _run(args: argparse.Namespace) -> int:
     for path in args.file:  # refused now, before any model is called
         check_attachment(path, max_bytes)
     watcher = _watcher(args, step_mode=config.approval.web_action == "ask")
-    subscribers: list[Any] = [watcher] if watcher is not None else []
+    subscribers: list[Any] = [watcher if watcher is not None else _notices()]
     last: dict[str, Any] = {}
     subscribers.append(lambda event: _keep_outcome(last, event, config.trace_dir))
     control = ControlChannel()
@@ -472,7 +476,7 @@ def _resume(args: argparse.Namespace) -> int:
             print(saved.answer)
         return EXIT_OK
     watcher = _watcher(args, step_mode=False)
-    subscribers: list[Any] = [watcher] if watcher is not None else []
+    subscribers: list[Any] = [watcher if watcher is not None else _notices()]
     control = ControlChannel()  # a resumed run is steered as a new one is
     face = _console_face(args, control, watcher)
     if face is not None:
@@ -513,6 +517,13 @@ def _watcher(args: argparse.Namespace, *, step_mode: bool) -> Any:
     from magentic.ui.live import LiveConsole
 
     return LiveConsole(verbose=args.verbose)
+
+
+def _notices() -> Any:
+    """With `--quiet`, still the lines the person must see (a run with no sandbox)."""
+    from magentic.ui.console import NoticePrinter
+
+    return NoticePrinter()
 
 
 def _web_view(dirs: list[Path], port: int, socket_path: Path | None = None) -> Any:
@@ -756,13 +767,19 @@ def _sandbox_run(args: argparse.Namespace) -> int:
     kind = args.sandbox or config.sandbox.kind
     settings = SandboxSettings.model_validate(config.sandbox.model_dump(exclude={"kind"}))
     workspace = Path(tempfile.mkdtemp(prefix="magentic-sandbox-run-"))
-    result = asyncio.run(
-        sandbox_run_file(
-            args.file, kind, args.timeout, args.network, settings=settings, workspace=workspace
+    try:
+        result = asyncio.run(
+            sandbox_run_file(
+                args.file, kind, args.timeout, args.network, settings=settings, workspace=workspace
+            )
         )
-    )
-    print(f"sandbox: {kind}")
-    print(format_result(result, workspace))
+        print(f"sandbox: {kind}")
+        print(format_result(result, workspace))
+    finally:
+        if args.keep:
+            print(f"workspace kept: {workspace}")
+        else:  # the code's files are printed above; the folder goes, whatever happened
+            shutil.rmtree(workspace, ignore_errors=True)
     return EXIT_OK if result.exit_code == 0 else EXIT_FAILED
 
 

@@ -281,6 +281,15 @@ class RunFinished(Event):
     seconds: float = 0.0
 
 
+class Notice(Event):
+    """Something the person must see whatever the display shows, such as code running on
+    the host with no sandbox. Every console face prints it on stderr, `--quiet` included."""
+
+    kind: Literal["notice"] = "notice"
+    level: Literal["info", "warning"] = "warning"
+    text: str
+
+
 AnyEvent = Annotated[
     RunStarted
     | LedgerUpdated
@@ -305,7 +314,8 @@ AnyEvent = Annotated[
     | Unpaused
     | FinalAnswer
     | RunFailed
-    | RunFinished,
+    | RunFinished
+    | Notice,
     Field(discriminator="kind"),
 ]
 _event_adapter: TypeAdapter[Any] = TypeAdapter(AnyEvent)

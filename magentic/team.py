@@ -26,7 +26,7 @@ from magentic.config import Config, load_config
 from magentic.control.channel import ControlChannel
 from magentic.control.gate import ApprovalGate
 from magentic.errors import CheckpointError, ConfigError
-from magentic.events import EventBus, Subscriber
+from magentic.events import Event, EventBus, Notice, Subscriber
 from magentic.execution.settings import SandboxSettings
 from magentic.llm.cache import ModelCache
 from magentic.llm.capabilities import CapabilityMemory
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
     from magentic.agents.mcp_tools import McpToolbox
 
 log = logging.getLogger(__name__)
+
+# The run folder's private part for host-side scratch; never mounted into a sandbox.
+HOST_DIR = ".host"
 
 
 class _ClientMaker:
@@ -127,7 +130,9 @@ def _file_surfer(ctx: AgentContext) -> Agent:
     roots = [ctx.workspace, *ctx.files]
     # Audio is transcribed only through a configured [models.transcribe] (its own model).
     speech = ctx.client_for("transcribe") if "transcribe" in ctx.config.models else None
-    return FileSurfer(ctx.client_for("file_surfer"), roots, ctx.config.file_surfer, speech)
+    return FileSurfer(
+        ctx.client_for("file_surfer"), roots, ctx.config.file_surfer, speech, ctx.host_dir
+    )
 
 
 def _user(ctx: AgentContext) -> Agent:
@@ -367,6 +372,10 @@ class _Assembly:
         events.subscribe(trace)
         for subscriber in self.subscribers:
             events.subscribe(subscriber)
+        if config.sandbox.kind == "local" and "ComputerTerminal" in team_names(config):
+            from magentic.execution.local_executor import WARNING
+
+            events.subscribe(_notice_at_start(events, WARNING))
         cache = (
             ModelCache(config.cache.path, config.cache.mode) if config.cache.mode != "off" else None
         )
@@ -386,6 +395,7 @@ class _Assembly:
             client_for=make_client,
             run_id=self.run_id,
             resources=resources if resources is not None else SharedResources(),
+            host_dir=self.run_dir / HOST_DIR,
         )
         checkpoints = CheckpointWriter(
             self.run_dir,
@@ -424,6 +434,18 @@ class _Assembly:
             if cache is not None:
                 cache.close()
             trace.close()
+
+
+def _notice_at_start(events: EventBus, text: str) -> Subscriber:
+    """A subscriber that emits `Notice(text)` right after the run starts (or resumes), so
+    every face shows it and the trace still begins with `run_started`. Subscribed after
+    the faces: they get the start first."""
+
+    def hook(event: Event) -> None:
+        if event.kind in ("run_started", "run_resumed"):
+            events.emit(Notice(text=text))
+
+    return hook
 
 
 def _inside(path: Path, run_dir: Path) -> str:

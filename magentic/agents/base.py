@@ -184,6 +184,9 @@ class AgentContext:
     client_for: Callable[[str], ModelClient]
     run_id: str = ""
     resources: SharedResources = field(default_factory=SharedResources)
+    # The run's private folder for host-side scratch (caches, unpacked archives): inside the
+    # run folder but outside the workspace, so no sandbox can reach it. None: make your own.
+    host_dir: Path | None = None
 
 
 @runtime_checkable

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from magentic.agents.tools import (
 )
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import ImagePart, Message, ToolCall, ToolSpec, assistant, system, user
+from magentic.safe_fs import private_dir
 from magentic.text import escape_surrogates
 
 
@@ -91,8 +94,14 @@ class FileSurfer(BaseAgent):
         roots: list[Path] | tuple[Path, ...] = (),
         settings: FileSurferSettings | None = None,
         transcribe_client: ModelClient | None = None,
+        scratch: Path | None = None,
     ) -> None:
         self.client = client
+        # Host-side caches and unpacked archives: a run-private folder the sandbox cannot
+        # reach (never the workspace, where sandbox code could plant links); without one,
+        # a private temporary folder removed at close.
+        self.scratch = scratch
+        self._own_scratch: Path | None = None
         self.settings = settings or FileSurferSettings()
         self.media = MediaLooks(
             Transcriber(transcribe_client),
@@ -127,7 +136,10 @@ class FileSurfer(BaseAgent):
         if view.ok and document is not None:
             self.media.opened(document)
             extended = await self.media.with_transcript(document)
-            extended = extended or await self.media.with_members(document)
+            if extended is None:
+                extended = await self.media.with_members(document)
+                if extended is not None and self.media.extract_root is not None:
+                    self.viewer.roots.add([self.media.extract_root])  # its members: readable
             if extended is not None:
                 return self.viewer.show_document(extended)
         return view
@@ -173,12 +185,23 @@ class FileSurfer(BaseAgent):
         self._seen = seen.images
         return View(seen.text, ok=seen.ok)
 
-    def _bind(self, ctx: StepContext) -> None:
-        """The run's workspace and the task's files are readable whatever the constructor
-        got; media caches live in the workspace."""
+    async def _bind(self, ctx: StepContext) -> None:
+        """The run's workspace, the task's files and the unpacked archives are readable
+        whatever the constructor got; media caches live in the private scratch folder."""
         self.viewer.roots.add([ctx.workspace, *ctx.files])
-        self.media.transcriber.cache_dir = ctx.workspace / ".magentic-media"
-        self.media.extract_root = ctx.workspace / ".magentic-media" / "unpacked"
+        if self.media.extract_root is None:
+            scratch = await asyncio.to_thread(self._scratch)
+            self.media.transcriber.cache_dir = scratch / "transcripts"
+            self.media.extract_root = scratch / "unpacked"
+            if await asyncio.to_thread(self.media.extract_root.is_dir):  # a resumed run's
+                self.viewer.roots.add([self.media.extract_root])
+
+    def _scratch(self) -> Path:
+        if self.scratch is not None:
+            return private_dir(self.scratch)
+        if self._own_scratch is None:
+            self._own_scratch = Path(tempfile.mkdtemp(prefix="magentic-files-"))
+        return self._own_scratch
 
     async def snapshot(self) -> dict[str, Any]:
         """The open file (or folder), its page, and the search in it, if any."""
@@ -196,7 +219,7 @@ class FileSurfer(BaseAgent):
         path = state.get("path")
         if not path:
             return
-        self._bind(ctx)
+        await self._bind(ctx)
         view = await self.open_path(_Path(path=str(path)))
         if not view.ok:
             raise RuntimeError(f"could not reopen {path}: {view.text[:200]}")
@@ -207,7 +230,7 @@ class FileSurfer(BaseAgent):
 
     async def step(self, instruction: str, ctx: StepContext) -> AgentReply:
         """One viewer action chosen by the model, or the model's answer in words."""
-        self._bind(ctx)
+        await self._bind(ctx)
         left = ctx.seconds_left()
         limit = self.settings.conversion_timeout_s
         self.viewer.conversion_timeout_s = limit if left is None else max(1.0, min(limit, left))
@@ -294,8 +317,11 @@ class FileSurfer(BaseAgent):
         self.viewer.reset()
 
     async def close(self) -> None:
-        """Stop the conversion worker process."""
+        """Stop the conversion worker process; remove a temporary scratch folder."""
         await self.viewer.close()
+        if self._own_scratch is not None:
+            await asyncio.to_thread(shutil.rmtree, self._own_scratch, True)
+            self._own_scratch = None
 
 
 def _as_opened(path: Path, workspace: Path) -> str:

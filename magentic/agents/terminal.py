@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from magentic import safe_fs
 from magentic.agents.base import AgentReply, BaseAgent, StepContext, TeamMessage
 from magentic.events import Attachment
 from magentic.execution import (
@@ -113,7 +114,7 @@ class ComputerTerminal(BaseAgent):
             self._unavailable_said = True  # the result says it; later steps say it briefly
         report = format_result(result, executor.workspace, timing=False)  # replayable
         text = f"Ran {len(runnable)} code block(s) from {source}'s message.\n{report}"
-        images = await asyncio.to_thread(self._images, result)
+        images = await asyncio.to_thread(self._images, result, executor.workspace)
         ctx.acted(
             self.name,
             "run_code",
@@ -215,18 +216,23 @@ class ComputerTerminal(BaseAgent):
             self._started = True
         return self._executor
 
-    def _images(self, result: ExecutionResult) -> list[tuple[str, ImagePart]]:
-        """Small pictures the code drew, so a vision model can look at a chart. Blocking."""
+    def _images(self, result: ExecutionResult, workspace: Path) -> list[tuple[str, ImagePart]]:
+        """Small pictures the code drew, so a vision model can look at a chart. Blocking.
+
+        Read through `safe_fs`: the code may have swapped a picture for a link to a host
+        file since the run, and that file must not go to the model."""
         found: list[tuple[str, ImagePart]] = []
         for path in result.files:
             mime = _IMAGE_TYPES.get(path.suffix.lower())
             if mime is None or len(found) >= self.max_images:
                 continue
             try:
-                if path.stat().st_size <= _MAX_IMAGE_BYTES:
-                    found.append((path.name, ImagePart(data=path.read_bytes(), mime=mime)))
-            except OSError:
+                data = safe_fs.read_bytes(
+                    workspace, safe_fs.relative_to(path, workspace), max_bytes=_MAX_IMAGE_BYTES
+                )
+            except OSError:  # a link, gone, too large, or not in the workspace
                 continue
+            found.append((path.name, ImagePart(data=data, mime=mime)))
         return found
 
     async def snapshot(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import shutil
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,6 +84,8 @@ class BubblewrapExecutor:
         # Root hands the code to the workspace's unprivileged owner; bwrap then makes an
         # unprivileged user namespace, and RLIMIT_NPROC is enforced (root ignores it).
         self._user = (uid, gid) if os.geteuid() == 0 else None
+        if self._user and not reachable(self.workspace.parent):
+            await asyncio.to_thread(_let_pass, self.workspace.parent)
         if self._user and not reachable(self.workspace.parent):
             raise SandboxError(
                 f"the sandbox user (uid {uid}) cannot reach {self.workspace}: a folder on the "
@@ -223,6 +226,19 @@ _SETRLIMIT = (
     "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
     "os.execvp(sys.argv[5], sys.argv[5:])\n"
 )
+
+
+def _let_pass(run_dir: Path) -> None:
+    """A private run folder (0700, ours) becomes 0711 so the sandbox user, which bwrap runs
+    as, can pass through it to the workspace: it may not list it, and every file in it is
+    owner-only. Any other closed folder on the way is left for the error to name."""
+    try:
+        st = os.stat(run_dir)
+        private = st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) == 0o700
+        if private and reachable(run_dir.parent):
+            os.chmod(run_dir, 0o711)
+    except OSError:
+        return
 
 
 def _memfd(data: bytes) -> int:

@@ -8,6 +8,13 @@ past the quota fails inside the sandbox with "No space left on device" (ENOSPC) 
 run goes on. At close the files are copied back into the plain folder and the image is
 deleted, so what comes back is bounded by the quota too.
 
+A process killed outright (SIGKILL, OOM) cannot unmount. So each mount has a lock file
+beside its image (`<image>.lock`), held with `flock` by the process that mounted it for as
+long as it is mounted; the kernel drops the lock when that process dies, however it dies.
+The first attach of every later process sweeps: a quota mount of ours whose lock it can take
+belongs to a dead process, and is taken off (files copied back, image deleted) exactly as a
+normal close would; a live owner's lock is held, so its mount is left alone.
+
 It needs root (mount) and loop devices. Where those are missing the executor says once that
 the quota is not enforced, and caps each file at the quota's size instead (RLIMIT_FSIZE:
 "File too large"), which bounds one runaway file but not many. All of it blocks: use a
@@ -19,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import fcntl
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -43,6 +52,7 @@ class QuotaMount:
     image: Path
     limit: int
     users: int = 1
+    lock_fd: int = -1  # the flock that says this process owns the mount
 
     def room(self) -> int:
         """Bytes that may still be written."""
@@ -115,6 +125,7 @@ def attach(workspace: Path, limit: int) -> tuple[QuotaMount | None, str | None]:
         return None, None
     workspace = workspace.resolve()
     with _lock:
+        _sweep_once()
         known = _mounts.get(workspace)
         if known is not None:
             known.users += 1
@@ -128,7 +139,10 @@ def attach(workspace: Path, limit: int) -> tuple[QuotaMount | None, str | None]:
             if image is None:
                 return None, "the workspace quota is not enforced: the workspace is a mount already"
             # a process that died without cleaning up left it: take it over, close frees it
-            mount = QuotaMount(workspace, image, limit)
+            lock_fd = _own(image)
+            if lock_fd < 0:
+                return None, "the workspace quota is not enforced: another process has it"
+            mount = QuotaMount(workspace, image, limit, lock_fd=lock_fd)
             _mounts[workspace] = mount
             _install_hook()
             return mount, None
@@ -172,6 +186,7 @@ def _mount(workspace: Path, limit: int) -> QuotaMount:
     image = Path(name)
     aside: Path | None = None
     mounted = False
+    lock_fd = _own(image)  # before the mount: a sweep never sees it unowned
     try:
         os.ftruncate(fd, size)
         os.close(fd)
@@ -192,8 +207,9 @@ def _mount(workspace: Path, limit: int) -> QuotaMount:
         os.chown(workspace, st.st_uid, st.st_gid)
         os.chmod(workspace, st.st_mode & 0o7777)
         aside = None
-        return QuotaMount(workspace, image, limit)
+        return QuotaMount(workspace, image, limit, lock_fd=lock_fd)
     except BaseException:
+        _disown(image, lock_fd)
         if mounted:
             with contextlib.suppress(Exception):
                 _sh("umount", "-l", str(workspace))
@@ -225,6 +241,8 @@ def _unmount(mount: QuotaMount) -> None:
             shutil.move(back / entry, workspace / entry)
         back.rmdir()
         mount.image.unlink(missing_ok=True)
+        _disown(mount.image, mount.lock_fd)
+        mount.lock_fd = -1
     except (OSError, subprocess.SubprocessError) as exc:
         log.error("could not take the workspace off its quota filesystem: %s", _why(exc))
         raise
@@ -250,6 +268,87 @@ def _leftover_image(workspace: Path, source: str) -> Path | None:
         return None
     ours = image.parent == workspace.parent and image.name.startswith(f".{workspace.name}-")
     return image if ours and image.name.endswith(".img") else None
+
+
+def _own(image: Path, *, create: bool = True) -> int:
+    """Take the lock of `image`'s mount (made if missing, with `create`): its descriptor, or
+    -1 when a live process holds it (or, without `create`, there is none). Kept open
+    (close-on-exec) for as long as the mount lasts."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(f"{image}.lock", flags, 0o600)
+    except FileNotFoundError:
+        return -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return -1
+    return fd
+
+
+def _disown(image: Path, lock_fd: int) -> None:
+    """Remove the lock file, then let the lock go."""
+    if lock_fd >= 0:
+        with contextlib.suppress(OSError):
+            os.unlink(f"{image}.lock")
+        os.close(lock_fd)
+
+
+_swept = False
+
+
+def _sweep_once() -> None:
+    global _swept
+    if not _swept:
+        _swept = True
+        with contextlib.suppress(Exception):  # a sweep must never stop a start
+            sweep_stale()
+
+
+def sweep_stale() -> list[Path]:
+    """Take off every quota mount of ours whose owner process is dead (its lock is free):
+    the files go back into the plain folder and the image is deleted. The workspaces freed.
+    Needs root; blocking."""
+    freed: list[Path] = []
+    if os.geteuid() != 0:
+        return freed
+    for workspace, source in _mounts_of_loops():
+        if workspace in _mounts:
+            continue  # this process's own
+        image = _leftover_image(workspace, source)
+        if image is None:
+            continue
+        # No lock file: made by a version without locks, whose owner we cannot tell; a
+        # held one: a live owner. Either way it is left alone.
+        lock_fd = _own(image, create=False)
+        if lock_fd < 0:
+            continue
+        try:
+            _unmount(QuotaMount(workspace, image, 0, lock_fd=lock_fd))
+        except (OSError, subprocess.SubprocessError):
+            _disown(image, lock_fd)
+            continue
+        freed.append(workspace)
+    if freed:
+        log.info("took %d workspace(s) of dead processes off their quota", len(freed))
+    return freed
+
+
+def _mounts_of_loops() -> list[tuple[Path, str]]:
+    """(mount point, device) of each loop-device mount whose folder looks like a workspace
+    of ours (an image named after it lies beside it)."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if "-" not in fields or len(fields) < 10:
+            continue
+        source = fields[fields.index("-") + 2]
+        if not source.startswith("/dev/loop"):
+            continue
+        point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+        found.append((point, source))
+    return found
 
 
 def _disk_usage(folder: Path) -> int:

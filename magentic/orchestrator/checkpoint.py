@@ -43,6 +43,7 @@ from magentic import secrets
 from magentic.errors import CheckpointError
 from magentic.llm.messages import ImagePart
 from magentic.orchestrator.ledger import Facts, Plan
+from magentic.safe_fs import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +234,7 @@ class CheckpointWriter:
         """Write the images not yet on disk, then the checkpoint; the paths written."""
         written: list[Path] = []
         if images:
-            folder = self.run_dir / IMAGES_DIR
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = private_dir(self.run_dir / IMAGES_DIR)
             for name, data in images.items():
                 target = folder / name
                 if not target.exists():
@@ -273,7 +273,7 @@ def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
     process) sees the old file or the new one, whole. `_sync` makes it durable."""
     try:
         # Owner-only: it holds the browser's cookies and the MCP servers' env, like a profile.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with open(fd, "wb") as file:
             file.write(data)
         os.replace(tmp, target)

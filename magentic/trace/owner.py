@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from magentic.safe_fs import open_private
+
 OWNER = "writer.json"
 # A run elsewhere whose trace has not grown for this long is taken as lost: a round that
 # runs longer than this writes nothing for longer than any model call or tool may take.
@@ -81,7 +83,8 @@ def write(run_dir: Path, owner: dict[str, Any]) -> None:
     """Write `writer.json` whole (a reader never sees half of it)."""
     path = Path(run_dir) / OWNER
     partial = path.with_name(f".{OWNER}.{os.getpid()}")
-    partial.write_text(json.dumps(owner) + "\n", encoding="utf-8")
+    with open_private(partial) as file:  # 0600, as every file of a run folder
+        file.write(json.dumps(owner) + "\n")
     os.replace(partial, path)
 
 

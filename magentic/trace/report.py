@@ -33,6 +33,7 @@ from magentic.events import (
     RunStarted,
     Stalled,
 )
+from magentic.safe_fs import open_private
 from magentic.secrets import redact
 from magentic.text import escape_surrogates
 
@@ -161,5 +162,6 @@ def render_html(events: Sequence[Event]) -> str:
 def write_report(run_dir: Path, events: Sequence[Event]) -> Path:
     """Write `report.html` beside the trace (so attachment links resolve) and return it."""
     path = Path(run_dir) / "report.html"
-    path.write_text(escape_surrogates(redact(render_html(events))), encoding="utf-8")
+    with open_private(path) as file:  # 0600: the report shows what the trace holds
+        file.write(escape_surrogates(redact(render_html(events))))
     return path

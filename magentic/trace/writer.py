@@ -22,6 +22,7 @@ from typing import Any
 
 from magentic import secrets
 from magentic.events import Event, RunFinished
+from magentic.safe_fs import open_private, private_dir
 from magentic.text import escape_surrogates
 from magentic.trace import owner
 
@@ -38,9 +39,9 @@ class TraceWriter:
         self.attachments_dir = self.run_dir / "attachments"
         self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
         _register_secrets(self.secrets)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.run_dir)  # 0700: the trace holds the task, pages and files
         self._queue: queue.Queue[object] = queue.Queue()
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = open_private(self.path, "a")
         self._owner = owner.current()  # who writes: lets a reader tell a dead run (owner.py)
         self._mark_owner()
         self._file_lock = threading.Lock()
@@ -88,8 +89,9 @@ class TraceWriter:
             files, line = item  # type: ignore[misc]
             try:
                 for path, data in files:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(data)
+                    private_dir(path.parent)
+                    with open_private(path, "wb") as file:
+                        file.write(data)
                 self._write(line)
             except (OSError, ValueError) as error:  # a full disk, or closed by finish()
                 if not self._write_failed:

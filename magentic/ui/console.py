@@ -20,6 +20,7 @@ from magentic.events import (
     LedgerUpdated,
     ModelCallFailed,
     ModelOutputRejected,
+    Notice,
     ProgressAssessed,
     Replanned,
     RunFailed,
@@ -36,6 +37,19 @@ def _short(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def notice_line(event: Notice) -> str:
+    return f"magentic: {event.level.upper()}: {event.text}"
+
+
+class NoticePrinter:
+    """The face of a `--quiet` run: only what the person must see (`Notice`), on stderr (as
+    it is when the event comes: a live display may have wrapped it)."""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Notice):
+            print(notice_line(event), file=sys.stderr, flush=True)
+
+
 class ConsolePrinter:
     def __init__(self, stream: TextIO | None = None, *, verbose: bool = False) -> None:
         self.stream = stream or sys.stderr
@@ -50,6 +64,8 @@ class ConsolePrinter:
             self.line(text)
 
     def render(self, event: Event) -> str | None:
+        if isinstance(event, Notice):
+            return notice_line(event)
         if isinstance(event, RunStarted):
             return f"▶ task: {_short(event.task)}  (team: {', '.join(event.agents)})"
         if isinstance(event, LedgerUpdated):

@@ -124,8 +124,11 @@ async def test_mp3_is_transcribed_from_its_real_bytes_and_cached(workspace: Path
             assert sent.model == "whisper-test" and sent.filename == "memo.mp3"
             assert "[0:00] pick up" in text and "[0:01] the apples" in text
             assert "Duration: 0:03" in text
-            cached = list((workspace / ".magentic-media").glob("memo.*.transcript.md"))
+            cache = surfer.agent.media.transcriber.cache_dir
+            cached = list(cache.glob("memo.*.transcript.md"))
             assert len(cached) == 1 and "the apples" in cached[0].read_text()
+            assert not cache.is_relative_to(workspace)  # host scratch: never the workspace
+            assert cached[0].stat().st_mode & 0o777 == 0o600
             surfer.agent.viewer.reset()
             again = await surfer.open()  # a second look: from the cache, no new request
             assert "the apples" in again and len(server.transcriptions) == 1
@@ -175,9 +178,8 @@ async def test_no_transcription_configured_or_no_route_is_said_plainly(workspace
             await routeless.close()
         assert "has no audio transcription route" in text and "404" in text
         assert "[models.transcribe]" in text and "Traceback" not in text
-        assert not (workspace / ".magentic-media").exists() or not list(
-            (workspace / ".magentic-media").glob("*.md")
-        )  # a failure is not cached
+        cache = routeless.agent.media.transcriber.cache_dir
+        assert cache is None or not list(cache.glob("*.md"))  # a failure is not cached
 
 
 def text_frame(path: Path, words: str) -> Path:

@@ -5,7 +5,10 @@ a file name cannot lead outside the workspace (issues 8 and 10)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from magentic.agents.web_surfer.browser import BrowserPool
-from magentic.agents.web_surfer.downloads import safe_name, unique
+from magentic.agents.web_surfer.downloads import keep, safe_name, stage
 from magentic.testing import ChatRequest, Reply
 from tests.web.scripted_surfer import MakeSurfer, Surfer, surfers, visit
 from tests.web.site_server import SITES
@@ -133,6 +136,81 @@ async def test_names_are_plain_and_unique(tmp_path: Path) -> None:
     assert safe_name("..") == "download"
     assert safe_name(".bashrc") == "bashrc"
     assert safe_name("a<b>|c.pdf") == "a_b_c.pdf"
-    link = tmp_path / "report.pdf"
-    link.symlink_to(tmp_path / "elsewhere" / "report.pdf")
-    assert unique(link) == tmp_path / "report-2.pdf"
+    workspace, chromium = tmp_path / "workspace", tmp_path / "chromium"
+    workspace.mkdir()
+    chromium.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (workspace / "report.pdf").symlink_to(tmp_path / "elsewhere" / "report.pdf")
+    (chromium / "guid-1").write_bytes(b"%PDF-1.4 the report")
+    staged = stage(chromium / "guid-1", "report.pdf", 1 << 20)
+    try:
+        kept = keep(staged, workspace)
+    finally:
+        shutil.rmtree(staged.parent)
+    assert kept == workspace / "report-2.pdf" and kept.read_bytes() == b"%PDF-1.4 the report"
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+_LINKER = r"""
+import os, sys
+ws, victim, stop, name = sys.argv[1:5]
+stem, ext = os.path.splitext(name)
+names = [name] + [f"{stem}-{n}{ext}" for n in range(2, 6)]
+print("ready", flush=True)
+while not os.path.exists(stop):
+    for each in names:  # a link to the host folder under every name the save might pick
+        path = os.path.join(ws, each)
+        try:
+            os.symlink(os.path.join(victim, each), path)
+        except FileExistsError:
+            pass
+    for each in names:  # and gone again, so a check by name sees a free name
+        path = os.path.join(ws, each)
+        if os.path.islink(path):
+            os.unlink(path)
+"""
+
+
+async def test_a_link_raced_in_at_the_download_name_is_not_written_through(
+    surfer: MakeSurfer, site: str, tmp_path: Path
+) -> None:
+    """Sandbox code (here a real process on the workspace) plants and removes links to a host
+    folder under the names the download may take, as fast as it can: the file lands in the
+    workspace as a plain file, or the download fails cleanly; the host folder stays empty."""
+    workspace, victim, stop = tmp_path / "workspace", tmp_path / "victim", tmp_path / "stop"
+    victim.mkdir()
+    linker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _LINKER, str(workspace), str(victim), str(stop),
+        "tides-attached.pdf", stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert linker.stdout is not None and await linker.stdout.readline() == b"ready\n"
+        text, _ = await download(surfer, site, "as an attachment")
+    finally:
+        stop.touch()
+        await linker.wait()
+    assert list(victim.iterdir()) == []
+    kept = [p for p in workspace.iterdir() if not p.is_symlink()]
+    if "into the workspace" in text:
+        assert len(kept) == 1 and kept[0].read_bytes()[:5] == b"%PDF-"
+    else:
+        assert "could not be saved in the workspace" in text and kept == []
+
+
+async def test_an_upload_swapped_for_a_link_after_it_was_chosen_is_refused(
+    pool: BrowserPool, tmp_path: Path
+) -> None:
+    """The upload action checks the file, then copies it for Chromium: if sandbox code swaps
+    it for a link to a host file in between, the copy refuses instead of reading the host
+    file (which would go to the web site)."""
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (tmp_path / "secret.txt").write_text("host secret")
+    chosen = workspace / "notes.txt"
+    chosen.write_text("my notes")
+    copy = await asyncio.to_thread(pool.shared_copy, chosen, workspace)
+    assert copy != chosen and copy.read_text() == "my notes"
+    chosen.unlink()
+    chosen.symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(OSError):
+        await asyncio.to_thread(pool.shared_copy, chosen, workspace)

@@ -1,10 +1,13 @@
 """Tar archives listed (in the conversion worker) and any archive's members extracted safely
-into the workspace (in a worker thread of the agent's process, once the listing passed).
+into the run's private scratch folder, never the workspace (in a worker thread of the
+agent's process, once the listing passed).
 
 Extraction refuses members that would land outside the target folder (`../x`, absolute
 paths), links, devices and fifos; it stops at the size, count and ratio limits the ZIP check
 uses, counting the bytes actually written, so a header that lies about sizes cannot make it
-write more. A bomb is refused before anything is written.
+write more. A bomb is refused before anything is written. Every file is created through
+`safe_fs` (no link followed on the way, owner-only modes), so even a scratch folder someone
+tampered with cannot steer a write elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from magentic.agents.file_zipguard import ZipLimits
+from magentic.safe_fs import create, private_dir
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
@@ -124,8 +128,9 @@ def extract(archive: Path, root: Path, limits: ZipLimits) -> Extracted:
         )
         return result
     partial = target.with_name(target.name + ".partial")
+    private_dir(root)
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    private_dir(partial)
     written = [0]
     try:
         if archive.name.lower().endswith(".zip"):
@@ -135,15 +140,14 @@ def extract(archive: Path, root: Path, limits: ZipLimits) -> Extracted:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    (partial / ".complete").write_text("")
+    create(partial, ".complete").close()
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return result
 
 
-def _copy(src, dest: Path, limits: ZipLimits, written: list[int], name: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with dest.open("wb") as out:
+def _copy(src, to: Path, member: str, limits: ZipLimits, written: list[int], name: str) -> None:
+    with create(to, member, mode=0o600, folders=0o700, replace=True) as out:
         while chunk := src.read(1 << 20):
             written[0] += len(chunk)
             if written[0] > limits.max_total_bytes:
@@ -168,7 +172,7 @@ def _extract_zip(archive: Path, to: Path, limits: ZipLimits, result: Extracted, 
                     result.refused.append(f"{info.filename}: {reason}")
                     continue
                 with zf.open(info) as src:
-                    _copy(src, to / info.filename, limits, written, archive.name)
+                    _copy(src, to, info.filename, limits, written, archive.name)
                 result.files.append(info.filename)
     except ZipRejected as exc:
         raise ArchiveRefused(str(exc)) from None
@@ -194,7 +198,7 @@ def _extract_tar(archive: Path, to: Path, limits: ZipLimits, result: Extracted, 
                 src = tar.extractfile(member)
                 if src is None:
                     continue
-                _copy(src, to / member.name, limits, written, archive.name)
+                _copy(src, to, member.name, limits, written, archive.name)
                 result.files.append(member.name)
     except (tarfile.TarError, zlib_errors(), EOFError) as exc:
         raise ArchiveRefused(f"Could not unpack {archive.name}: {exc}") from None

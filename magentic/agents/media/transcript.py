@@ -5,9 +5,9 @@ child process. A file that fits one upload (at most `MAX_UPLOAD_BYTES`, one chun
 format the API takes) is sent as it is; anything else has its audio track cut by ffmpeg into
 mono 16 kHz MP3 chunks of `chunk_s` seconds (about 240 KB a minute, far under the limit),
 up to `max_minutes`. Segment times from the endpoint are shifted by each chunk's start, so
-the transcript's timestamps are the file's. The Markdown result is written to the
-workspace's `.magentic-media/` folder, keyed by the file's path, size, mtime and the model,
-so a second look costs nothing.
+the transcript's timestamps are the file's. The Markdown result is written to the run's
+private scratch folder (never the workspace, where sandbox code could plant a link), keyed
+by the file's path, size, mtime and the model, so a second look costs nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from magentic.agents.media.av import FFMPEG, clock
 from magentic.agents.media.proc import ToolFailed, ToolMissing
 from magentic.agents.media.tools_async import run_tool
 from magentic.errors import ModelError
+from magentic.safe_fs import private_dir, write_atomic
 
 if TYPE_CHECKING:
     from magentic.llm.client import ModelClient
@@ -173,7 +174,4 @@ def _model_failure(exc: ModelError) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, "utf-8")
-    tmp.replace(path)
+    write_atomic(private_dir(path.parent), path.name, text.encode("utf-8", "surrogateescape"))

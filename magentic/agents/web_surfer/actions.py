@@ -376,7 +376,9 @@ class Actions:
     async def upload_file(self, a: Upload) -> ActionResult:
         page = self._page()
         file = self.task_file(a.path)
-        upload = await asyncio.to_thread(self.session.pool.shared_copy, file)  # sandbox_user.py
+        upload = await asyncio.to_thread(  # a private copy, read without links (safe_fs)
+            self.session.pool.shared_copy, file, self.workspace.resolve()
+        )
         element = await self.element(page, a.target_id, control=True)
         is_file_input = await element.evaluate("el => el.tagName === 'INPUT' && el.type === 'file'")
         if is_file_input:

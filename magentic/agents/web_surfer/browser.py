@@ -33,6 +33,7 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from magentic import safe_fs
 from magentic.agents.web_surfer.downloads import Downloads
 from magentic.agents.web_surfer.holds import Holds
 from magentic.agents.web_surfer.limits import ActionLimits
@@ -159,16 +160,22 @@ class BrowserPool:
                 f"Chromium at {self.executable} did not start: {first_line(error)}"
             ) from None
 
-    def shared_copy(self, file: Path) -> Path:
-        """A copy of `file` that Chromium may read when it runs as another user (an upload);
-        `file` itself otherwise. Blocking: call it in a thread."""
-        if self.plan is None or self.plan.uid is None or self.workdir is None:
-            return file
+    def shared_copy(self, file: Path, workspace: Path | None = None) -> Path:
+        """A private copy of `file` for Chromium to upload, handed to Chromium's user when it
+        runs as another. A file inside `workspace` is read through `safe_fs`: sandbox code
+        may have swapped it for a link to a host file since it was chosen, and that file
+        must not go to a web site. Blocking: call it in a thread."""
         folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.workdir))
         copy = folder / file.name
-        shutil.copyfile(file, copy)
-        self.plan.hand_over(folder)
-        self.plan.hand_over(copy)
+        if workspace is not None and file.is_relative_to(workspace):
+            source = safe_fs.open_read(workspace, safe_fs.relative_to(file, workspace))
+        else:  # a file the person attached, outside the workspace
+            source = safe_fs.open_nofollow(file)
+        with source, safe_fs.create(folder, file.name, mode=0o600) as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+        if self.plan is not None and self.plan.uid is not None:
+            self.plan.hand_over(folder)
+            self.plan.hand_over(copy)
         return copy
 
     async def new_context(self, **options: Any) -> BrowserContext:

@@ -21,6 +21,9 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,7 @@ from playwright.async_api import CDPSession, Download, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
 from magentic.agents.web_surfer.settings import WebSurferSettings
+from magentic.safe_fs import create, create_unique, open_nofollow
 
 if TYPE_CHECKING:
     from magentic.agents.file_worker import Converter
@@ -177,13 +181,11 @@ class Downloads:
                 await download.delete()  # Chromium's copy
             notes.append(f"The download of {name} was not kept: {refused}.")
             return
-        folder = self.session.downloads_dir
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        target = unique(folder / name)
         failure: str | None = None
+        source: Path | None = None
         watcher = asyncio.ensure_future(self._watch_untracked(download, key))
         try:
-            await download.save_as(target)
+            source = Path(await download.path())  # Chromium's finished file, outside the run
         except PlaywrightError as error:
             failure = str(error).strip().splitlines()[0] if str(error).strip() else "failed"
         finally:
@@ -192,24 +194,36 @@ class Downloads:
             failure = await download.failure()
         with contextlib.suppress(ValueError):
             self._pending.remove(download)
-        size = await asyncio.to_thread(_size, target)
+        size = await asyncio.to_thread(_size, source) if source is not None else 0
         if key in self._over or size > self.max_bytes:
             guid, seen, total = self._over.pop(key, ("", size, 0))
-            await self._remove(download, guid, target)
+            await self._remove(download, guid, None)
             announced = f" ({human_size(total)})" if total else ""
             notes.append(
                 f"The download of {name}{announced} was stopped at {human_size(seen)}: it is "
                 f"over the {human_size(self.max_bytes)} limit for downloads. Nothing was kept."
             )
             return
-        if failure:
-            await self._remove(download, "", target)
-            notes.append(f"A download of {name} failed: {failure[:200]}")
-            return
-        self.session.downloaded.append(target)
-        with contextlib.suppress(PlaywrightError):
-            await download.delete()  # the copy in Chromium's folder
-        kind, text = await convert_file(self.converter(), target)
+        staged: Path | None = None
+        if not failure and source is not None:
+            try:
+                staged = await asyncio.to_thread(stage, source, name, self.max_bytes)
+                target = await asyncio.to_thread(keep, staged, self.session.downloads_dir)
+            except OSError as error:  # a link planted on the way, a full disk, a vanished file
+                failure = f"it could not be saved in the workspace ({error})"
+        try:
+            if failure or staged is None:
+                await self._remove(download, "", None)
+                notes.append(f"A download of {name} failed: {(failure or 'failed')[:200]}")
+                return
+            self.session.downloaded.append(target)
+            with contextlib.suppress(PlaywrightError):
+                await download.delete()  # the copy in Chromium's folder
+            # Read from our private copy: the workspace's one the sandbox could swap for a link.
+            kind, text = await convert_file(self.converter(), staged)
+        finally:
+            if staged is not None:
+                await asyncio.to_thread(shutil.rmtree, staged.parent, True)
         where = f"Downloaded {target.name} ({human_size(size)}) into the workspace: {target}."
         if not kind:
             notes.append(f"{where} It could not be read as text: {text[:200]}")
@@ -240,12 +254,12 @@ class Downloads:
                         await download.cancel()
                     return
 
-    async def _remove(self, download: Download, guid: str, target: Path) -> None:
+    async def _remove(self, download: Download, guid: str, target: Path | None) -> None:
         """Remove every copy of a download we will not keep: ours and Chromium's partial."""
         with contextlib.suppress(PlaywrightError):
             await download.delete()
         partial = self.session.pool.downloads_path
-        paths = [target]
+        paths = [target] if target is not None else []
         if guid and partial is not None:
             paths += [partial / guid, partial / f"{guid}.crdownload"]
         await asyncio.to_thread(_unlink_all, paths)
@@ -262,22 +276,43 @@ def safe_name(name: str) -> str:
     return name[:120] or "download"
 
 
-def unique(path: Path) -> Path:
-    """`path`, or `path` with a number added, naming nothing that exists (not even a link)."""
-    if not os.path.lexists(path):
-        return path
-    for n in range(2, 10_000):
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not os.path.lexists(candidate):
-            return candidate
-    raise FileExistsError(path)
+def stage(source: Path, name: str, max_bytes: int) -> Path:
+    """A private copy of Chromium's finished file, named `name`, in a new owner-only folder
+    (the caller removes it). Chromium's file, which may belong to the browser's user, is
+    opened without following a link; at most `max_bytes` are copied. Blocking."""
+    folder = Path(tempfile.mkdtemp(prefix="magentic-download-"))
+    try:
+        with open_nofollow(source) as src, create(folder, name, mode=0o600) as out:
+            copied = 0
+            while chunk := src.read(1 << 20):
+                copied += len(chunk)
+                if copied > max_bytes:
+                    raise OSError(f"it grew past the {human_size(max_bytes)} limit")
+                out.write(chunk)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder / name
+
+
+def keep(staged: Path, workspace: Path) -> Path:
+    """Copy the staged file into the workspace under its name (or `name-2`...), and the path
+    it got. The workspace is sandbox-writable, so the copy goes through `safe_fs`: created
+    new (O_EXCL), no link followed. Readable by the sandbox's user. Blocking."""
+    workspace.mkdir(parents=True, exist_ok=True)  # its parent is the run folder: ours alone
+    with open_nofollow(staged) as src:
+        target, out = create_unique(workspace, [], staged.name, mode=0o644)
+        with out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    return target
 
 
 def _size(path: Path) -> int:
     try:
-        return path.stat().st_size if path.is_file() and not path.is_symlink() else 0
+        st = os.lstat(path)
     except OSError:
         return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
 def _partial_sizes(folder: Path) -> dict[str, int]:
