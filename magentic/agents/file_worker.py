@@ -30,11 +30,14 @@ import re
 import signal
 import stat
 import sys
+import tempfile
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from magentic import safe_fs
 from magentic.agents.file_convert import (
     MAX_TEXT_CHARS,
     Document,
@@ -326,7 +329,8 @@ def _serve(settings: dict[str, Any]) -> int:
         out.write(b'{"working": true}\n')  # the request arrived: from here a death is the file's
         out.flush()
         try:
-            document = convert_file(path, max_bytes=max_bytes, zip_limits=limits)
+            with pinned(path) as alias:
+                document = convert_file(alias, max_bytes=max_bytes, zip_limits=limits)
         except Refused as refused:
             send({"refused": str(refused)})
         except MemoryError:  # the frames that held the memory are gone by now
@@ -345,6 +349,30 @@ def _serve(settings: dict[str, Any]) -> int:
                     }
                 }
             )
+
+
+@contextlib.contextmanager
+def pinned(path: Path) -> Iterator[Path]:
+    """`path` as one fixed file for the whole conversion: why, because the FileSurfer's
+    checks (inside an allowed folder, not a link) happen in the parent, and code in the
+    sandbox can swap a workspace folder for a link to a host folder before the converters
+    open the name, several times over (stat, the container check, markitdown, ffmpeg).
+
+    So the file is opened once here, walking the checked (already resolved, link-free) path
+    from `/` without following any link, and the converters get a private alias that leads
+    to that open file (`/proc/<this pid>/fd/N`, which child tools such as ffmpeg can open
+    too) under the file's own name, so its type is still read from its name."""
+    try:
+        handle = safe_fs.open_read(Path("/"), path.relative_to("/"))
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise Refused(
+            f"Cannot read {path.name}: it could not be opened as the file that was checked ({why}); not read."
+        ) from None
+    with handle, tempfile.TemporaryDirectory(prefix="magentic-pin-") as scratch:
+        alias = Path(scratch) / path.name
+        alias.symlink_to(f"/proc/{os.getpid()}/fd/{handle.fileno()}")
+        yield alias
 
 
 def main(argv: list[str]) -> int:
