@@ -60,7 +60,7 @@ class CallJournal:
             try:
                 entry = json.loads(line)
                 key, record = entry["key"], entry["record"]
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):  # a planted line
                 continue
             if isinstance(key, str) and isinstance(record, dict):
                 self._pending.setdefault(key, deque()).append(record)

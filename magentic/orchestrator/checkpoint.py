@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from magentic import secrets
 from magentic.errors import CheckpointError
 from magentic.llm.messages import ImagePart
+from magentic.orchestrator import folder_trust
 from magentic.orchestrator.ledger import Facts, Plan
 
 log = logging.getLogger(__name__)
@@ -283,20 +284,49 @@ def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
 
 
 # Reading --------------------------------------------------------------------------------
+MAX_DEPTH = 64  # nesting a checkpoint of ours never comes near; deeper is someone's trap
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether JSON data nests past MAX_DEPTH (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
+
+
 def load_checkpoint(run_dir: Path) -> Checkpoint:
-    """The run folder's checkpoint, checked through and through. Blocking; reads only."""
+    """The run folder's checkpoint, checked through and through. Blocking; reads only.
+
+    The folder must be the user's own (`folder_trust.check_run_folder`); nothing is read
+    through a symbolic link, and every path the checkpoint names lies inside the folder."""
     run_dir = Path(run_dir)
     path = run_dir / FILE_NAME
-    if not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir} is not a run folder")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint here, so there is nothing to resume")
+    folder_trust.check_run_folder(run_dir)
     try:
-        data = json.loads(path.read_bytes())
+        raw = folder_trust.read_file(path)
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path}: no checkpoint here, so there is nothing to resume"
+        ) from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint: {error}") from None
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise CheckpointError(f"{path}: not a valid checkpoint: nested too deeply") from None
     except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError too
         raise CheckpointError(
             f"{path}: not a readable checkpoint (truncated or edited?): {error}"
         ) from None
+    if _too_deep(data):
+        raise CheckpointError(f"{path}: not a valid checkpoint: nested too deeply")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a magentic checkpoint")
     if data.get("version") != VERSION:
@@ -310,6 +340,14 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
         item = error.errors()[0]
         where = ".".join(str(p) for p in item["loc"]) or "checkpoint"
         raise CheckpointError(f"{path}: not a valid checkpoint: {where}: {item['msg']}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: not a valid checkpoint: nested too deeply") from None
+    for name in checkpoint.files:
+        if folder_trust.inside(name, run_dir) is None:
+            raise CheckpointError(
+                f"{path}: its attached file {name!r} is not inside the run folder "
+                "(or is reached through a link)"
+            )
     for entry in checkpoint.transcript:
         for ref in entry.images:
             if not (run_dir / IMAGES_DIR / ref.file).is_file():
@@ -318,10 +356,10 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
 
 
 def read_images(run_dir: Path, checkpoint: Checkpoint) -> dict[str, bytes]:
-    """The transcript's images, by file name. Blocking."""
+    """The transcript's images, by file name, none read through a link. Blocking."""
     images: dict[str, bytes] = {}
     for entry in checkpoint.transcript:
         for ref in entry.images:
             if ref.file not in images:
-                images[ref.file] = (Path(run_dir) / IMAGES_DIR / ref.file).read_bytes()
+                images[ref.file] = folder_trust.read_file(Path(run_dir) / IMAGES_DIR / ref.file)
     return images
