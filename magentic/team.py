@@ -24,6 +24,8 @@ from magentic.agents.base import Agent, AgentContext, SharedResources
 from magentic.attachments import prepare_workspace
 from magentic.config import Config, given_tree, load_config
 from magentic.control.channel import ControlChannel
+from magentic.control.effects import FILE_NAME as EFFECTS_FILE
+from magentic.control.effects import EffectJournal
 from magentic.control.gate import ApprovalGate
 from magentic.errors import CheckpointError, ConfigError
 from magentic.events import EventBus, Subscriber
@@ -338,6 +340,7 @@ async def resume_task(
         last_seq,
         resources,
         journal_from=saved.journal_bytes,
+        effects_from=saved.effects_bytes,
     )
 
 
@@ -361,6 +364,7 @@ class _Assembly:
         last_seq: int,
         resources: SharedResources | None,
         journal_from: int | None = None,
+        effects_from: int | None = None,
     ) -> RunResult:
         config = self.config
         secrets.register(key_values(config))
@@ -379,6 +383,9 @@ class _Assembly:
         make_client = _ClientMaker(config, events, meter, cache, memory, journal)
         control = self.control if self.control is not None else ControlChannel()
         control.connect(events)
+        effects = EffectJournal(self.run_dir / EFFECTS_FILE, events, control)
+        if effects_from is not None:  # a resume: the actions done after the checkpoint
+            await asyncio.to_thread(effects.replay_from, effects_from)
         gate = ApprovalGate(config.approval, control)
         ctx = AgentContext(
             config=config,
@@ -411,6 +418,7 @@ class _Assembly:
                 control=control,
                 gate=gate,
                 checkpoints=checkpoints,
+                effects=effects,
             )
             result = await start(orchestrator)
             result.trace_path = str(trace.path)

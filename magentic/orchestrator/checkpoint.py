@@ -130,6 +130,9 @@ class Checkpoint(_Strict):
     saved_at: float = 0.0
     # How far the run's call journal went (bytes): a resume answers from what came after.
     journal_bytes: int = Field(default=0, ge=0)
+    # How far the side-effect journal went: a resumed round's repeated actions are answered
+    # from what came after (see `magentic.control.effects`).
+    effects_bytes: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Checkpoint:

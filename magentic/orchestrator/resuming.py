@@ -84,6 +84,7 @@ async def capture(o: Orchestrator, stage: Stage) -> tuple[dict[str, Any], dict[s
         "agents": await _agent_states(o),
         "saved_at": time.time(),
         "journal_bytes": o.client.journal.size if o.client.journal is not None else 0,
+        "effects_bytes": o.effects.size if o.effects is not None else 0,
     }
     return state, images
 
