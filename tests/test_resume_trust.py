@@ -256,3 +256,42 @@ def test_mcp_env_values_are_not_kept_in_the_checkpoint_and_come_back_from_the_co
             config_path=config,
         )
     assert resumption.config.mcp.servers["notes"].env == {"NOTES_TOKEN": token}
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_at_a_terminal_the_person_is_shown_the_differences_and_decides(
+    stopped_run: Path, tmp_path: Path, answer: str
+) -> None:
+    """A real pseudo-terminal: the differences are listed, and only "y" takes them."""
+    import select
+
+    run_dir = copy_of(stopped_run, tmp_path)
+    with ScriptedLLMServer(Notes()) as recorded:
+        data = json.loads((run_dir / "checkpoint.json").read_text())
+        data["config"]["models"]["default"]["base_url"] = recorded.base_url
+        (run_dir / "checkpoint.json").write_text(json.dumps(data))
+        main, side = os.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "magentic.cli", "resume", str(run_dir), "--max-rounds", "10"],
+            cwd=tmp_path, env={**env(), "OPENAI_API_KEY": KEY}, stdin=side, stderr=side,
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        os.close(side)
+        shown = b""
+        try:
+            while b"[y/N]" not in shown:
+                ready, _, _ = select.select([main], [], [], 60)
+                assert ready, f"no question at the terminal: {shown!r}"
+                shown += os.read(main, 4096)
+            os.write(main, f"{answer}\n".encode())
+            out, _ = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            os.close(main)
+        assert f'models.default.base_url: recorded "{recorded.base_url}"' in shown.decode()
+        if answer == "y":
+            assert process.returncode == 0 and "The notes add up to 55." in out
+            assert recorded.requests
+        else:
+            assert process.returncode == 2 and not recorded.requests

@@ -93,7 +93,8 @@ class CallJournal:
         self.size += len(line)
 
     def _append(self, line: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW  # never through a link
+        fd = os.open(self.path, flags, 0o600)
         try:
             os.write(fd, line)
         finally:
