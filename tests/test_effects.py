@@ -121,6 +121,10 @@ def test_code_cut_off_by_a_kill_does_not_run_again_after_resume(tmp_path: Path) 
     assert [e["outcome"] for e in effects] == ["not_repeated"]
     told = [e for e in trace_events(run_dir) if e["kind"] == "agent_replied"]
     assert "not done again" in told[-1]["text"]
+    shown = magentic("trace", "show", str(run_dir), cwd=tmp_path)
+    assert "ComputerTerminal: running 1 code block(s)" in shown.stdout
+    assert "— not done again" in shown.stdout
+    assert magentic("trace", "html", str(run_dir), cwd=tmp_path).returncode == 0
 
 
 # The order form ----------------------------------------------------------------------------
