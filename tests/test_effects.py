@@ -128,10 +128,13 @@ def test_code_cut_off_by_a_kill_does_not_run_again_after_resume(tmp_path: Path) 
 
 
 # The order form ----------------------------------------------------------------------------
+# Each load of the form carries a new anti-forgery token, as a real shop's does: the order
+# the resumed round would send again differs from the first in it alone.
 FORM = (
-    b"<html><head><title>Shop</title></head><body><h1>Order</h1>"
-    b'<form method="post" action="/order"><input name="item" value="teapot">'
-    b'<button type="submit">Place order</button></form></body></html>'
+    "<html><head><title>Shop</title></head><body><h1>Order</h1>"
+    '<form method="post" action="/order"><input type="hidden" name="csrf_token" value="{n}">'
+    '<input name="item" value="teapot"><button type="submit">Place order</button></form>'
+    "</body></html>"
 )
 
 
@@ -141,6 +144,7 @@ class Shop:
 
     def __init__(self) -> None:
         self.posts: list[bytes] = []
+        self.loads = 0
         self.release = threading.Event()
         shop = self
 
@@ -149,7 +153,11 @@ class Shop:
                 pass
 
             def do_GET(self) -> None:
-                self._send(FORM)
+                if self.path != "/":
+                    self.send_error(404)
+                    return
+                shop.loads += 1
+                self._send(FORM.format(n=shop.loads).encode())
 
             def do_POST(self) -> None:
                 shop.posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -230,7 +238,8 @@ def test_an_order_posted_before_a_kill_is_not_posted_again(
         shop.release.set()
         resumed = magentic("resume", str(run_dir), *common, cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
-        assert shop.posts == [b"item=teapot"]  # the order went out once
+        assert shop.posts == [b"csrf_token=1&item=teapot"]  # the order went out once
+        assert shop.loads == 2  # the form was loaded again, with a new token, by the resume
     effects = [e for e in trace_events(run_dir) if e["kind"] == "side_effect_recorded"]
     assert [e["outcome"] for e in effects] == ["not_repeated"]
     assert json.loads(resumed.stdout)["status"] == "answered"
