@@ -295,3 +295,22 @@ def test_at_a_terminal_the_person_is_shown_the_differences_and_decides(
             assert recorded.requests
         else:
             assert process.returncode == 2 and not recorded.requests
+
+
+def test_a_run_made_under_umask_002_is_still_ours_to_resume(tmp_path: Path) -> None:
+    """Group-writable by the umask (user private groups) is not a folder someone else may
+    write: the run takes the group's write bit off what a resume checks."""
+    with ScriptedLLMServer(Notes()) as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "magentic.cli",
+             *run_args(server, tmp_path / "runs", "--max-rounds", "2")],
+            cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120,
+            preexec_fn=lambda: os.umask(0o002),
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        run_dir = next((tmp_path / "runs").iterdir())
+        resumed = magentic(
+            "resume", str(run_dir), "--base-url", server.base_url, "--max-rounds", "10",
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr

@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -178,6 +179,7 @@ class CheckpointWriter:
         self._syncing: set[asyncio.Future[None]] = set()
         self._counter = itertools.count()
         self.failing = False  # a write failed (said once in the log)
+        self._private = False  # the folder's group and other write bits are off
 
     async def save(self, state: dict[str, Any], images: dict[str, bytes]) -> None:
         """Save a complete state (a round's end); the images are those its transcript names."""
@@ -236,9 +238,16 @@ class CheckpointWriter:
     def _write(self, record: dict[str, Any], images: dict[str, bytes]) -> list[Path]:
         """Write the images not yet on disk, then the checkpoint; the paths written."""
         written: list[Path] = []
+        if not self._private:
+            # A resume refuses what group or others may write (folder_trust.py); a umask
+            # of 002 must not make our own run folder one it refuses.
+            for path in (self.run_dir, self.run_dir / "trace.jsonl"):
+                _no_group_write(path)
+            self._private = True
         if images:
             folder = self.run_dir / IMAGES_DIR
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _no_group_write(folder)
             for name, data in images.items():
                 target = folder / name
                 if not target.exists():
@@ -270,6 +279,18 @@ class CheckpointWriter:
 # secret that looks like a number could break. Agents' state is kept exact (a cookie must
 # come back as it was): the run folder is as private as a browser profile.
 _TEXT_FIELDS = {"task", "transcript", "instructions", "facts", "plan", "answer", "stop_reason"}
+
+
+def _no_group_write(path: Path) -> None:
+    """Take the group's and others' write permission off a path of ours (no link)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
+        return
+    if info.st_mode & 0o022:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o022)
 
 
 def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
