@@ -12,12 +12,20 @@ Python start-up and imports (about 1.4 s of CPU: openai's types alone take a sec
 the same for every magentic command. Also: what the WebSurfer adds to each round's
 checkpoint (its tabs and Playwright storage state), `websurfer_snapshot_ms_*`.
 
+Both resumes go on from a side-effect journal with entries after the checkpoint, as a run
+killed mid-round leaves it (`effects_recorded`, written through `EffectJournal` itself:
+code runs with their reports and form POSTs with their responses' pages), so reading and
+checking it is in the time measured. Resumes take their endpoint and URL policy from the
+config and flags of today (`--config`, `--base-url`), as a person's resume does.
+
     .venv/bin/python benchmarks/resume_time.py
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import importlib
 import json
 import os
@@ -37,6 +45,7 @@ from harness import emit, median
 from magentic.testing import ChatRequest, Reply, ScriptedLLMServer, roles
 
 ROUNDS = 20
+EFFECTS = 200  # side effects journaled after the checkpoint (half code runs, half POSTs)
 PAGES: list[tuple[float, str]] = []  # (time.monotonic(), Cookie header) of each page request
 ASKED: list[float] = []  # time.monotonic() of each model request
 
@@ -106,9 +115,11 @@ def main() -> None:
         checkpoint_kb = (run_dir / "checkpoint.json").stat().st_size / 1024
         copy = Path(tmp) / "copy"
         shutil.copytree(run_dir, copy)
+        effects_kb = asyncio.run(journal_effects(run_dir))
+        asyncio.run(journal_effects(copy))
 
         # In this process (imports done): the resume's own work.
-        in_process = asyncio.run(resume_here(run_dir))
+        in_process = asyncio.run(resume_here(run_dir, config, server.base_url))
         snapshot_ms = asyncio.run(browser_snapshot_ms(url, host))
 
         # A new `magentic resume` process: start-up and imports too.
@@ -116,7 +127,8 @@ def main() -> None:
         started = time.monotonic()
         resumed = subprocess.run(
             [sys.executable, "-m", "magentic.cli", "resume", str(copy), "--max-rounds",
-             str(ROUNDS + 1), "--json", "--quiet"],
+             str(ROUNDS + 1), "--config", str(config), "--base-url", server.base_url,
+             "--json", "--quiet"],
             env=env, capture_output=True, text=True, timeout=600, cwd=tmp,
         )  # fmt: skip
         assert json.loads(resumed.stdout)["rounds"] == ROUNDS + 1, resumed.stderr
@@ -127,6 +139,8 @@ def main() -> None:
             "bench": "resume_time",
             "rounds_before": outcome["rounds"],
             "checkpoint_kb": round(checkpoint_kb, 1),
+            "effects_recorded": EFFECTS,
+            "effects_journal_kb": round(effects_kb, 1),
             "seconds_to_first_model_call": in_process[1],
             "seconds_to_tab_reopened": in_process[0],
             "cli_seconds_to_first_model_call": cli[1],
@@ -142,15 +156,43 @@ def main() -> None:
     )
 
 
-async def resume_here(run_dir: Path) -> tuple[float, float]:
+async def journal_effects(run_dir: Path) -> float:
+    """Journal EFFECTS side effects after the checkpoint, as the run's agents would have
+    (the terminal's code runs, the WebSurfer's POSTs); the journal's size in KB."""
+    from magentic.control.effects import FILE_NAME, EffectJournal, effect_key
+    from magentic.events import EventBus
+
+    journal = EffectJournal(run_dir / FILE_NAME, EventBus())
+    page = base64.b64encode(b"<html><body>Order received. " + b"x" * 4000 + b"</body></html>")
+    for n in range(EFFECTS):
+        if n % 2:
+            code = f"print({n})\n" * 20
+            key = effect_key("ComputerTerminal", "run_code", [["python", code]])
+            result = {"text": f"Ran 1 code block(s).\nexit code 0\n{n}\n" * 10, "files": []}
+            kind, agent = "run_code", "ComputerTerminal"
+        else:
+            key = effect_key("WebSurfer", "submit_form", ["POST", f"http://shop/o/{n}", "h"])
+            result = {"status": 200, "headers": [["Content-Type", "text/html"]],
+                      "body": page.decode()}  # fmt: skip
+            kind, agent = "submit_form", "WebSurfer"
+
+        async def done(result: dict = result) -> dict:
+            return result
+
+        await journal.once(agent, kind, key, f"effect {n}", done)
+    return journal.size / 1024
+
+
+async def resume_here(run_dir: Path, config: Path, base_url: str) -> tuple[float, float]:
     for module in ("magentic.agents.coder", "magentic.agents.web_surfer.agent"):
         importlib.import_module(module)  # ahead, as a process that ran tasks has them
     from magentic.team import prepare_resume, resume_task
 
     asked_before, pages_before = len(ASKED), len(PAGES)
     started = time.monotonic()
+    flags = {"orchestrator.budgets.max_rounds": ROUNDS + 1, "models.default.base_url": base_url}
     resumption = await asyncio.to_thread(
-        prepare_resume, run_dir, {"orchestrator.budgets.max_rounds": ROUNDS + 1}
+        functools.partial(prepare_resume, run_dir, flags, config_path=config)
     )
     result = await resume_task(resumption)
     assert result.rounds == ROUNDS + 1, result.stop_reason

@@ -204,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--max-cost", type=float, help="budget: US dollars, in all")
     resume.add_argument("--headed", action="store_true", help="show the browser window")
     resume.add_argument(
+        "--config", type=Path, help="your TOML config: endpoints, MCP, sandbox, approvals"
+    )
+    resume.add_argument("--sandbox", choices=["docker", "bwrap", "local"], help="where code runs")
+    resume.add_argument(
+        "--accept-recorded-config",
+        action="store_true",
+        help="use the endpoints, key variables, MCP servers, sandbox and approval rules the "
+        "folder recorded where they differ from yours (only for a folder you trust)",
+    )
+    resume.add_argument(
         "--interactive", action="store_true", help="a person answers on stdin, as for run"
     )
 
@@ -451,7 +461,7 @@ def _resume(args: argparse.Namespace) -> int:
     """`magentic resume RUN_DIR`: everything is checked before anything is written, so a
     bad checkpoint or a budget with no room left changes nothing in the folder."""
     from magentic.control.channel import ControlChannel
-    from magentic.team import prepare_resume, resume_task
+    from magentic.team import resume_task
 
     overrides = {
         "models.default.base_url": args.base_url,
@@ -462,8 +472,9 @@ def _resume(args: argparse.Namespace) -> int:
         "orchestrator.budgets.max_tokens": args.max_tokens,
         "orchestrator.budgets.max_cost": args.max_cost,
         "web.headless": False if args.headed else None,
+        "sandbox.kind": args.sandbox,
     }
-    resumption = prepare_resume(args.run_dir, overrides)
+    resumption = _prepare_resume(args, overrides)
     saved = resumption.checkpoint
     if resumption.finished:
         print(
@@ -489,6 +500,38 @@ def _resume(args: argparse.Namespace) -> int:
     else:
         print(result.answer if result.answer else f"(no answer: {result.stop_reason})")
     return EXIT_OK if result.status == "answered" else EXIT_FAILED
+
+
+def _prepare_resume(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    """The checked resumption. Recorded settings of trust that differ from today's are
+    taken only when the person says so: by flag, or by "yes" at a terminal."""
+    from magentic.recorded import RecordedConfigDiffers
+    from magentic.team import prepare_resume
+
+    def prepare(accept: bool) -> Any:
+        return prepare_resume(
+            args.run_dir, overrides, config_path=args.config, accept_recorded=accept
+        )
+
+    try:
+        return prepare(args.accept_recorded_config)
+    except RecordedConfigDiffers as differs:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()) or args.json:
+            raise
+        print(
+            f"magentic: {args.run_dir} recorded settings that differ from yours:", file=sys.stderr
+        )
+        for difference in differs.differences:
+            print(f"  {difference.render()}", file=sys.stderr)
+        print(
+            "Use the recorded ones (only if you trust who wrote it)? [y/N] ",
+            end="",
+            file=sys.stderr,
+        )
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise
+        return prepare(True)
 
 
 def _console_face(args: argparse.Namespace, control: Any, watcher: Any) -> Any:

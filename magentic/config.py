@@ -104,10 +104,14 @@ class Config(BaseModel):
         """The whole config as JSON data, for a checkpoint to resume with; API keys written
         in the config are left out (a resumed run reads them from `api_key_env` again), and so
         is `[telemetry]`, whose headers are secrets (a resumed run follows the OTEL_* variables
-        of its own environment)."""
+        of its own environment). MCP servers' `env` and `headers` are left out too: a
+        resumed run takes its MCP servers from the config of its day, values included."""
         tree = self.model_dump(mode="json", exclude={"telemetry"})
         for table in tree["models"].values():
             table.pop("api_key", None)
+        for server in tree["mcp"]["servers"].values():
+            server.pop("env", None)
+            server.pop("headers", None)
         return tree
 
     def summary(self) -> dict[str, Any]:
@@ -219,6 +223,37 @@ def _check_base_url(role: str, url: str | None) -> None:
         )
 
 
+def _flag_tree(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    flag_tree: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set(flag_tree, dotted, value)
+    return flag_tree
+
+
+def given_tree(
+    path: Path | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the person gave, before defaults: the file, then the environment, then the
+    flags. A resume tells by it which settings the person stated today."""
+    env = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    if path is not None:
+        tree = _read_toml(Path(path))
+    else:  # the person's own config, where it exists (never one in the current folder)
+        own = default_config_path(env)
+        if own is not None and (bool(env.get(CONFIG_ENV)) or own.is_file()):
+            tree = _read_toml(own)
+    env_tree: dict[str, Any] = {}
+    for name, dotted in ENV_KEYS.items():
+        if env.get(name):
+            _set(env_tree, dotted, env[name])
+    return _deep_merge(_deep_merge(tree, env_tree), _flag_tree(overrides))
+
+
 def load_config(
     path: Path | None = None,
     *,
@@ -232,29 +267,13 @@ def load_config(
     a $MAGENTIC_CONFIG that names no file is an error, not silently nothing.
 
     A resumed run passes the config it `recorded` instead of a file and the environment:
-    it goes on as it was made, and only the command line's flags change it."""
-    tree: dict[str, Any] = {}
+    it goes on as it was made, and only the command line's flags change it (what it may
+    take from a recording is decided in `magentic.recorded`)."""
+    env = os.environ if environ is None else environ
     if recorded is not None:
-        tree = copy.deepcopy(recorded)
-    elif path is not None:
-        tree = _read_toml(Path(path))
+        tree = _deep_merge(copy.deepcopy(recorded), _flag_tree(overrides))
     else:
-        own = default_config_path(environ)
-        explicit = bool((os.environ if environ is None else environ).get(CONFIG_ENV))
-        if own is not None and (explicit or own.is_file()):
-            tree = _read_toml(own)
-    if recorded is None:
-        env = os.environ if environ is None else environ
-        env_tree: dict[str, Any] = {}
-        for name, dotted in ENV_KEYS.items():
-            if env.get(name):
-                _set(env_tree, dotted, env[name])
-        tree = _deep_merge(tree, env_tree)
-    flag_tree: dict[str, Any] = {}
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set(flag_tree, dotted, value)
-    tree = _deep_merge(tree, flag_tree)
+        tree = given_tree(path, overrides=overrides, environ=env)
     tree.setdefault("models", {}).setdefault("default", {})
     try:
         config = Config.model_validate(tree)

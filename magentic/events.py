@@ -201,6 +201,20 @@ class RunResumed(Event):
     budgets: dict[str, Any] = Field(default_factory=dict)
 
 
+class SideEffectRecorded(Event):
+    """An action that changes the world outside the run (code run, a form posted, a tool
+    that writes) was journaled, so a resume does not do it again. `outcome`: "done" (it
+    ran now), "replayed" (a resumed round asked again: the recorded result was given),
+    "not_repeated" (it started before the kill with no result; nobody said to repeat it)."""
+
+    kind: Literal["side_effect_recorded"] = "side_effect_recorded"
+    agent: str
+    effect: str  # run_code, submit_form, mcp_tool
+    key: str
+    what: str = ""
+    outcome: Literal["done", "replayed", "not_repeated"] = "done"
+
+
 RequestKind = Literal["approval", "plan_review", "question"]
 
 
@@ -307,6 +321,7 @@ AnyEvent = Annotated[
     | ApprovalRequested
     | ApprovalGiven
     | RunResumed
+    | SideEffectRecorded
     | ControlReceived
     | ControlRequested
     | ControlDecided

@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 from magentic import secrets
 from magentic.agents.base import Agent, AgentContext, SharedResources
 from magentic.attachments import prepare_workspace
-from magentic.config import Config, load_config
+from magentic.config import Config, given_tree, load_config
 from magentic.control.channel import ControlChannel
+from magentic.control.effects import FILE_NAME as EFFECTS_FILE
+from magentic.control.effects import EffectJournal
 from magentic.control.gate import ApprovalGate
 from magentic.errors import CheckpointError, ConfigError
 from magentic.events import Event, EventBus, Notice, Subscriber
@@ -43,6 +45,7 @@ from magentic.orchestrator.checkpoint import (
 )
 from magentic.orchestrator.orchestrator import Orchestrator, RunResult
 from magentic.orchestrator.resuming import exhausted, restore_meter
+from magentic.recorded import resumed_tree
 from magentic.text import escape_surrogates
 from magentic.trace.writer import TraceWriter, continue_trace
 
@@ -281,12 +284,24 @@ class Resumption:
         return not self.checkpoint.resumable
 
 
-def prepare_resume(run_dir: Path, overrides: dict[str, Any] | None = None) -> Resumption:
+def prepare_resume(
+    run_dir: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    config_path: Path | None = None,
+    today: Config | None = None,
+    accept_recorded: bool = False,
+) -> Resumption:
     """Read and check everything `resume_task` needs; blocking, and it only reads.
 
-    A bad checkpoint raises CheckpointError naming the file; budgets that leave no room
-    raise ConfigError saying which flag to raise (budgets count the whole run)."""
-    run_dir = absolute(run_dir)
+    The folder must be the user's own; the settings of trust (endpoints, key variables,
+    MCP servers, sandbox, approvals) come from today's config: `today` (a bench's, all of
+    it the person's word), or else the file at `config_path`, the environment and the
+    flags in `overrides` (see `magentic.recorded`). A bad checkpoint raises
+    CheckpointError naming the file; budgets that leave no room raise ConfigError saying
+    which flag to raise (budgets count the whole run); recorded settings that differ from
+    today's unstated ones raise RecordedConfigDiffers unless `accept_recorded`."""
+    run_dir = absolute(run_dir)  # not resolved: a run folder that is a link is refused
     saved = load_checkpoint(run_dir)
     path = run_dir / CHECKPOINT_FILE
     try:
@@ -297,18 +312,26 @@ def prepare_resume(run_dir: Path, overrides: dict[str, Any] | None = None) -> Re
         images = read_images(run_dir, saved)
     except OSError as error:
         raise CheckpointError(f"{path}: an image cannot be read: {error}") from None
-    config = load_config(recorded=saved.config, overrides=overrides)
-    check_agent_names(config.agents, config.mcp.agent_names())
-    resumption = Resumption(run_dir, saved, images, config)
-    if resumption.finished:
-        return resumption
-    stop = exhausted(saved, config.orchestrator.budgets)
+    as_recorded = load_config(recorded=saved.config, overrides=overrides)
+    if not saved.resumable:  # nothing runs: the answer is only shown
+        return Resumption(run_dir, saved, images, as_recorded)
+    stop = exhausted(saved, as_recorded.orchestrator.budgets)
     if stop is not None:
         raise ConfigError(
             f"cannot resume {run_dir}: it would stop at once, as it {stop}; budgets count the "
             f"whole run ({saved.rounds} rounds so far), so give a larger limit "
             "(--max-rounds, --max-seconds, --max-tokens, --max-cost)"
         )
+    given: dict[str, Any] | None = None
+    if today is None:
+        today = load_config(config_path, overrides=overrides)
+        given = given_tree(config_path, overrides=overrides)
+    tree, _ = resumed_tree(
+        str(run_dir), saved.config, today, given, accept_recorded=accept_recorded
+    )
+    config = load_config(recorded=tree, overrides=overrides)
+    check_agent_names(config.agents, config.mcp.agent_names())
+    resumption = Resumption(run_dir, saved, images, config)
     return resumption
 
 
@@ -341,6 +364,7 @@ async def resume_task(
         last_seq,
         resources,
         journal_from=saved.journal_bytes,
+        effects_from=saved.effects_bytes,
     )
 
 
@@ -364,6 +388,7 @@ class _Assembly:
         last_seq: int,
         resources: SharedResources | None,
         journal_from: int | None = None,
+        effects_from: int | None = None,
     ) -> RunResult:
         config = self.config
         secrets.register(key_values(config))
@@ -386,6 +411,9 @@ class _Assembly:
         make_client = _ClientMaker(config, events, meter, cache, memory, journal)
         control = self.control if self.control is not None else ControlChannel()
         control.connect(events)
+        effects = EffectJournal(self.run_dir / EFFECTS_FILE, events, control)
+        if effects_from is not None:  # a resume: the actions done after the checkpoint
+            await asyncio.to_thread(effects.replay_from, effects_from)
         gate = ApprovalGate(config.approval, control)
         ctx = AgentContext(
             config=config,
@@ -419,6 +447,7 @@ class _Assembly:
                 control=control,
                 gate=gate,
                 checkpoints=checkpoints,
+                effects=effects,
             )
             result = await start(orchestrator)
             result.trace_path = str(trace.path)

@@ -18,7 +18,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("magentic.cli", "magentic.__main__")),
     (5, ("magentic.team", "magentic.bench", "magentic.doctor", "magentic.onboard")),
     # testing's helpers read the orchestrator's prompts to tell a request's phase.
-    (4, ("magentic.config", "magentic.ui", "magentic.testing")),
+    (4, ("magentic.config", "magentic.recorded", "magentic.ui", "magentic.testing")),
     (3, ("magentic.orchestrator",)),
     (2, ("magentic.agents",)),
     (

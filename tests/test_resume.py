@@ -162,7 +162,9 @@ def test_a_killed_run_resumes_to_the_same_answer_and_no_round_is_asked_twice(
         assert (saved["status"], saved["rounds"]) == ("running", HOLD_AT - 1)
 
         script.hold = False
-        resumed = magentic("resume", str(run_dir), "--json", cwd=tmp_path)
+        resumed = magentic(
+            "resume", str(run_dir), "--base-url", server.base_url, "--json", cwd=tmp_path
+        )
     assert resumed.returncode == 0, resumed.stderr
     assert "Traceback" not in resumed.stderr
     out = json.loads(resumed.stdout)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # types only: agents never import the config or the browser a
     from magentic.agents.web_surfer.browser import BrowserPool
     from magentic.config import Config
     from magentic.control.channel import ControlChannel
+    from magentic.control.effects import EffectJournal
     from magentic.control.gate import ApprovalGate
     from magentic.llm.client import ModelClient
 
@@ -115,6 +116,9 @@ class StepContext:
     # before guarded actions; see `magentic.control`.
     control: ControlChannel | None = None
     gate: ApprovalGate | None = None
+    # The run's journal of side effects (code runs, posts, writing tools): an agent passes
+    # such an action through `effects.once`, so a resumed round does not do it twice.
+    effects: EffectJournal | None = None
 
     # The deadline as it stands now: waiting for a person (an approval asked in this step)
     # moves it on, so an agent that asked is not left with less time for having asked.

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from magentic import safe_paths
 from magentic.agents import file_prompts as prompts
 from magentic.agents.base import AgentReply, BaseAgent, StepContext
 from magentic.agents.file_settings import FileSurferSettings
@@ -220,7 +221,17 @@ class FileSurfer(BaseAgent):
         if not path:
             return
         await self._bind(ctx)
-        view = await self.open_path(_Path(path=str(path)))
+        # The checkpoint is data: reopen only a path inside the run's workspace or one of
+        # its attached files, reached through no link.
+        allowed = await asyncio.to_thread(
+            safe_paths.within, str(path), [ctx.workspace], list(ctx.files)
+        )
+        if allowed is None:
+            raise RuntimeError(
+                f"did not reopen {path}: not inside the run's workspace or attached files, "
+                "or reached through a symbolic link"
+            )
+        view = await self.open_path(_Path(path=str(allowed)))
         if not view.ok:
             raise RuntimeError(f"could not reopen {path}: {view.text[:200]}")
         if state.get("query"):

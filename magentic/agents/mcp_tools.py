@@ -28,6 +28,7 @@ from magentic.agents.mcp_describe import fenced_schema, tool_description
 from magentic.agents.tools import BadToolArguments, Tool, ToolArgs, ToolRegistry
 from magentic.agents.web_surfer.settings import UrlPolicySettings
 from magentic.agents.web_surfer.url_policy import DEFAULT_PORTS, UrlPolicy
+from magentic.control.effects import NotRepeated, effect_key
 from magentic.llm.messages import ToolSpec
 from magentic.mcp.connection import CallResult, McpConnection, McpError, RemoteTool
 from magentic.mcp.settings import McpServerSettings
@@ -242,10 +243,23 @@ class McpToolbox:
         if left is not None and left <= 0:
             return CallResult("Not run: the run's time is up.", is_error=True)
         timeout = conn.settings.timeout_s if left is None else min(left, conn.settings.timeout_s)
-        try:
-            return await conn.call(tool, arguments, timeout)
-        except McpError as error:
-            return CallResult(error.reason, is_error=True)
+        if ctx.effects is None or read_only:
+            return await _send(conn, tool, arguments, timeout)
+        # A tool that may change something is called once in the life of the run.
+        key = effect_key(self.agent, "mcp_tool", [conn.name, tool, arguments])
+        what = f"the MCP tool {conn.name}.{tool}"
+
+        async def send() -> dict[str, Any]:
+            result = await _send(conn, tool, arguments, timeout)
+            return {"text": result.text, "is_error": result.is_error}
+
+        outcome = await ctx.effects.once(self.agent, "mcp_tool", key, what, send)
+        if isinstance(outcome, NotRepeated):
+            return CallResult(f"Not run: {outcome.reason}.", is_error=True)
+        text = str(outcome.result.get("text", ""))
+        if outcome.replayed:
+            text += "\n(Recorded: this call was made before the run was resumed; not made again.)"
+        return CallResult(text, is_error=bool(outcome.result.get("is_error")))
 
     async def close(self) -> None:
         """Close every server; each is closed even if another's close fails."""
@@ -281,3 +295,12 @@ def _short(value: Any) -> Any:
         return clip(value, _TRACE_CHARS)
     text = repr(value)
     return value if len(text) <= _TRACE_CHARS else clip(text, _TRACE_CHARS)
+
+
+async def _send(
+    conn: McpConnection, tool: str, arguments: dict[str, Any], timeout: float
+) -> CallResult:
+    try:
+        return await conn.call(tool, arguments, timeout)
+    except McpError as error:
+        return CallResult(error.reason, is_error=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from magentic import safe_fs
 from magentic.agents.base import AgentReply, BaseAgent, StepContext, TeamMessage
+from magentic.control.effects import NotRepeated, effect_key
 from magentic.events import Attachment
 from magentic.execution import (
     CodeBlock,
@@ -99,6 +100,35 @@ class ComputerTerminal(BaseAgent):
         refused = await self._approved(runnable, source, ctx)
         if refused is not None:
             return refused
+        if ctx.effects is None:
+            return await self._reply(await self._execute(runnable, source, ctx), ctx)
+        # Code changes the world (the workspace, a server it may reach): once per run, even
+        # across a kill and a resume (see `magentic.control.effects`).
+        key = effect_key(self.name, "run_code", [[b.language, b.code] for b in runnable])
+        what = f"running {len(runnable)} code block(s) from {source} ({describe_blocks(runnable)})"
+        outcome = await ctx.effects.once(
+            self.name, "run_code", key, what, lambda: self._execute(runnable, source, ctx)
+        )
+        if isinstance(outcome, NotRepeated):
+            text = f"Ran nothing: {outcome.reason}."
+            ctx.acted(self.name, "run_code", {"blocks": describe_blocks(runnable)}, result=text,
+                      error="not repeated after the resume")  # fmt: skip
+            return AgentReply(text=text)
+        if outcome.replayed:
+            result = dict(outcome.result)
+            result["text"] = (
+                f"{result.get('text', '')}\n(Recorded: this code ran before the run was "
+                "interrupted and resumed; it was not run again.)"
+            )
+            ctx.acted(self.name, "run_code", {"blocks": describe_blocks(runnable),
+                      "replayed": True}, result=clip(result["text"], _TRACE_CHARS))  # fmt: skip
+            return await self._reply(result, ctx)
+        return await self._reply(outcome.result, ctx)
+
+    async def _execute(
+        self, runnable: list[CodeBlock], source: str, ctx: StepContext
+    ) -> dict[str, Any]:
+        """Run the blocks; what the reply says, as JSON data (the journal keeps it)."""
         timeout = self.settings.timeout
         left = ctx.seconds_left()
         if left is not None:
@@ -108,13 +138,13 @@ class ComputerTerminal(BaseAgent):
             executor = await self._ready(ctx.workspace)
             result = await executor.run(runnable, timeout=timeout)
         except SandboxUnavailable as exc:
-            return self._unavailable(exc, ctx)
+            return {"text": self._unavailable(exc, ctx).text, "files": []}
         elapsed_ms = (time.monotonic() - started) * 1000
         if result.limit_hit == ENGINE_LOST:
             self._unavailable_said = True  # the result says it; later steps say it briefly
         report = format_result(result, executor.workspace, timing=False)  # replayable
         text = f"Ran {len(runnable)} code block(s) from {source}'s message.\n{report}"
-        images = await asyncio.to_thread(self._images, result, executor.workspace)
+        images = await asyncio.to_thread(self._images, list(result.files), executor.workspace)
         ctx.acted(
             self.name,
             "run_code",
@@ -126,7 +156,21 @@ class ComputerTerminal(BaseAgent):
                 Attachment(name=name, data=img.data, mime=img.mime) for name, img in images
             ],
         )
-        return AgentReply(text=text, images=[img for _, img in images], files=list(result.files))
+        files = []
+        for path in result.files:
+            try:
+                files.append(str(Path(path).relative_to(ctx.workspace)))
+            except ValueError:
+                files.append(str(path))
+        return {"text": text, "files": files}
+
+    async def _reply(self, result: dict[str, Any], ctx: StepContext) -> AgentReply:
+        """The reply from a run's result (just now, or recorded before a resume)."""
+        files = [ctx.workspace / str(name) for name in result.get("files", [])]
+        images = await asyncio.to_thread(self._images, files, ctx.workspace)
+        return AgentReply(
+            text=str(result.get("text", "")), images=[img for _, img in images], files=files
+        )
 
     async def _approved(
         self, runnable: list[CodeBlock], source: str, ctx: StepContext
@@ -216,13 +260,13 @@ class ComputerTerminal(BaseAgent):
             self._started = True
         return self._executor
 
-    def _images(self, result: ExecutionResult, workspace: Path) -> list[tuple[str, ImagePart]]:
+    def _images(self, paths: list[Path], workspace: Path) -> list[tuple[str, ImagePart]]:
         """Small pictures the code drew, so a vision model can look at a chart. Blocking.
 
         Read through `safe_fs`: the code may have swapped a picture for a link to a host
         file since the run, and that file must not go to the model."""
         found: list[tuple[str, ImagePart]] = []
-        for path in result.files:
+        for path in paths:
             mime = _IMAGE_TYPES.get(path.suffix.lower())
             if mime is None or len(found) >= self.max_images:
                 continue

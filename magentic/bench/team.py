@@ -15,6 +15,7 @@ with a unit or a thousands separator in the wrong place would count as wrong.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,7 +107,9 @@ class TeamRunner:
         if task.site_url is not None:
             return None
         try:
-            resumption = await asyncio.to_thread(prepare_resume, workdir)
+            resumption = await asyncio.to_thread(
+                functools.partial(prepare_resume, workdir, today=self._config_for(task))
+            )
         except ConfigError as error:  # CheckpointError too
             log.info("task %s starts afresh: %s", task.task_id, error.reason)
             return None

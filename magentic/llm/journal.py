@@ -60,7 +60,7 @@ class CallJournal:
             try:
                 entry = json.loads(line)
                 key, record = entry["key"], entry["record"]
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):  # a planted line
                 continue
             if isinstance(key, str) and isinstance(record, dict):
                 self._pending.setdefault(key, deque()).append(record)
@@ -93,7 +93,8 @@ class CallJournal:
         self.size += len(line)
 
     def _append(self, line: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW  # never through a link
+        fd = os.open(self.path, flags, 0o600)
         try:
             os.write(fd, line)
         finally:

@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from magentic import secrets
 from magentic.errors import CheckpointError
 from magentic.llm.messages import ImagePart
+from magentic.orchestrator import folder_trust
 from magentic.orchestrator.ledger import Facts, Plan
 from magentic.safe_fs import private_dir
 
@@ -130,6 +132,9 @@ class Checkpoint(_Strict):
     saved_at: float = 0.0
     # How far the run's call journal went (bytes): a resume answers from what came after.
     journal_bytes: int = Field(default=0, ge=0)
+    # How far the side-effect journal went: a resumed round's repeated actions are answered
+    # from what came after (see `magentic.control.effects`).
+    effects_bytes: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Checkpoint:
@@ -175,6 +180,7 @@ class CheckpointWriter:
         self._syncing: set[asyncio.Future[None]] = set()
         self._counter = itertools.count()
         self.failing = False  # a write failed (said once in the log)
+        self._private = False  # the folder's group and other write bits are off
 
     async def save(self, state: dict[str, Any], images: dict[str, bytes]) -> None:
         """Save a complete state (a round's end); the images are those its transcript names."""
@@ -233,8 +239,14 @@ class CheckpointWriter:
     def _write(self, record: dict[str, Any], images: dict[str, bytes]) -> list[Path]:
         """Write the images not yet on disk, then the checkpoint; the paths written."""
         written: list[Path] = []
+        if not self._private:
+            # A resume refuses what group or others may write (folder_trust.py); a umask
+            # of 002 must not make our own run folder one it refuses.
+            for path in (self.run_dir, self.run_dir / "trace.jsonl"):
+                _no_group_write(path)
+            self._private = True
         if images:
-            folder = private_dir(self.run_dir / IMAGES_DIR)
+            folder = private_dir(self.run_dir / IMAGES_DIR)  # 0700, never through a link
             for name, data in images.items():
                 target = folder / name
                 if not target.exists():
@@ -268,6 +280,18 @@ class CheckpointWriter:
 _TEXT_FIELDS = {"task", "transcript", "instructions", "facts", "plan", "answer", "stop_reason"}
 
 
+def _no_group_write(path: Path) -> None:
+    """Take the group's and others' write permission off a path of ours (no link)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
+        return
+    if info.st_mode & 0o022:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o022)
+
+
 def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
     """Write a temporary file beside `target`, then rename it over: a reader (or a killed
     process) sees the old file or the new one, whole. `_sync` makes it durable."""
@@ -283,20 +307,49 @@ def _atomic_write(target: Path, data: bytes, tmp: Path) -> None:
 
 
 # Reading --------------------------------------------------------------------------------
+MAX_DEPTH = 64  # nesting a checkpoint of ours never comes near; deeper is someone's trap
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether JSON data nests past MAX_DEPTH (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
+
+
 def load_checkpoint(run_dir: Path) -> Checkpoint:
-    """The run folder's checkpoint, checked through and through. Blocking; reads only."""
+    """The run folder's checkpoint, checked through and through. Blocking; reads only.
+
+    The folder must be the user's own (`folder_trust.check_run_folder`); nothing is read
+    through a symbolic link, and every path the checkpoint names lies inside the folder."""
     run_dir = Path(run_dir)
     path = run_dir / FILE_NAME
-    if not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir} is not a run folder")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint here, so there is nothing to resume")
+    folder_trust.check_run_folder(run_dir)
     try:
-        data = json.loads(path.read_bytes())
+        raw = folder_trust.read_file(path)
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path}: no checkpoint here, so there is nothing to resume"
+        ) from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint: {error}") from None
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise CheckpointError(f"{path}: not a valid checkpoint: nested too deeply") from None
     except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError too
         raise CheckpointError(
             f"{path}: not a readable checkpoint (truncated or edited?): {error}"
         ) from None
+    if _too_deep(data):
+        raise CheckpointError(f"{path}: not a valid checkpoint: nested too deeply")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a magentic checkpoint")
     if data.get("version") != VERSION:
@@ -310,6 +363,14 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
         item = error.errors()[0]
         where = ".".join(str(p) for p in item["loc"]) or "checkpoint"
         raise CheckpointError(f"{path}: not a valid checkpoint: {where}: {item['msg']}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: not a valid checkpoint: nested too deeply") from None
+    for name in checkpoint.files:
+        if folder_trust.inside(name, run_dir) is None:
+            raise CheckpointError(
+                f"{path}: its attached file {name!r} is not inside the run folder "
+                "(or is reached through a link)"
+            )
     for entry in checkpoint.transcript:
         for ref in entry.images:
             if not (run_dir / IMAGES_DIR / ref.file).is_file():
@@ -318,10 +379,10 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
 
 
 def read_images(run_dir: Path, checkpoint: Checkpoint) -> dict[str, bytes]:
-    """The transcript's images, by file name. Blocking."""
+    """The transcript's images, by file name, none read through a link. Blocking."""
     images: dict[str, bytes] = {}
     for entry in checkpoint.transcript:
         for ref in entry.images:
             if ref.file not in images:
-                images[ref.file] = (Path(run_dir) / IMAGES_DIR / ref.file).read_bytes()
+                images[ref.file] = folder_trust.read_file(Path(run_dir) / IMAGES_DIR / ref.file)
     return images

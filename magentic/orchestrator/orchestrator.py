@@ -20,6 +20,7 @@ from typing import Any
 
 from magentic.agents.base import Agent, AgentReply, StepContext, TeamMessage
 from magentic.control.channel import ControlChannel, Steering
+from magentic.control.effects import EffectJournal
 from magentic.control.gate import ApprovalGate
 from magentic.control.settings import ApprovalSettings
 from magentic.errors import (
@@ -94,6 +95,7 @@ class Orchestrator:
     control: ControlChannel | None = None
     gate: ApprovalGate | None = None
     checkpoints: CheckpointWriter | None = None  # None: the run saves no checkpoints
+    effects: EffectJournal | None = None  # side effects done, so a resume does not redo them
 
     def __post_init__(self) -> None:
         self.by_name = {agent.name: agent for agent in self.agents}
@@ -524,6 +526,7 @@ class Orchestrator:
             deadline_now=lambda: self.guard.deadline,
             control=self.control,
             gate=self.gate,
+            effects=self.effects,
         )
 
     # Answers ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from magentic import safe_paths
 from magentic.agents.base import Resumable, StepContext, TeamMessage
 from magentic.errors import BudgetExceeded
 from magentic.events import AgentActed
@@ -83,6 +84,7 @@ async def capture(o: Orchestrator, stage: Stage) -> tuple[dict[str, Any], dict[s
         "agents": await _agent_states(o),
         "saved_at": time.time(),
         "journal_bytes": o.client.journal.size if o.client.journal is not None else 0,
+        "effects_bytes": o.effects.size if o.effects is not None else 0,
     }
     return state, images
 
@@ -130,11 +132,24 @@ def restore(o: Orchestrator, saved: Checkpoint, images: dict[str, bytes]) -> Non
                     ImagePart(images[r.file], r.mime, r.detail, r.width, r.height)
                     for r in entry.images
                 ],
-                [Path(f) for f in entry.files],
+                _inside_run(o, entry.files),
                 untrusted=entry.untrusted,
             )
         )
     restore_meter(o.client.meter, saved)
+
+
+def _inside_run(o: Orchestrator, files: list[str]) -> list[Path]:
+    """The files of a saved message that lie in the run's workspace or are its attached
+    files, reached through no link: a checkpoint is data, and may name any host path."""
+    kept = []
+    for name in files:
+        found = safe_paths.within(name, [o.workspace], list(o.files))
+        if found is None:
+            log.warning("a saved message's file %s is outside the run folder; left out", name)
+        else:
+            kept.append(found)
+    return kept
 
 
 def restore_meter(meter: UsageMeter, saved: Checkpoint) -> None:

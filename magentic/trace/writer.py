@@ -204,7 +204,7 @@ def continue_trace(path: Path, *, tail_bytes: int = 1 << 20) -> int:
     for line in reversed(tail.splitlines()):
         try:
             seq = json.loads(line).get("seq")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             continue
         if isinstance(seq, int):
             return seq

@@ -27,6 +27,7 @@ from magentic.events import (
     RunFinished,
     RunResumed,
     RunStarted,
+    SideEffectRecorded,
     Stalled,
     Unpaused,
 )
@@ -114,6 +115,9 @@ class ConsolePrinter:
         if isinstance(event, RunResumed):
             was = event.previous_status if event.previous_status != "running" else "killed"
             return f"▶ resumed after round {event.round} (the run was {was})"
+        if isinstance(event, SideEffectRecorded) and event.outcome != "done":
+            said = {"replayed": "its recorded result used", "not_repeated": "not done again"}
+            return f"  {event.agent}: {_short(event.what, 100)} — {said[event.outcome]}"
         if isinstance(event, ControlDecided):
             what = event.request.replace("_", " ")
             why = f" ({_short(event.reason, 120)})" if event.reason else ""

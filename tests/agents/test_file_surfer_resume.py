@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from magentic.agents.base import StepContext
 from magentic.agents.file_settings import FileSurferSettings
 from magentic.agents.file_surfer import FileSurfer, _Path
@@ -44,3 +46,34 @@ async def test_a_restored_file_surfer_is_on_the_same_page_of_the_same_file(tmp_p
             await second.close()
             await client.close()
         assert not server.requests  # restoring asks the model nothing
+
+
+async def test_a_restored_file_surfer_opens_nothing_outside_the_run_or_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """The checkpoint is data: a saved open file outside the workspace, or a link planted
+    in it (the sandbox can write there), is not reopened."""
+    workspace = tmp_path / "run" / "workspace"
+    workspace.mkdir(parents=True)
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("the host's secret words")
+    (workspace / "planted.txt").symlink_to(secret)
+    (workspace / "inner").symlink_to(tmp_path)
+    ctx = StepContext(task="read", conversation=[], workspace=workspace, events=EventBus())
+    async with ScriptedLLMServer(lambda request: Reply.text("unused")) as server:
+        settings = ModelSettings(model="scripted", base_url=server.base_url, api_key="k")
+        client = ModelClient(settings, role="file_surfer")
+        surfer = FileSurfer(client, [], FileSurferSettings())
+        try:
+            for path in [
+                str(secret),
+                str(workspace / ".." / ".." / "host-secret.txt"),
+                str(workspace / "planted.txt"),
+                str(workspace / "inner" / "host-secret.txt"),
+            ]:
+                with pytest.raises(RuntimeError, match="reopen"):
+                    await surfer.restore({"path": path, "page": 1}, ctx)
+                assert surfer.viewer.document is None
+        finally:
+            await surfer.close()
+            await client.close()

@@ -102,7 +102,7 @@ async def test_a_resumed_websurfer_is_on_the_same_page_with_its_cookies(
         saved = json.loads((run_dir / "checkpoint.json").read_text())
         shots = [i["file"] for e in saved["transcript"] for i in e["images"]]
         assert shots and (run_dir / "checkpoint-images" / shots[-1]).is_file()  # not base64
-        resumption = prepare_resume(run_dir, {"orchestrator.budgets.max_rounds": 5})
+        resumption = prepare_resume(run_dir, {"orchestrator.budgets.max_rounds": 5}, today=config)
         asked_before = len(server.requests)
         result = await resume_task(resumption)
     assert result.status == "answered", result.stop_reason
@@ -113,3 +113,43 @@ async def test_a_resumed_websurfer_is_on_the_same_page_with_its_cookies(
     # The first question after the resume carries the screenshot of the restored conversation.
     first_progress = next(r for r in server.requests[asked_before:] if roles.phase(r) == "progress")
     assert first_progress.image_count() == 1
+
+
+async def test_saved_tabs_the_url_policy_forbids_are_not_reopened(
+    pages: str, has_chromium: bool, tmp_path: Path
+) -> None:
+    """A checkpoint is data: a `file://` tab or a blocked host saved in it is dropped, with
+    a note in the trace, and only the allowed tab comes back."""
+    require(has_chromium, "Chromium (scripts/install --browser)")
+    base = f"http://{pages}"
+    run_dir = tmp_path / "run"
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("a host file the folder wants the model to read")
+    with ScriptedLLMServer(script_for(base)) as server:
+        MODEL[:] = [server]
+        overrides = {
+            "models.default.base_url": server.base_url,
+            "agents": ["WebSurfer"],
+            "web.url_policy.allow": [pages],
+            "orchestrator.budgets.max_rounds": 1,
+        }
+        config = load_config(overrides=overrides, environ={})
+        first = await run_task("Sign in on the site.", config, run_dir=run_dir)
+        assert first.status == "out_of_budget", first.stop_reason
+        path = run_dir / "checkpoint.json"
+        saved = json.loads(path.read_text())
+        tabs = saved["agents"]["WebSurfer"]["tabs"]
+        saved["agents"]["WebSurfer"]["tabs"] = [secret.as_uri(), "http://169.254.169.254/", *tabs]
+        saved["agents"]["WebSurfer"]["active"] = 0
+        path.write_text(json.dumps(saved))
+        resumption = prepare_resume(run_dir, {"orchestrator.budgets.max_rounds": 5}, today=config)
+        asked_before = len(server.requests)
+        result = await resume_task(resumption)
+    assert result.status == "answered", result.stop_reason
+    events = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    dropped = [e for e in events if e["kind"] == "agent_acted" and e["action"] == "restore_tab"]
+    assert [e["args"]["url"] for e in dropped] == [secret.as_uri(), "http://169.254.169.254/"]
+    assert "file://" in dropped[0]["error"] and "private or local" in dropped[1]["error"]
+    asked = "".join(r.all_text() for r in server.requests[asked_before:])
+    assert "host-secret" not in asked and "a host file" not in asked
+    assert SEEN[1][:2] == ("/login", "session=member-42")

@@ -25,6 +25,7 @@ from magentic.agents.web_surfer.observe import Observation, render
 from magentic.agents.web_surfer.reading import PageReader
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.agents.web_surfer.tools import tool_specs
+from magentic.agents.web_surfer.url_policy import UrlPolicy
 from magentic.events import Attachment
 from magentic.llm.client import ModelClient
 from magentic.llm.messages import (
@@ -154,11 +155,27 @@ class WebSurfer(BaseAgent):
     async def restore(self, state: dict[str, Any], ctx: StepContext) -> None:
         """Reopen the saved tabs, signed in as before, ahead of the next step."""
         self.visited_sites.update(str(site) for site in state.get("sites", []))
-        tabs = [str(url) for url in state.get("tabs", [])]
+        tabs = self._allowed_tabs([str(url) for url in state.get("tabs", [])], ctx)
         if tabs:
             await self._session(
-                ctx, tabs, int(state.get("active", 0)), state.get("storage") or None
+                ctx,
+                tabs,
+                min(max(0, int(state.get("active", 0))), len(tabs) - 1),
+                state.get("storage") or None,
             )
+
+    def _allowed_tabs(self, urls: list[str], ctx: StepContext) -> list[str]:
+        """The saved tabs today's URL policy allows (a checkpoint is data: a `file://` tab
+        or a blocked host is dropped, and the drop said in the trace)."""
+        policy = UrlPolicy(self.settings.url_policy)
+        kept = []
+        for url in urls:
+            reason = policy.check_url(url)
+            if reason is None:
+                kept.append(url)
+            else:
+                ctx.acted(self.name, "restore_tab", {"url": url[:300]}, error=f"dropped: {reason}")
+        return kept
 
     # Helpers -----------------------------------------------------------------------------
     async def _session(

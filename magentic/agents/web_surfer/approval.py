@@ -39,6 +39,7 @@ from magentic.agents.web_surfer.address import resolve_address
 from magentic.agents.web_surfer.browser import BrowserSession
 from magentic.agents.web_surfer.domains import site_of, suffix_list
 from magentic.agents.web_surfer.downloads import human_size
+from magentic.agents.web_surfer.effects import send_once, sends_once
 from magentic.agents.web_surfer.observe import Observation, capture
 from magentic.agents.web_surfer.page_module import call, ids_of
 from magentic.agents.web_surfer.settings import WebSurferSettings
@@ -94,6 +95,7 @@ class WebApprovals:
         self.cleared_sites: set[str] = set()
         self.refused: list[str] = []  # what the backstop stopped, for the observation
         self.before_shot: Observation | None = None  # the latest observation with a shot
+        self.posts = False  # the action under way submits a form: its POST is journaled
         session.approvals = self
 
     @property
@@ -113,12 +115,14 @@ class WebApprovals:
         """Ask about one action before it runs: None to go on, else the result of not
         running it (the reason, for the model)."""
         self.cleared, self.cleared_sites, self.refused_kinds = set(), set(), set()
+        self.posts = False
         self.current = describe(call_, seen)
         self.saw(seen)
         gate = self.gate
         if gate is None:
             return None
         guarded = await self.classify(call_, seen, actions)
+        self.posts = bool({"submit_form", "upload", "login"} & set(guarded.kinds))
         kinds = [k for k in ORDER if k in guarded.kinds or k == "web_action"]
         kind, rule = gate.strictest(kinds)
         if rule != "allow":
@@ -251,11 +255,15 @@ class WebApprovals:
         """The backstop for one action (see the module docstring)."""
         context = self.session.context
         gate = self.gate
+        effects = self.ctx.effects if self.ctx is not None else None
         install = (
             gate is not None
             and context is not None
             and name not in NO_BACKSTOP
-            and any(gate.rule(kind) != "allow" for kind in ("submit_form", "new_domain"))
+            and (
+                any(gate.rule(kind) != "allow" for kind in ("submit_form", "new_domain"))
+                or (effects is not None and self.posts)  # a form's POST goes out once
+            )
         )
         if install:
             assert context is not None
@@ -287,8 +295,7 @@ class WebApprovals:
         except PlaywrightError:  # a service worker's request, a closed page
             held = None
         if held is None:
-            with contextlib.suppress(PlaywrightError):
-                await route.fallback()
+            await self._let_through(route, request)
             return
         kind, detail, page, site = held
         # A tab whose navigation is held does not paint: it is shown as it was before.
@@ -298,8 +305,7 @@ class WebApprovals:
             self.cleared.add(kind)
             if site:
                 self.cleared_sites.add(site)
-            with contextlib.suppress(PlaywrightError):
-                await route.fallback()
+            await self._let_through(route, request)
             return
         self.refused_kinds.add(kind)
         what = "go to" if kind == "new_domain" else f"send {request.method}"
@@ -309,6 +315,21 @@ class WebApprovals:
         )
         with contextlib.suppress(PlaywrightError):
             await route.abort("aborted")  # the tab stays on its page (no error page)
+
+    async def _let_through(self, route: Route, request: Request) -> None:
+        """A request allowed on: a POST through the run's side-effect journal (once across
+        a resume, web_surfer/effects.py), anything else on its way."""
+        effects = self.ctx.effects if self.ctx is not None else None
+        try:
+            journaled = effects is not None and sends_once(request)
+        except PlaywrightError:
+            journaled = False
+        if journaled:
+            assert effects is not None
+            await send_once(route, request, effects, self.agent, self.refused)
+            return
+        with contextlib.suppress(PlaywrightError):
+            await route.fallback()
 
     def _held(self, request: Request) -> tuple[str, str, Page, str] | None:
         """What a request the page sends needs approval as, if anything."""
