@@ -3,8 +3,9 @@ then, for "ask", a person through the control channel.
 
 Agents call `check` with the action's kind and the exact action as a person would read it;
 they get a Decision whose `reason` they tell their model when the answer is no. Allowed
-actions leave no event (they are the agent's own `agent_acted` record); everything else is a
-request and a decision in the trace, with the attachments (a web action's screenshot).
+actions leave no event (they are the agent's own `agent_acted` record) unless the caller
+asks for one (`record`: what a page sent on its own); everything else is a request and a
+decision in the trace, with the attachments (a web action's screenshot).
 
 Attachments may be given as a function that makes them: a screenshot costs a tenth of a
 second, and most actions are allowed without a word, so it is taken only when the request
@@ -49,11 +50,23 @@ class ApprovalGate:
         key: str = "",
         rule: Rule | None = None,
         attachments: Attachments = (),
+        record: bool = False,
     ) -> Decision:
         """May `agent` take this action? `rule` overrides the table's (an agent that knows
-        better, e.g. the terminal on the unsandboxed executor)."""
+        better, e.g. the terminal on the unsandboxed executor). `record`: an allow is
+        recorded too (what a page sent on its own: every decision of the browser's hold is
+        in the trace), without attachments."""
         rule = rule or self.rule(kind, key)
         if rule == "allow":
+            if record:
+                return self.channel.record_policy(
+                    agent,
+                    kind,
+                    detail,
+                    target=target,
+                    allowed=True,
+                    reason=f"the [approval] rule {self.settings.rule_key(kind, key)} is allow",
+                )
             return Decision(True, "policy")
         files = await _made(attachments)
         if rule == "deny":

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Request, Route
+from playwright.async_api import Page, Request
 
 from magentic.agents.web_surfer.actions import ActionProblem, ActionResult, Actions
 from magentic.agents.web_surfer.address import resolve_address
@@ -51,8 +51,12 @@ if TYPE_CHECKING:
 
 # The order of specificity: of kinds with equally strict rules, the first is asked about.
 ORDER = ("login", "submit_form", "upload", "download", "new_domain", "web_action")
-# Actions that cannot make the page post or navigate: no backstop route for them.
-NO_BACKSTOP = frozenset({"scroll", "find_on_page", "find_next", "sleep"})
+# How a held request is described, by its resource type.
+_HOW = {
+    "document": "submits a form",
+    "ping": "sends a beacon",
+    "beacon": "sends a beacon",
+}
 _DETAIL_CHARS = 1000
 
 
@@ -92,7 +96,14 @@ class WebApprovals:
         self.cleared: set[str] = set()  # kinds allowed for the action under way
         self.refused_kinds: set[str] = set()  # kinds refused during it: not asked again
         self.cleared_sites: set[str] = set()
-        self.refused: list[str] = []  # what the backstop stopped, for the observation
+        self.refused: list[str] = []  # what the hold stopped, for the observation
+        # New sites a held navigation was allowed to (by the rules or a person): not asked
+        # about again in this session.
+        self.allowed_sites: set[str] = set()
+        # What the hold refused since the last action, and how often it was tried.
+        self.refused_between: dict[tuple[str, str], int] = {}
+        # While an action runs: set when the hold refuses something, which ends the action.
+        self._refusal: asyncio.Future[str] | None = None
         self.before_shot: Observation | None = None  # the latest observation with a shot
         session.approvals = self
 
@@ -245,30 +256,52 @@ class WebApprovals:
             return self.settings.search_url.format(query=quote_plus(str(args.get("query", ""))))
         return resolve_address(str(args.get("url") or ""), current)
 
-    # During --------------------------------------------------------------------------------
+    # During and between actions ------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def acting(self, name: str) -> AsyncIterator[None]:
-        """The backstop for one action (see the module docstring)."""
-        context = self.session.context
-        gate = self.gate
-        install = (
-            gate is not None
-            and context is not None
-            and name not in NO_BACKSTOP
-            and any(gate.rule(kind) != "allow" for kind in ("submit_form", "new_domain"))
-        )
-        if install:
-            assert context is not None
-            await context.route("**/*", self._route)
+        """An action is under way: what the hold (hold.py) refuses in it ends it at once
+        (`unless_refused`); what it was cleared for goes without a second question."""
+        self._refusal = asyncio.get_running_loop().create_future()
+        self.refused_between.clear()
         try:
             yield
         finally:
-            if install:
-                assert context is not None
-                with contextlib.suppress(PlaywrightError):
-                    await context.unroute("**/*", self._route)
+            self._refusal = None
             self.cleared, self.cleared_sites, self.refused_kinds = set(), set(), set()
             self.remember_sites()
+
+    async def unless_refused(
+        self, work: Awaitable[ActionResult], name: str, page: Page
+    ) -> ActionResult:
+        """The action's result; or, as soon as the hold refuses something the page tried
+        during it, the action stopped with "not approved" (the page would otherwise wait
+        for a request that will never go, until the action's deadline)."""
+        task = asyncio.ensure_future(work)
+        refusal = self._refusal
+        if refusal is None:
+            return await task
+        try:
+            await asyncio.wait({task, refusal}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not refusal.done():
+            return task.result()
+        what = f"not approved: {refusal.result()}"
+        if task.done():
+            result = task.result()
+            result.error = result.error or what
+            return result
+        task.cancel()
+        await asyncio.wait({task}, timeout=2)
+        if not task.done():
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        elif not task.cancelled():
+            task.exception()  # ended with the stop: not news
+        await self.session.stop_loading(page)
+        return ActionResult(
+            f"Stopped {name.replace('_', ' ')}: the page tried something.", error=what
+        )
 
     def take_refused(self) -> list[str]:
         refused, self.refused = self.refused, []
@@ -281,68 +314,113 @@ class WebApprovals:
                 if site is not None:
                     self.visited.add(site)
 
-    async def _route(self, route: Route, request: Request) -> None:
+    async def request(self, page: Page | None, request: Request) -> bool:
+        """May a request that is not a read (POST, PUT, PATCH, DELETE...) go, whatever its
+        type and site? Every answer is recorded."""
+        if self.gate is None:
+            return True
+        method = request.method.upper()
+        how = _HOW.get(request.resource_type, "sends a request in the background")
+        detail = f"{self._when(page)}the page {how}: {method} {request.url[:300]}"
         try:
-            held = self._held(request)
-        except PlaywrightError:  # a service worker's request, a closed page
-            held = None
-        if held is None:
-            with contextlib.suppress(PlaywrightError):
-                await route.fallback()
-            return
-        kind, detail, page, site = held
-        # A tab whose navigation is held does not paint: it is shown as it was before.
+            sent = (request.post_data_buffer or b"").decode("utf-8", "replace")
+        except PlaywrightError:
+            sent = ""
+        if sent:
+            detail += f"\nwith: {sent[:_DETAIL_CHARS]}"
         fresh = request.resource_type != "document" or self.before_shot is None
-        allowed, reason = await self._decide(kind, detail, request.url, page, fresh=fresh)
-        if allowed:
-            self.cleared.add(kind)
-            if site:
-                self.cleared_sites.add(site)
-            with contextlib.suppress(PlaywrightError):
-                await route.fallback()
-            return
-        self.refused_kinds.add(kind)
-        what = "go to" if kind == "new_domain" else f"send {request.method}"
-        self.refused.append(
-            f"The page tried to {what} {request.url[:200]}; it was stopped: not approved "
-            f"({kind}): {reason}."
-        )
-        with contextlib.suppress(PlaywrightError):
-            await route.abort("aborted")  # the tab stays on its page (no error page)
+        what = f"to send {method} {request.url[:200]}"
+        return await self._judge("submit_form", detail, request.url, page, what, fresh=fresh)
 
-    def _held(self, request: Request) -> tuple[str, str, Page, str] | None:
-        """What a request the page sends needs approval as, if anything."""
+    async def navigation(self, page: Page, url: str, *, redirect: bool) -> bool:
+        """May a tab's top-level document load `url` (a redirect hop included)? Only a new
+        site is a question; every answer to one is recorded."""
+        if self.gate is None:
+            return True
+        site = site_of(url)
+        if (
+            site is None
+            or site in self.visited
+            or site in self.allowed_sites
+            or self.session.policy.check_url(url)  # blocked anyway (the proxy says so)
+        ):
+            return True
+        how = "is redirected" if redirect else "goes"
+        detail = f"{self._when(page)}the page {how} to {url[:300]}: {site} is a new site."
+        what = f"to {'be redirected' if redirect else 'go'} to {url[:200]}"
+        fresh = self.before_shot is None
+        return await self._judge("new_domain", detail, url, page, what, fresh=fresh, site=site)
+
+    def _when(self, page: Page | None) -> str:
+        where = ""
+        with contextlib.suppress(PlaywrightError):
+            where = f", on {page.url[:300]}" if page is not None else ", in a worker"
+        if self._refusal is not None:
+            return f"After {self.current or 'the action'}{where}: "
+        return f"Between actions{where}: "
+
+    async def _judge(
+        self,
+        kind: str,
+        detail: str,
+        target: str,
+        page: Page | None,
+        what: str,
+        *,
+        fresh: bool,
+        site: str = "",
+    ) -> bool:
+        """The gate's word on what the page tried, recorded, the clocks stopped meanwhile.
+        During an action, what the action was cleared for goes; a refusal ends it."""
         gate = self.gate
-        if gate is None:
-            return None
-        frame = request.frame
-        page = frame.page
-        kind = request.resource_type
-        after = f"After {self.current or 'the action'}, on {page.url[:300]}: "
-        if request.method.upper() == "POST" and kind in ("document", "fetch", "xhr"):
-            if "submit_form" in self.cleared or gate.rule("submit_form") == "allow":
-                return None
-            if kind != "document" and site_of(request.url) != site_of(page.url):
-                return None  # a third party's beacon: not the page acting for the user
-            sent = request.post_data or ""
-            how = "submits a form" if kind == "document" else "sends a request in the background"
-            detail = f"{after}the page {how}: POST {request.url[:300]}"
-            if sent:
-                detail += f"\nwith: {sent[:_DETAIL_CHARS]}"
-            return ("submit_form", detail, page, "")
-        if kind == "document" and frame.parent_frame is None:
-            site = site_of(request.url)
-            if (
-                site is None
-                or site in self.visited
-                or site in self.cleared_sites
-                or gate.rule("new_domain") == "allow"
-                or self.session.policy.check_url(request.url)
-            ):
-                return None
-            detail = f"{after}the page goes to {request.url[:300]}: {site} is a new site."
-            return ("new_domain", detail, page, site)
-        return None
+        assert gate is not None
+        acting = self._refusal is not None
+        again = (kind, target)
+        if not acting and again in self.refused_between:
+            # The same thing tried again between actions (a page in a loop): refused as
+            # before, counted, not asked or recorded once more.
+            self.refused_between[again] += 1
+            return False
+        if acting and (kind in self.cleared or (site and site in self.cleared_sites)):
+            why = f"allowed with the action under way ({self.current[:200]})"
+            decision = gate.channel.record_policy(
+                self.agent, kind, detail, target=target, allowed=True, reason=why
+            )
+        elif acting and kind in self.refused_kinds:
+            decision = gate.channel.record_policy(
+                self.agent,
+                kind,
+                detail,
+                target=target,
+                allowed=False,
+                reason="refused earlier in this action",
+            )
+        else:
+            async with self.session.holds.hold():
+                decision = await gate.check(
+                    kind,
+                    self.agent,
+                    detail,
+                    target=target,
+                    record=True,
+                    attachments=lambda: self._screenshot(
+                        kind, None if fresh else self.before_shot, page
+                    ),
+                )
+        if decision.allowed:
+            if site:
+                self.allowed_sites.add(site)
+            return True
+        note = f"The page tried {what}; it was stopped: not approved ({kind}): {decision.reason}."
+        if self._refusal is None:
+            self.refused_between[again] = 1
+            self.session.notes.append(f"Between actions: {note}")
+            return False
+        self.refused_kinds.add(kind)
+        self.refused.append(note)
+        if not self._refusal.done():
+            self._refusal.set_result(f"the page tried {what} ({kind}: {decision.reason})")
+        return False
 
     async def _decide(
         self, kind: str, detail: str, target: str, page: Page, *, fresh: bool = True
