@@ -64,7 +64,8 @@ navigator.serviceWorker.register('/sw.js').then(
   () => navigator.serviceWorker.ready.then(() => sw.textContent = 'registered'),
   () => sw.textContent = 'refused');
 </script>""",
-    "/links": """<title>Links</title><p><a href="/redirect">Partner offer</a></p>""",
+    "/links": """<title>Links</title><p><a href="/redirect">Partner offer</a></p>
+<p><a href="/redirect" target="_blank">Partner tab</a></p>""",
     "/timer-nav": "<title>Timer nav</title><script>"
     + GO.format(then="location.href = '{OTHER}/landed'")
     + "</script>",
@@ -330,6 +331,17 @@ async def test_a_redirect_to_a_new_site_is_held(
     assert s.page().url.startswith(sites[0])
 
 
+async def test_a_redirect_in_a_new_tab_is_held(
+    surf: Callable[..., Any], sites: tuple[str, str]
+) -> None:
+    s = await surf(new_domain="ask")
+    s.surfer.visited_sites.add("127.0.0.1")
+    await s.do(act("visit_url", url=f"{sites[0]}/links"))
+    await s.do(act("click", "Partner tab"))  # a popup whose first page redirects away
+    assert not [r for r in Server.received if r[2] == "/landed"]
+    denied(s, "new_domain", f"{sites[1]}/landed")
+
+
 async def test_a_timer_navigation_to_a_new_site_is_held(
     surf: Callable[..., Any], sites: tuple[str, str]
 ) -> None:
@@ -370,6 +382,7 @@ async def test_an_allowed_post_goes_and_is_recorded_as_allowed(
 async def test_a_denied_auto_submitting_form_ends_the_action_at_once(
     surf: Callable[..., Any], sites: tuple[str, str]
 ) -> None:
+    # A deadline under the navigation timeout: the old stall ended in a destroyed tab.
     s = await surf(web={"action_deadline_s": 8.0})
     reply = await s.do(act("visit_url", url=f"{sites[0]}/autosubmit"))  # it posts a form at once
     assert posts() == []
