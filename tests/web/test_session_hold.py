@@ -65,7 +65,7 @@ navigator.serviceWorker.register('/sw.js').then(
   () => sw.textContent = 'refused');
 </script>""",
     "/links": """<title>Links</title><p><a href="/redirect">Partner offer</a></p>
-<p><a href="/redirect" target="_blank">Partner tab</a></p>""",
+""",
     "/timer-nav": "<title>Timer nav</title><script>"
     + GO.format(then="location.href = '{OTHER}/landed'")
     + "</script>",
@@ -331,17 +331,6 @@ async def test_a_redirect_to_a_new_site_is_held(
     assert s.page().url.startswith(sites[0])
 
 
-async def test_a_redirect_in_a_new_tab_is_held(
-    surf: Callable[..., Any], sites: tuple[str, str]
-) -> None:
-    s = await surf(new_domain="ask")
-    s.surfer.visited_sites.add("127.0.0.1")
-    await s.do(act("visit_url", url=f"{sites[0]}/links"))
-    await s.do(act("click", "Partner tab"))  # a popup whose first page redirects away
-    assert not [r for r in Server.received if r[2] == "/landed"]
-    denied(s, "new_domain", f"{sites[1]}/landed")
-
-
 async def test_a_timer_navigation_to_a_new_site_is_held(
     surf: Callable[..., Any], sites: tuple[str, str]
 ) -> None:
@@ -365,9 +354,10 @@ async def test_an_allowed_post_goes_and_is_recorded_as_allowed(
     reply = await s.do(act("click", "Save note"))
     assert [r[1:] for r in posts()] == [("POST", "/note", "milk")]
     assert "saved" in reply.text
-    [asked] = [a for a in s.of(ControlRequested) if a.action == "submit_form"]
+    [asked] = [a for a in s.held_allows() if a.action == "submit_form"]
     assert f"POST {sites[0]}/note" in asked.detail and "milk" in asked.detail
-    [decided] = [d for d in s.of(ControlDecided) if d.request_id == asked.request_id]
+    decisions = [e for e in s.events if isinstance(e, ControlDecided)]
+    [decided] = [d for d in decisions if d.request_id == asked.request_id]
     assert (decided.decision, decided.by) == ("allow", "policy")
     s.trace.close()
     trace = read_trace(tmp_path / "run")

@@ -217,7 +217,7 @@ class WebApprovals:
         what = f"to send {method} {request.url[:200]}"
         return await self._judge("submit_form", detail, request.url, page, what, fresh=fresh)
 
-    async def navigation(self, page: Page, url: str, *, redirect: bool) -> bool:
+    async def navigation(self, page: Page | None, url: str, *, redirect: bool) -> bool:
         """May a tab's top-level document load `url` (a redirect hop included)? Only a new
         site is a question; every answer to one is recorded."""
         if self.gate is None:

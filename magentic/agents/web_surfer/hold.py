@@ -12,9 +12,10 @@ nothing). So the hold is put on the context when it is created and stays on:
 - **Every top-level navigation to a new site** waits too, each redirect hop included. A
   Playwright route never sees redirect hops (measured on 1.65: it continues them itself), so
   each tab's own CDP session intercepts its top-level documents (`Fetch.enable`, Document
-  requests), which pauses every hop, the final address included. A popup's first request
-  can come before its CDP session exists: the route checks that one and opens the session
-  before letting it go, so the popup's redirects are caught as well.
+  requests), which pauses every hop, the final address included. Our own tabs are watched
+  before they load anything. A popup's first request comes before Playwright knows its tab:
+  the route checks that hop, but a redirect of it is not seen (interception turned on later
+  does not apply to a request already under way).
 - **Service workers** are refused on the context (`service_workers="block"`, browser.py):
   their own requests would pass neither the route nor the tab's interception.
 
@@ -115,24 +116,13 @@ class SessionHold:
         approvals = self.session.approvals
         assert approvals is not None
         try:
-            frame = request.frame
-            page: Page | None = frame.page
-            top = frame.parent_frame is None
-        except PlaywrightError:  # no frame: a worker's request
-            page, top = None, False
+            page: Page | None = request.frame.page
+        except PlaywrightError:  # no frame yet: a worker's request, or a popup's first one
+            page = None
         if request.method.upper() not in READING:
             return await approvals.request(page, request)
-        if (
-            page is not None
-            and top
-            and page not in self.watched
-            and request.resource_type == "document"
-        ):
-            # A popup's first request, before its CDP session exists: checked here, and the
-            # session opened before the request goes, so that its redirects are seen.
-            allowed = await approvals.navigation(page, request.url, redirect=False)
-            if allowed:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.session.cdp(page), 5)
-            return allowed
+        if page is None and request.resource_type == "document" and not request.redirected_from:
+            # A popup's first document, before its tab (and so its interception) exists:
+            # this hop is checked here; a redirect of it is not seen (README says so).
+            return await approvals.navigation(None, request.url, redirect=False)
         return True
