@@ -48,6 +48,6 @@ async def may_call(
         key=key,
         rule=rule,
         rule_name=name,
-        record_allow=True,
+        record=True,
     )
     return None if decision.allowed else (decision.reason or "it was not approved")

@@ -4,7 +4,7 @@ then, for "ask", a person through the control channel.
 Agents call `check` with the action's kind and the exact action as a person would read it;
 they get a Decision whose `reason` they tell their model when the answer is no. Allowed
 actions leave no event (they are the agent's own `agent_acted` record) unless the caller
-asks for it (`record_allow`, as MCP calls do); everything else is a
+asks for one (`record`: MCP calls, and what a page sent on its own); everything else is a
 request and a decision in the trace, with the attachments (a web action's screenshot).
 
 Attachments may be given as a function that makes them: a screenshot costs a tenth of a
@@ -50,17 +50,18 @@ class ApprovalGate:
         key: str = "",
         rule: Rule | None = None,
         rule_name: str | None = None,
-        record_allow: bool = False,
         attachments: Attachments = (),
+        record: bool = False,
     ) -> Decision:
         """May `agent` take this action? `rule` overrides the table's (an agent that knows
         better, e.g. the terminal on the unsandboxed executor), and `rule_name` is then the
-        setting a denial names. `record_allow`: an allow is recorded too (MCP calls, whose
-        effects the run cannot see, leave every decision in the trace)."""
+        setting a denial names. `record`: an allow is recorded too, without attachments (MCP
+        calls, whose effects the run cannot see, and what a page sent on its own: every
+        decision of the browser's hold is in the trace)."""
         rule = rule or self.rule(kind, key)
         name = rule_name or self.settings.rule_key(kind, key)
         if rule == "allow":
-            if not record_allow:
+            if not record:
                 return Decision(True, "policy")
             return self.channel.record_policy(
                 agent,

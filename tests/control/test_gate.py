@@ -71,3 +71,25 @@ def test_step_and_yes_flags_set_the_approval_table(tmp_path: Path) -> None:
     old = tmp_path / "old.toml"
     old.write_text("[web]\nstep_mode = true\n")
     assert load_config(old, environ={}).approval.web_action == "ask"
+
+
+async def test_record_keeps_an_allow_in_the_trace_without_making_attachments() -> None:
+    made: list[int] = []
+
+    async def screenshot() -> list[Attachment]:
+        made.append(1)
+        return []
+
+    g, seen = gate(submit_form="allow")
+    decision = await g.check(
+        "submit_form",
+        "WebSurfer",
+        "POST /note",
+        target="/note",
+        record=True,
+        attachments=screenshot,
+    )
+    assert decision.allowed and decision.by == "policy"
+    assert [e.kind for e in seen] == ["control_requested", "control_decided"]
+    assert getattr(seen[1], "reason", "") == "the [approval] rule submit_form is allow"
+    assert made == []

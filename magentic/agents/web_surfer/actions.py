@@ -91,8 +91,10 @@ class Actions:
         approvals = self.session.approvals
         if approvals is None:
             return await self._run(name, action, parsed, page)
-        async with approvals.acting(name):  # the approval backstop (approval.py)
-            result = await self._run(name, action, parsed, page)
+        async with approvals.acting(name):  # what the hold refuses ends it (approval.py)
+            result = await approvals.unless_refused(
+                self._run(name, action, parsed, page), name, page
+            )
         result.notes += approvals.take_refused()
         return result
 

@@ -1,47 +1,42 @@
 """Action approval in the browser: what a WebSurfer action would do, asked before it happens,
-and a backstop for what the page then does on its own.
+and the gate's word on what the page then does on its own, during an action or between them.
 
 **Before** each action (`before`), outside the action's clock, the page is read for what the
-action means (page.js `actionInfo`): a click on a form's submit button, or Enter in one of
-its fields, submits it (`submit_form` when it posts; `login` when the form has a password or
-payment-card field); typing into such a field is `login`; a link or an address on a site
-not visited in this run is `new_domain`; `upload_file` is `upload`, `download` is
-`download`; and every action is `web_action` (what `--step` asks about). The strictest rule
-of the action's kinds decides, and a person is asked once, shown the exact action and the
-page's screenshot. A no leaves the page untouched: the model is told why.
+action means (action_kinds.py): submitting a form, a login or card field, a new site, an
+upload, a download; and every action is `web_action` (what `--step` asks about). The
+strictest rule of the action's kinds decides, and a person is asked once, shown the exact
+action and the page's screenshot. A no leaves the page untouched: the model is told why.
 
-**During** the action (`acting`), what reading the page could not foresee is caught where
-it happens: a context route holds each POST the page sends (a form submission anywhere, or
-a script's request to the page's own site; third-party beacons pass) and each top-level
-navigation to a new site, until the gate has decided; a no aborts the request. Downloads
-are held the same way before they are saved into the workspace. While a request is held,
-the action's clocks stop (holds.py). The route is installed only for the action and only
-when a rule could stop something, because routing turns Chromium's HTTP cache off.
-
-Limits: a route never sees redirect hops (proxy.py says why), so a redirect to a new site
-is not asked about; a POST in a service worker's own fetch is not seen either.
+**Whenever** the page sends a request that is not a read (POST, PUT, PATCH, DELETE; a form,
+fetch, XHR or beacon, to any site) or a tab goes to a new site (a redirect hop included),
+the session-wide hold (hold.py) waits for `request` / `navigation` here. The rules decide:
+allow goes, deny is aborted, ask asks the person if one is present, else no. Every decision
+is recorded as a `control_requested` / `control_decided` pair, allows included (by
+"policy"). During an action, what the action was cleared for goes without a second
+question, and a refusal ends the action at once with "not approved: ..." (`unless_refused`)
+instead of leaving it waiting for a request that will never go. Between actions a refusal
+is noted for the next observation; the same thing tried again before the next action is
+refused without asking or recording it again (a page in a loop). Downloads are held the
+same way before they are saved into the workspace. While a decision is awaited, the
+action's clocks stop (holds.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request, Route
 
-from magentic.agents.web_surfer.actions import ActionProblem, ActionResult, Actions
-from magentic.agents.web_surfer.address import resolve_address
+from magentic.agents.web_surfer.action_kinds import ActionReader, describe
+from magentic.agents.web_surfer.actions import ActionResult, Actions
 from magentic.agents.web_surfer.browser import BrowserSession
 from magentic.agents.web_surfer.domains import site_of, suffix_list
-from magentic.agents.web_surfer.downloads import human_size
 from magentic.agents.web_surfer.effects import send_once, sends_once
 from magentic.agents.web_surfer.observe import Observation, capture
-from magentic.agents.web_surfer.page_module import call, ids_of
 from magentic.agents.web_surfer.settings import WebSurferSettings
 from magentic.events import Attachment
 from magentic.llm.messages import ToolCall
@@ -52,24 +47,13 @@ if TYPE_CHECKING:
 
 # The order of specificity: of kinds with equally strict rules, the first is asked about.
 ORDER = ("login", "submit_form", "upload", "download", "new_domain", "web_action")
-# Actions that cannot make the page post or navigate: no backstop route for them.
-NO_BACKSTOP = frozenset({"scroll", "find_on_page", "find_next", "sleep"})
+# How a held request is described, by its resource type.
+_HOW = {
+    "document": "submits a form",
+    "ping": "sends a beacon",
+    "beacon": "sends a beacon",
+}
 _DETAIL_CHARS = 1000
-
-
-@dataclass
-class Guarded:
-    """One action as the gate sees it: its kinds and the words a person reads."""
-
-    kinds: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    target: str = ""
-    sites: set[str] = field(default_factory=set)  # sites it opens that are new
-
-    def add(self, kind: str, reason: str) -> None:
-        if kind not in self.kinds:
-            self.kinds.append(kind)
-        self.reasons.append(reason)
 
 
 class WebApprovals:
@@ -93,10 +77,17 @@ class WebApprovals:
         self.cleared: set[str] = set()  # kinds allowed for the action under way
         self.refused_kinds: set[str] = set()  # kinds refused during it: not asked again
         self.cleared_sites: set[str] = set()
-        self.refused: list[str] = []  # what the backstop stopped, for the observation
+        self.refused: list[str] = []  # what the hold stopped, for the observation
+        # New sites a held navigation was allowed to (by the rules or a person): not asked
+        # about again in this session.
+        self.allowed_sites: set[str] = set()
+        # What the hold refused since the last action, and how often it was tried.
+        self.refused_between: dict[tuple[str, str], int] = {}
+        # While an action runs: set when the hold refuses something, which ends the action.
+        self._refusal: asyncio.Future[str] | None = None
         self.before_shot: Observation | None = None  # the latest observation with a shot
-        self.posts = False  # the action under way submits a form: its POST is journaled
         session.approvals = self
+        self.reader = ActionReader(session, settings, self.visited)
 
     @property
     def gate(self) -> ApprovalGate | None:
@@ -115,14 +106,12 @@ class WebApprovals:
         """Ask about one action before it runs: None to go on, else the result of not
         running it (the reason, for the model)."""
         self.cleared, self.cleared_sites, self.refused_kinds = set(), set(), set()
-        self.posts = False
         self.current = describe(call_, seen)
         self.saw(seen)
         gate = self.gate
         if gate is None:
             return None
-        guarded = await self.classify(call_, seen, actions)
-        self.posts = bool({"submit_form", "upload", "login"} & set(guarded.kinds))
+        guarded = await self.reader.classify(call_, actions)
         kinds = [k for k in ORDER if k in guarded.kinds or k == "web_action"]
         kind, rule = gate.strictest(kinds)
         if rule != "allow":
@@ -153,130 +142,52 @@ class WebApprovals:
         if seen.screenshot is not None:
             self.before_shot = seen
 
-    async def classify(self, call_: ToolCall, seen: Observation, actions: Actions) -> Guarded:
-        """The kinds of one action, read from the page (bounded: a page that does not answer
-        leaves the backstop to catch what the action does)."""
-        guarded = Guarded()
-        try:
-            await asyncio.wait_for(
-                self._classify(call_, guarded, actions), self.settings.action_timeout_s
-            )
-        except (PlaywrightError, ActionProblem, asyncio.TimeoutError, TimeoutError):
-            pass  # a page that does not answer: the backstop still holds what it sends
-        except (KeyError, TypeError, ValueError):
-            pass  # arguments the action itself will refuse (no target_id, not a number)
-        return guarded
-
-    async def _classify(self, call_: ToolCall, guarded: Guarded, actions: Actions) -> None:
-        name, args = call_.name, call_.arguments
-        page = self.session.active
-        if page is None:
-            return
-        if name in ("visit_url", "web_search") or (
-            name == "tab" and args.get("action") == "open" and args.get("url")
-        ):
-            url = self._address(name, args, page.url)
-            if url:
-                guarded.target = url
-                self._new_site(url, guarded, "It opens")
-            return
-        if name == "press_key" and "enter" in str(args.get("keys", "")).lower():
-            focused = await call(page.main_frame, "focusInfo")
-            if focused and (focused.get("enterSubmits") or focused.get("submits")):
-                self._form(focused, guarded)
-            return
-        if name not in ("click", "input_text", "select_option", "upload_file", "download"):
-            return
-        place = ids_of(page).place(int(args["target_id"]))
-        if place is None:
-            return  # no such element: the action itself says so
-        frame, local_id = place
-        info: dict[str, Any] | None = await call(frame, "actionInfoOf", local_id, name != "click")
-        if info is None:
-            return
-        if name == "upload_file":
-            file = actions.task_file(str(args.get("path", "")))
-            size = human_size(file.stat().st_size)
-            guarded.target = str(file)
-            guarded.add("upload", f"It sends the workspace file {file.name} ({size}) to the page.")
-        elif name == "select_option":
-            if info.get("card"):
-                guarded.add("login", "It chooses in a payment card field.")
-        elif name == "input_text":
-            if info.get("password"):
-                guarded.add("login", "It types into a password field.")
-            if info.get("card"):
-                guarded.add("login", "It types into a payment card field.")
-            if args.get("submit") and info.get("enterSubmits"):
-                self._form(info, guarded)
-        else:  # click, download
-            href = str(info.get("href") or "")
-            if name == "download" or info.get("download"):
-                guarded.target = href or guarded.target
-                guarded.add("download", f"It downloads the file behind it ({href or 'no link'}).")
-            elif href:
-                guarded.target = href
-                self._new_site(href, guarded, "The link leads to")
-            if info.get("submits"):
-                self._form(info, guarded)
-
-    def _form(self, info: dict[str, Any], guarded: Guarded) -> None:
-        form = info.get("form") or {}
-        if not form:
-            return
-        name = f" {form['name']!r}" if form.get("name") else ""
-        action = str(form.get("action") or "")
-        if form.get("password"):
-            guarded.add("login", f"The form{name} has a password field.")
-        if form.get("card"):
-            guarded.add("login", f"The form{name} asks for payment card details.")
-        if str(form.get("method", "get")).lower() == "post":
-            guarded.target = action
-            guarded.add("submit_form", f"It submits the form{name} by POST to {action[:300]}.")
-        elif action:
-            guarded.target = guarded.target or action
-            self._new_site(action, guarded, f"The form{name} goes to")
-
-    def _new_site(self, url: str, guarded: Guarded, lead: str) -> None:
-        site = site_of(url)
-        if site is None or site in self.visited or self.session.policy.check_url(url):
-            return  # not a site, seen before, or blocked anyway (the action says so)
-        guarded.sites.add(site)
-        guarded.add("new_domain", f"{lead} {url[:300]}: {site} is a site not visited in this run.")
-
-    def _address(self, name: str, args: dict[str, Any], current: str) -> str | None:
-        if name == "web_search":
-            return self.settings.search_url.format(query=quote_plus(str(args.get("query", ""))))
-        return resolve_address(str(args.get("url") or ""), current)
-
-    # During --------------------------------------------------------------------------------
+    # During and between actions ------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def acting(self, name: str) -> AsyncIterator[None]:
-        """The backstop for one action (see the module docstring)."""
-        context = self.session.context
-        gate = self.gate
-        effects = self.ctx.effects if self.ctx is not None else None
-        install = (
-            gate is not None
-            and context is not None
-            and name not in NO_BACKSTOP
-            and (
-                any(gate.rule(kind) != "allow" for kind in ("submit_form", "new_domain"))
-                or (effects is not None and self.posts)  # a form's POST goes out once
-            )
-        )
-        if install:
-            assert context is not None
-            await context.route("**/*", self._route)
+        """An action is under way: what the hold (hold.py) refuses in it ends it at once
+        (`unless_refused`); what it was cleared for goes without a second question."""
+        self._refusal = asyncio.get_running_loop().create_future()
+        self.refused_between.clear()
         try:
             yield
         finally:
-            if install:
-                assert context is not None
-                with contextlib.suppress(PlaywrightError):
-                    await context.unroute("**/*", self._route)
+            self._refusal = None
             self.cleared, self.cleared_sites, self.refused_kinds = set(), set(), set()
             self.remember_sites()
+
+    async def unless_refused(
+        self, work: Awaitable[ActionResult], name: str, page: Page
+    ) -> ActionResult:
+        """The action's result; or, as soon as the hold refuses something the page tried
+        during it, the action stopped with "not approved" (the page would otherwise wait
+        for a request that will never go, until the action's deadline)."""
+        task = asyncio.ensure_future(work)
+        refusal = self._refusal
+        if refusal is None:
+            return await task
+        try:
+            await asyncio.wait({task, refusal}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not refusal.done():
+            return task.result()
+        what = f"not approved: {refusal.result()}"
+        if task.done():
+            result = task.result()
+            result.error = result.error or what
+            return result
+        task.cancel()
+        await asyncio.wait({task}, timeout=2)
+        if not task.done():
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        elif not task.cancelled():
+            task.exception()  # ended with the stop: not news
+        await self.session.stop_loading(page)
+        return ActionResult(
+            f"Stopped {name.replace('_', ' ')}: the page tried something.", error=what
+        )
 
     def take_refused(self) -> list[str]:
         refused, self.refused = self.refused, []
@@ -289,40 +200,13 @@ class WebApprovals:
                 if site is not None:
                     self.visited.add(site)
 
-    async def _route(self, route: Route, request: Request) -> None:
-        try:
-            held = self._held(request)
-        except PlaywrightError:  # a service worker's request, a closed page
-            held = None
-        if held is None:
-            await self._let_through(route, request)
-            return
-        kind, detail, page, site = held
-        # A tab whose navigation is held does not paint: it is shown as it was before.
-        fresh = request.resource_type != "document" or self.before_shot is None
-        allowed, reason = await self._decide(kind, detail, request.url, page, fresh=fresh)
-        if allowed:
-            self.cleared.add(kind)
-            if site:
-                self.cleared_sites.add(site)
-            await self._let_through(route, request)
-            return
-        self.refused_kinds.add(kind)
-        what = "go to" if kind == "new_domain" else f"send {request.method}"
-        self.refused.append(
-            f"The page tried to {what} {request.url[:200]}; it was stopped: not approved "
-            f"({kind}): {reason}."
-        )
-        with contextlib.suppress(PlaywrightError):
-            await route.abort("aborted")  # the tab stays on its page (no error page)
-
-    async def _let_through(self, route: Route, request: Request) -> None:
-        """A request allowed on: a POST through the run's side-effect journal (once across
-        a resume, web_surfer/effects.py), anything else on its way."""
+    async def let_through(self, route: Route, request: Request) -> None:
+        """A request the hold allowed on: a POST through the run's side-effect journal (once
+        across a resume, effects.py), anything else on its way."""
         effects = self.ctx.effects if self.ctx is not None else None
         try:
             journaled = effects is not None and sends_once(request)
-        except PlaywrightError:
+        except PlaywrightError:  # a service worker's request, a closed page
             journaled = False
         if journaled:
             assert effects is not None
@@ -331,39 +215,113 @@ class WebApprovals:
         with contextlib.suppress(PlaywrightError):
             await route.fallback()
 
-    def _held(self, request: Request) -> tuple[str, str, Page, str] | None:
-        """What a request the page sends needs approval as, if anything."""
+    async def request(self, page: Page | None, request: Request) -> bool:
+        """May a request that is not a read (POST, PUT, PATCH, DELETE...) go, whatever its
+        type and site? Every answer is recorded."""
+        if self.gate is None:
+            return True
+        method = request.method.upper()
+        how = _HOW.get(request.resource_type, "sends a request in the background")
+        detail = f"{self._when(page)}the page {how}: {method} {request.url[:300]}"
+        try:
+            sent = (request.post_data_buffer or b"").decode("utf-8", "replace")
+        except PlaywrightError:
+            sent = ""
+        if sent:
+            detail += f"\nwith: {sent[:_DETAIL_CHARS]}"
+        fresh = request.resource_type != "document" or self.before_shot is None
+        what = f"to send {method} {request.url[:200]}"
+        return await self._judge("submit_form", detail, request.url, page, what, fresh=fresh)
+
+    async def navigation(self, page: Page | None, url: str, *, redirect: bool) -> bool:
+        """May a tab's top-level document load `url` (a redirect hop included)? Only a new
+        site is a question; every answer to one is recorded."""
+        if self.gate is None:
+            return True
+        site = site_of(url)
+        if (
+            site is None
+            or site in self.visited
+            or site in self.allowed_sites
+            or self.session.policy.check_url(url)  # blocked anyway (the proxy says so)
+        ):
+            return True
+        how = "is redirected" if redirect else "goes"
+        detail = f"{self._when(page)}the page {how} to {url[:300]}: {site} is a new site."
+        what = f"to {'be redirected' if redirect else 'go'} to {url[:200]}"
+        fresh = self.before_shot is None
+        return await self._judge("new_domain", detail, url, page, what, fresh=fresh, site=site)
+
+    def _when(self, page: Page | None) -> str:
+        where = ""
+        with contextlib.suppress(PlaywrightError):
+            where = f", on {page.url[:300]}" if page is not None else ", in a worker"
+        if self._refusal is not None:
+            return f"After {self.current or 'the action'}{where}: "
+        return f"Between actions{where}: "
+
+    async def _judge(
+        self,
+        kind: str,
+        detail: str,
+        target: str,
+        page: Page | None,
+        what: str,
+        *,
+        fresh: bool,
+        site: str = "",
+    ) -> bool:
+        """The gate's word on what the page tried, recorded, the clocks stopped meanwhile.
+        During an action, what the action was cleared for goes; a refusal ends it."""
         gate = self.gate
-        if gate is None:
-            return None
-        frame = request.frame
-        page = frame.page
-        kind = request.resource_type
-        after = f"After {self.current or 'the action'}, on {page.url[:300]}: "
-        if request.method.upper() == "POST" and kind in ("document", "fetch", "xhr"):
-            if "submit_form" in self.cleared or gate.rule("submit_form") == "allow":
-                return None
-            if kind != "document" and site_of(request.url) != site_of(page.url):
-                return None  # a third party's beacon: not the page acting for the user
-            sent = request.post_data or ""
-            how = "submits a form" if kind == "document" else "sends a request in the background"
-            detail = f"{after}the page {how}: POST {request.url[:300]}"
-            if sent:
-                detail += f"\nwith: {sent[:_DETAIL_CHARS]}"
-            return ("submit_form", detail, page, "")
-        if kind == "document" and frame.parent_frame is None:
-            site = site_of(request.url)
-            if (
-                site is None
-                or site in self.visited
-                or site in self.cleared_sites
-                or gate.rule("new_domain") == "allow"
-                or self.session.policy.check_url(request.url)
-            ):
-                return None
-            detail = f"{after}the page goes to {request.url[:300]}: {site} is a new site."
-            return ("new_domain", detail, page, site)
-        return None
+        assert gate is not None
+        acting = self._refusal is not None
+        again = (kind, target)
+        if not acting and again in self.refused_between:
+            # The same thing tried again between actions (a page in a loop): refused as
+            # before, counted, not asked or recorded once more.
+            self.refused_between[again] += 1
+            return False
+        if acting and (kind in self.cleared or (site and site in self.cleared_sites)):
+            why = f"allowed with the action under way ({self.current[:200]})"
+            decision = gate.channel.record_policy(
+                self.agent, kind, detail, target=target, allowed=True, reason=why
+            )
+        elif acting and kind in self.refused_kinds:
+            decision = gate.channel.record_policy(
+                self.agent,
+                kind,
+                detail,
+                target=target,
+                allowed=False,
+                reason="refused earlier in this action",
+            )
+        else:
+            async with self.session.holds.hold():
+                decision = await gate.check(
+                    kind,
+                    self.agent,
+                    detail,
+                    target=target,
+                    record=True,
+                    attachments=lambda: self._screenshot(
+                        kind, None if fresh else self.before_shot, page
+                    ),
+                )
+        if decision.allowed:
+            if site:
+                self.allowed_sites.add(site)
+            return True
+        note = f"The page tried {what}; it was stopped: not approved ({kind}): {decision.reason}."
+        if self._refusal is None:
+            self.refused_between[again] = 1
+            self.session.notes.append(f"Between actions: {note}")
+            return False
+        self.refused_kinds.add(kind)
+        self.refused.append(note)
+        if not self._refusal.done():
+            self._refusal.set_result(f"the page tried {what} ({kind}: {decision.reason})")
+        return False
 
     async def _decide(
         self, kind: str, detail: str, target: str, page: Page, *, fresh: bool = True
@@ -424,21 +382,6 @@ class WebApprovals:
         except (PlaywrightError, asyncio.TimeoutError, TimeoutError):
             return await self._screenshot(what, self.before_shot) if self.before_shot else []
         return [Attachment(name=f"approval-r{round_}-{what}.jpg", data=data, mime="image/jpeg")]
-
-
-def describe(call_: ToolCall, seen: Observation) -> str:
-    """The action in words, with the element's role and name (for approval and the log)."""
-    args: dict[str, Any] = dict(call_.arguments)
-    target = args.get("target_id")
-    what = call_.name.replace("_", " ")
-    if target is not None:
-        element = seen.state.element(int(target)) if str(target).isdigit() else None
-        label = element.describe().split(" value=")[0] if element else f"[{target}]"
-        what += f" {label}"
-    rest = {k: v for k, v in args.items() if k != "target_id"}
-    if rest:
-        what += " (" + ", ".join(f"{k}={str(v)[:80]!r}" for k, v in rest.items()) + ")"
-    return what
 
 
 def _verb(call_: ToolCall) -> str:

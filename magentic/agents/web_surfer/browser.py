@@ -35,6 +35,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from magentic import safe_fs
 from magentic.agents.web_surfer.downloads import Downloads
+from magentic.agents.web_surfer.hold import SessionHold
 from magentic.agents.web_surfer.holds import Holds
 from magentic.agents.web_surfer.limits import ActionLimits
 from magentic.agents.web_surfer.locate import find_chromium
@@ -215,6 +216,7 @@ class BrowserSession:
         *,
         downloads_dir: Path,
         policy: UrlPolicy | None = None,
+        hold: bool = True,
     ) -> None:
         self.pool = pool
         self.settings = settings
@@ -243,6 +245,9 @@ class BrowserSession:
         self.approvals: WebApprovals | None = None
         # Decisions the page waits on (a held POST, a download): the clocks stop meanwhile.
         self.holds = Holds()
+        # What the page sends on its own waits for the gate, for the session's whole life
+        # (hold.py). Off only for a measurement of what it costs (the benchmark).
+        self.hold = SessionHold(self) if hold else None
 
     # Lifecycle ---------------------------------------------------------------------------
     async def start(
@@ -277,6 +282,9 @@ class BrowserSession:
             "accept_downloads": True,
             # "<-loopback>": send 127.0.0.1 and localhost through the proxy too.
             "proxy": {"server": self.proxy.url, "bypass": "<-loopback>"},
+            # A service worker's own requests pass neither the hold's route nor a tab's
+            # interception (hold.py): none may register.
+            "service_workers": "block",
         }
         if s.user_agent:
             options["user_agent"] = s.user_agent
@@ -286,6 +294,8 @@ class BrowserSession:
         self.context.set_default_timeout(s.action_timeout_s * 1000)
         self.context.set_default_navigation_timeout(s.navigation_timeout_s * 1000)
         self.context.on("page", self._on_page)
+        if self.hold is not None:
+            await self.hold.install(self.context)
         await self.context.add_init_script(CLOCK_INIT_SCRIPT)
         self.tabs, self._cdp, self._crashed = [], {}, set()
         for url in urls or ["about:blank"]:
@@ -316,6 +326,8 @@ class BrowserSession:
         finally:
             self._own_pages -= 1
         self._adopt(page)
+        if self.hold is not None:  # its navigations are held from the first one on
+            await self.cdp(page)
         self.active = page
         return page
 
@@ -352,6 +364,8 @@ class BrowserSession:
         if page in self.tabs:
             self.tabs.remove(page)
         self._cdp.pop(page, None)
+        if self.hold is not None:
+            self.hold.forget(page)
         self._crashed.discard(page)
         if self.active is page:
             self.active = self.tabs[-1] if self.tabs else None
@@ -394,6 +408,8 @@ class BrowserSession:
         await session.send("Page.enable")
         tree = await session.send("Page.getFrameTree")
         self._main_frames[page] = tree["frameTree"]["frame"]["id"]
+        if self.hold is not None:
+            await self.hold.watch(page, session, self._main_frames[page])
         self._cdp[page] = session
         return session
 
