@@ -242,7 +242,7 @@ class Actions:
                 return  # a redirect by script, an error page or a download: settle follows it
             if isinstance(error, PlaywrightTimeout):
                 await self.session.stop_loading(page)  # else Chromium keeps waiting (guard.py)
-            await self._back_from_error(page, before)
+            await self._back_from_error(page, before, failed_url=url)
             raise ActionProblem(
                 self.session.explain(url) or f"{url} did not load: {text}"
             ) from None
@@ -252,12 +252,28 @@ class Actions:
                 await self._back_from_error(page, before, proxy_page=True)
                 raise ActionProblem(reason)
 
-    async def _back_from_error(self, page: Page, before: str, *, proxy_page: bool = False) -> None:
-        """An error page was committed in place of the page we were on: step back to it."""
-        failed = proxy_page or page.url.startswith("chrome-error:")
+    async def _back_from_error(
+        self, page: Page, before: str, *, proxy_page: bool = False, failed_url: str = ""
+    ) -> None:
+        """An error page was committed in place of the page we were on: step back to it.
+        Chromium names an error page either `chrome-error:` or the address that failed."""
+        failed = (
+            proxy_page
+            or page.url.startswith("chrome-error:")
+            or (bool(failed_url) and page.url == failed_url)
+        )
         if failed and before not in ("", "about:blank") and page.url != before:
-            with contextlib.suppress(PlaywrightError):
-                await page.go_back(wait_until="commit")
+            for attempt in range(3):
+                try:
+                    await page.go_back(wait_until="commit")
+                    return
+                except PlaywrightError as error:
+                    # The error page moves the tab to another renderer process; while that
+                    # swap is under way the page is briefly "not attached": wait, then again.
+                    if "Not attached" not in str(error) or attempt == 2:
+                        return
+                with contextlib.suppress(PlaywrightError):
+                    await page.wait_for_load_state("domcontentloaded", timeout=1000)
 
     @tool("history_back", "Go back a page.")
     async def history_back(self, a: NoArgs) -> ActionResult:
