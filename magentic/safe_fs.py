@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CHUNK = 1 << 20
 
 
@@ -144,31 +145,37 @@ def open_read(root: Path, relative: str | os.PathLike[str]) -> BinaryIO:
     regular file (a fifo would block the reader)."""
     *dirs, name = parts_of(relative)
     with folder(root, dirs) as dir_fd:
-        fd = os.open(
-            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
-        )
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{relative} is not a regular file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    return _regular_reader(fd, relative)
 
 
 def open_nofollow(path: Path) -> BinaryIO:
     """A regular file open for reading, refused if its last component is a link (its
     folders are the caller's to trust)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    return _regular_reader(os.open(path, _READ_FLAGS), path)
+
+
+def _regular_reader(fd: int, what: str | os.PathLike[str]) -> BinaryIO:
+    """`fd` as a blocking reader, if it is a regular file (a fifo would block the reader,
+    hence the non-blocking open); closed and OSError otherwise."""
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file")
+            raise OSError(f"{os.fspath(what)} is not a regular file")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def append_private(path: Path, data: bytes) -> None:
+    """Append to an owner-only file (made 0600 if new), never through a link: the run's
+    journals, whose every line must be on disk before the run goes on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def read_bytes(root: Path, relative: str | os.PathLike[str], *, max_bytes: int) -> bytes:

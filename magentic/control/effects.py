@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from magentic import secrets
+from magentic import safe_fs, secrets
 from magentic.control.channel import ControlChannel
 from magentic.events import EventBus, SideEffectRecorded
 
@@ -179,9 +179,4 @@ class EffectJournal:
         self.size += len(line)
 
     def _append(self, line: bytes) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
-        fd = os.open(self.path, flags, 0o600)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        safe_fs.append_private(self.path, line)

@@ -19,12 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from magentic import secrets
+from magentic import safe_fs, secrets
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +92,4 @@ class CallJournal:
         self.size += len(line)
 
     def _append(self, line: bytes) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW  # never through a link
-        fd = os.open(self.path, flags, 0o600)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        safe_fs.append_private(self.path, line)
