@@ -48,13 +48,15 @@ DEFAULT_AGENTS = ["WebSurfer", "FileSurfer", "Coder", "ComputerTerminal"]
 
 class CacheSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # read_write stores every model call; replay answers only from the store (`--cache`).
     mode: Literal["off", "read_write", "replay"] = "off"
-    path: Path = Path(".magentic/model-cache.sqlite")
+    path: Path = Path(".magentic/model-cache.sqlite")  # the store (`--cache-path`)
 
 
 class SandboxConfig(SandboxSettings):
     """The `[sandbox]` table: where code runs, and how the sandbox is sized."""
 
+    # Where code runs: a Docker container, bubblewrap, or this machine itself (no isolation).
     kind: Literal["docker", "bwrap", "local"] = "docker"
 
 
@@ -62,14 +64,16 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     models: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"default": dict[str, Any]()})
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    # The team the orchestrator delegates to (`--agents`); `User` adds the person.
     agents: list[str] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     web: WebSurferSettings = Field(default_factory=WebSurferSettings)
     file_surfer: FileSurferSettings = Field(default_factory=FileSurferSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
-    trace_dir: Path = Path("runs")
+    trace_dir: Path = Path("runs")  # where run folders go (`--trace-dir`)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    # Dollars per million tokens, per model name; yours are added to the built-in ones.
     prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     # None: no [telemetry] table (telemetry then follows the standard OTEL_* variables alone).

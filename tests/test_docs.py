@@ -53,6 +53,13 @@ def test_the_config_page_lists_every_key_of_every_table() -> None:
 INTERNAL_VARIABLES = {"MAGENTIC_MCP_SERVER"}
 
 
+def test_every_key_of_the_config_page_says_what_it_does() -> None:
+    """A setting with no words in the reference is a setting a person must guess at: give it
+    a comment above or beside it in its settings model (or a Field description)."""
+    blank = [line for line in reference.config_page().splitlines() if line.endswith("|  |")]
+    assert blank == []
+
+
 def test_every_environment_variable_the_code_reads_is_documented() -> None:
     page = reference.config_page()
     named = set()

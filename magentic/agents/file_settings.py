@@ -12,6 +12,7 @@ class FileSurferSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     page_tokens: int = Field(default=1500, ge=100, le=32000, description="estimated tokens a page")
     max_file_mb: float = Field(default=50.0, gt=0, description="larger files are refused")
+    # Seconds one file's conversion may take before its worker process is killed.
     conversion_timeout_s: float = Field(default=120.0, gt=0)
     conversion_memory_mb: int = Field(
         default=1024, ge=256, description="address-space limit of the conversion process"

@@ -71,13 +71,13 @@ class ApprovalSettings(BaseModel):
     # Code runs in the sandbox: allowed. With the unsandboxed `local` executor the terminal
     # checks `local_code` instead.
     run_code: Rule = "allow"
-    local_code: Rule = "ask"
+    local_code: Rule = "ask"  # code run on this machine itself (`--sandbox local`)
     submit_form: Rule = "ask"  # a form that posts, or a click that sends a POST
     download: Rule = "allow"  # files land in the workspace and are read in a bounded worker
     upload: Rule = "ask"  # a local file leaves the machine
     new_domain: Rule = "allow"  # a site not visited before in the run
     login: Rule = "ask"  # a password field or a payment form
-    mcp_tool: Rule = "ask"
+    mcp_tool: Rule = "ask"  # any tool of an MCP server (a server's hints only tighten it)
     # Also applies to a tool its server declares read-only: only ever tightens `mcp_tool`.
     mcp_read_only: Rule = "allow"
     # Per MCP server or tool: {"files" = "allow", "files.delete" = "deny"}; the person's own

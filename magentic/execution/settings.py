@@ -30,7 +30,7 @@ def parse_size(value: str | int) -> int:
 class SandboxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image: str = DEFAULT_IMAGE
+    image: str = DEFAULT_IMAGE  # the Docker image code runs in (built locally)
     timeout: float = Field(default=120.0, gt=0, description="wall-clock seconds per run()")
     memory: str = Field(default="2g", description="RAM for the code (Docker --memory)")
     cpus: float = Field(default=1.0, gt=0, description="CPU share (Docker only)")

@@ -16,8 +16,8 @@ class Price(BaseModel):
     """US dollars per million tokens."""
 
     model_config = ConfigDict(extra="forbid")
-    input: float = 0.0
-    output: float = 0.0
+    input: float = 0.0  # dollars per million prompt tokens
+    output: float = 0.0  # dollars per million reply tokens
     cached_input: float | None = None  # defaults to `input` when a provider gives no discount
     # Speech models priced by the audio's length (whisper-1) rather than by tokens.
     per_minute: float | None = None
@@ -67,13 +67,14 @@ class ModelSettings(BaseModel):
     """How one role talks to its model. Any OpenAI-compatible endpoint works."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = "gpt-4o"
+    model: str = "gpt-4o"  # the model name the endpoint knows (`--model`)
     base_url: str | None = None  # None: OpenAI's own
-    provider: Literal["openai", "azure"] = "openai"
+    provider: Literal["openai", "azure"] = "openai"  # azure: Azure OpenAI's client
     api_version: str | None = None  # Azure only
+    # The environment variable holding the key (`--api-key-env`); "": send no key.
     api_key_env: str = "OPENAI_API_KEY"
     api_key: str | None = Field(default=None, exclude=True, repr=False)
-    temperature: float | None = None
+    temperature: float | None = None  # None: the endpoint's default
     # Cap on the reply's tokens; also the room kept free when fitting a request to the context.
     max_tokens: int | None = None
     # False: never send images (they become a note); the endpoint may also turn it off.
@@ -89,6 +90,7 @@ class ModelSettings(BaseModel):
     stream: bool | None = None
     # What the endpoint supports; "auto" starts with the best and steps down on refusal.
     structured_mode: Literal["auto", "json_schema", "json_object", "text"] = "auto"
+    # Native tool calls, or a JSON action in the reply's text; "auto" starts native.
     tool_mode: Literal["auto", "native", "json"] = "auto"
     # How many times a reply of the wrong shape is re-asked before giving up.
     max_repairs: int = 2

@@ -50,12 +50,12 @@ class McpServerSettings(BaseModel):
 
     # stdio: a program we start, in its own process group, killed with the run.
     command: str | None = None
-    args: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)  # the program's arguments
     env: dict[str, str] = Field(default_factory=dict)  # values are secrets (redacted)
     # Variables handed on from magentic's own environment by name, so the config file holds
     # no secret (`magentic mcp add --env-from KEY`); their values are redacted too.
     env_from: list[str] = Field(default_factory=list)
-    cwd: str | None = None
+    cwd: str | None = None  # the folder it starts in; None: the current one
     # streamable HTTP: an address under the [mcp.url_policy].
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)  # values are secrets (redacted)
@@ -75,7 +75,7 @@ class McpServerSettings(BaseModel):
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
     # Tool names offered: if `allowed_tools` is set, only those; `blocked_tools` never.
     allowed_tools: list[str] | None = None
-    blocked_tools: list[str] = Field(default_factory=list)
+    blocked_tools: list[str] = Field(default_factory=list)  # tool names never offered
     # Per tool, by the server's name for it: the person's own description.
     tools: dict[str, McpToolSettings] = Field(default_factory=dict)
 
@@ -125,6 +125,7 @@ class McpSettings(BaseModel):
     """The `[mcp]` table."""
 
     model_config = ConfigDict(extra="forbid")
+    # One table per server: `[mcp.servers.NAME]`.
     servers: dict[str, McpServerSettings] = Field(default_factory=dict)
     # Which addresses HTTP servers may have: the same rules (and checker) as the browser's,
     # kept apart so allowing a local MCP server does not open it to web pages.

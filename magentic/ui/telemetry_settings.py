@@ -30,17 +30,18 @@ TRACES_PATH = "/v1/traces"
 
 class TelemetrySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
+    enabled: bool = True  # false: the table is kept but nothing is exported
     # The collector: a base URL (http://host:4318, to which /v1/traces is added) or the full
     # traces URL. None: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else http://localhost:4318.
     endpoint: str | None = None
-    protocol: Literal["http/protobuf"] = "http/protobuf"
+    protocol: Literal["http/protobuf"] = "http/protobuf"  # OTLP over HTTP (the only one)
+    # Headers sent with each export; values are secrets (redacted, never in the trace).
     headers: dict[str, str] = Field(default_factory=dict)
     # Header name -> the environment variable holding its value (keeps tokens out of files).
     headers_env: dict[str, str] = Field(default_factory=dict)
     service_name: str | None = None  # None: OTEL_SERVICE_NAME, else "magentic"
     capture_content: bool | None = None  # None: OTEL_INSTRUMENTATION_GENAI_CAPTURE_...
-    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)  # share of runs traced
     timeout_s: float = Field(default=2.0, gt=0)  # per export; a slow collector drops spans
 
     @field_validator("endpoint")

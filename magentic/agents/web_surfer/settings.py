@@ -21,12 +21,15 @@ class UrlPolicySettings(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+    # Host patterns reachable even if private or loopback (`host`, `host:port`, `*.domain`).
     allow: list[str] = Field(default_factory=list)
+    # Host patterns never reached, whatever else says.
     block: list[str] = Field(default_factory=list)
     # Only the `allow` hosts may be reached (a closed allow-list instead of exceptions).
     allow_listed_only: bool = False
     # Reach loopback, private, link-local addresses and the machine's own (off: SSRF guard).
     allow_private: bool = False
+    # Open `file://` addresses (off: a page cannot be used to read the machine's files).
     allow_file: bool = False
 
 
@@ -35,18 +38,21 @@ class WebSurferSettings(BaseModel):
 
     # The browser -----------------------------------------------------------------------
     executable_path: str | None = None  # else MAGENTIC_CHROMIUM, Playwright's, the system's
+    # No window (`--headed` shows one; it needs a display, e.g. `xvfb-run -a`).
     headless: bool = True
+    # Milliseconds added before each browser operation, to watch it work (`--slow-mo`).
     slow_mo_ms: float = 0.0
     # 1280x640 scales to a 1024x512 screenshot: two 512-px tiles, 425 image tokens under
     # OpenAI's formula, where 1280x720 (1024x576) costs four tiles, 765 tokens.
     viewport_width: int = Field(default=1280, ge=320, le=3840)
-    viewport_height: int = Field(default=640, ge=240, le=2160)
-    locale: str = "en-US"
-    user_agent: str | None = None
+    viewport_height: int = Field(default=640, ge=240, le=2160)  # the window's height in px
+    locale: str = "en-US"  # the browser's language, which sites read to choose theirs
+    user_agent: str | None = None  # None: Chromium's own
 
     # What the model sees ---------------------------------------------------------------
     screenshot_format: Literal["jpeg", "webp", "png"] = "jpeg"
-    screenshot_quality: int = Field(default=70, ge=1, le=100)
+    screenshot_quality: int = Field(default=70, ge=1, le=100)  # JPEG or WebP quality
+    # Screenshots wider than this are scaled down before a model sees them.
     screenshot_max_width: int = Field(default=1024, ge=200, le=3840)
     # No screenshot and no image in the reply (also forced when the model has no vision).
     text_only: bool = False
@@ -55,6 +61,7 @@ class WebSurferSettings(BaseModel):
     # How long the page-side walk of one observation may take; a huge page gives what was
     # read by then, with a note, instead of holding the step.
     observe_work_ms: int = Field(default=1500, ge=10, le=60000)
+    # Interactive elements listed (with ids) in one observation.
     max_elements: int = Field(default=60, ge=5)
     # Element marks drawn into the page itself; None means "when headed".
     marks_on_page: bool | None = None
@@ -62,20 +69,23 @@ class WebSurferSettings(BaseModel):
     # Actions ---------------------------------------------------------------------------
     search_url: str = "https://duckduckgo.com/html/?q={query}"
     url_policy: UrlPolicySettings = Field(default_factory=UrlPolicySettings)
+    # What is done with a page's alert, confirm or prompt dialog (each is reported).
     dialogs: Literal["accept", "dismiss"] = "accept"
     # Tool calls one step may make before it reports back (1: one model call, one action).
     actions_per_step: int = Field(default=1, ge=1, le=20)
     # Ask before every action: the same as `[approval] web_action = "ask"` (`--step`), which
     # it sets; kept so config files that say it still mean it.
     step_mode: bool = False
+    # Characters of a page's Markdown that `read_page` returns at once.
     read_page_chars: int = Field(default=12000, ge=1000)
     # Characters of page text per model call when answering about a whole page.
     chunk_chars: int = Field(default=24000, ge=2000)
-    max_chunks: int = Field(default=8, ge=1)
-    max_sleep_s: float = 10.0
+    max_chunks: int = Field(default=8, ge=1)  # of those model calls, at most, per question
+    max_sleep_s: float = 10.0  # the longest wait the `sleep` action may ask for
 
     # Time limits -----------------------------------------------------------------------
     navigation_timeout_s: float = 20.0
+    # Seconds one click, typing or other element operation may take before it fails.
     action_timeout_s: float = 4.0
     # The DOM counts as settled after this long without mutations...
     settle_quiet_ms: int = Field(default=60, ge=0)
