@@ -10,14 +10,13 @@ import os
 import stat
 from pathlib import Path
 
+from magentic import safe_fs
+
 
 def read_file(path: Path, limit: int | None = None) -> bytes:
     """A file's bytes, refusing a link at its last component (the folders above were
     checked by `check_run_folder`). Blocking."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    with open(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(f"{path} is not a plain file")
+    with safe_fs.open_nofollow(path) as handle:
         return handle.read() if limit is None else handle.read(limit)
 
 
