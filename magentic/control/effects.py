@@ -21,10 +21,8 @@ asks for the same action is a new action, and runs.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import logging
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -32,11 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from magentic import safe_fs, secrets
+from magentic import secrets
 from magentic.control.channel import ControlChannel
 from magentic.events import EventBus, SideEffectRecorded
-
-log = logging.getLogger(__name__)
+from magentic.jsonl_log import JsonlLog
 
 FILE_NAME = "effects.jsonl"
 _MAX_LINE = 4 * 1024 * 1024  # a line longer than this is someone else's, not ours
@@ -66,35 +63,27 @@ def effect_key(agent: str, kind: str, material: Any) -> str:
 
 class EffectJournal:
     def __init__(self, path: Path, events: EventBus, control: ControlChannel | None = None):
-        self.path = Path(path)
+        self.file = JsonlLog(path, "the side-effect journal")
         self.events = events
         self.control = control
-        try:
-            self.size = self.path.stat().st_size  # bytes of whole entries written so far
-        except OSError:
-            self.size = 0
         self._pending: dict[str, deque[dict[str, Any]]] = {}
-        self._broken = False
         self._counter = 0
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def size(self) -> int:
+        """Bytes of whole entries written so far (the checkpoint's offset)."""
+        return self.file.size
 
     def replay_from(self, offset: int) -> int:
         """Take the actions journaled after byte `offset` (blocking: before the run starts,
         or in a thread). Returns how many there are."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return 0
-        with open(fd, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-        whole, _, cut = data.rpartition(b"\n")
-        if cut:  # the kill's half line: dropped, so the next entry starts on its own line
-            self.size = offset + len(whole) + (1 if whole else 0)
-            with self.path.open("r+b") as handle:
-                handle.truncate(self.size)
         started: dict[str, dict[str, Any]] = {}
         order: list[dict[str, Any]] = []
-        for line in whole.splitlines():
+        for line in self.file.lines_after(offset):
             if len(line) > _MAX_LINE:
                 continue
             try:
@@ -167,16 +156,4 @@ class EffectJournal:
     async def _write(self, entry: dict[str, Any]) -> None:
         """Append one line before going on. A journal that cannot be written is said once
         and given up: the run goes on, only a resume could repeat the action."""
-        if self._broken:
-            return
-        line = (json.dumps(secrets.redact_values(entry), ensure_ascii=False) + "\n").encode()
-        try:
-            await asyncio.to_thread(self._append, line)
-        except OSError as error:
-            self._broken = True
-            log.warning("the side-effect journal %s cannot be written: %s", self.path, error)
-            return
-        self.size += len(line)
-
-    def _append(self, line: bytes) -> None:
-        safe_fs.append_private(self.path, line)
+        await self.file.append(secrets.redact_values(entry))

@@ -16,46 +16,36 @@ repeat an older one is still asked live. A line cut by the kill is ignored.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from collections import deque
 from pathlib import Path
 from typing import Any
 
-from magentic import safe_fs, secrets
-
-log = logging.getLogger(__name__)
+from magentic import secrets
+from magentic.jsonl_log import JsonlLog
 
 FILE_NAME = "calls.jsonl"
 
 
 class CallJournal:
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.size = self.path.stat().st_size  # bytes of whole entries written so far
-        except OSError:
-            self.size = 0
+        self.file = JsonlLog(path, "the model call journal")
         self._pending: dict[str, deque[dict[str, Any]]] = {}
-        self._broken = False
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def size(self) -> int:
+        """Bytes of whole entries written so far (the checkpoint's offset)."""
+        return self.file.size
 
     def replay_from(self, offset: int) -> int:
         """Answer from the entries written after byte `offset` (blocking: call it before the
         run starts, or in a thread). Returns how many there are."""
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(offset)
-                data = handle.read()
-        except OSError:
-            return 0
-        whole, _, cut = data.rpartition(b"\n")
-        if cut:  # the kill's half line: dropped, and the next entry starts on its own line
-            self.size = offset + len(whole) + (1 if whole else 0)
-            with self.path.open("r+b") as handle:
-                handle.truncate(self.size)
         count = 0
-        for line in whole.splitlines():
+        for line in self.file.lines_after(offset):
             try:
                 entry = json.loads(line)
                 key, record = entry["key"], entry["record"]
@@ -79,17 +69,4 @@ class CallJournal:
     async def record(self, key: str, record: dict[str, Any]) -> None:
         """Append one answered call. A journal that cannot be written is said once and
         given up: the run goes on, only a resume would ask that round again."""
-        if self._broken:
-            return
-        entry = {"key": key, "record": secrets.redact_values(record)}
-        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
-        try:
-            await asyncio.to_thread(self._append, line)
-        except OSError as error:
-            self._broken = True
-            log.warning("the model call journal %s cannot be written: %s", self.path, error)
-            return
-        self.size += len(line)
-
-    def _append(self, line: bytes) -> None:
-        safe_fs.append_private(self.path, line)
+        await self.file.append({"key": key, "record": secrets.redact_values(record)})
